@@ -1,0 +1,67 @@
+# ModelRollout: `make demo` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CLUSTER_DIR := .cluster
+KUBECONFIG_FILE := $(CLUSTER_DIR)/kubeconfig
+PYTEST_ARGS ?=
+
+.PHONY: help deps venv crds check-crds lint unit integration e2e test cluster-build cluster-up \
+	cluster-down demo clean
+
+help:
+	@echo "make demo          bring everything up and show a rollout (see README)"
+	@echo "make test          lint + the whole test suite against a real control plane"
+	@echo "make cluster-up    start the local control plane; kubeconfig in $(KUBECONFIG_FILE)"
+	@echo "make cluster-down  stop it"
+	@echo "make crds          regenerate crds/ from the pydantic models"
+
+deps:  ## system packages (Prometheus, openssl, Go is expected on the machine)
+	@bash .ci/system-deps
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+crds: venv
+	$(PY) -m controller.api.crd
+
+check-crds: venv
+	$(PY) -m controller.api.crd --check
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+cluster-build: venv
+	$(PY) -m tests.cluster build
+
+cluster-up: deps venv
+	$(PY) -m tests.cluster up --dir $(CLUSTER_DIR)
+	$(PY) -m tests.cluster install-crds --dir $(CLUSTER_DIR)
+
+cluster-down: venv
+	$(PY) -m tests.cluster down --dir $(CLUSTER_DIR)
+
+unit: venv
+	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)
+
+integration: deps venv cluster-build
+	$(VENV)/bin/pytest -m integration $(PYTEST_ARGS)
+
+e2e: deps venv cluster-build
+	$(VENV)/bin/pytest -m e2e $(PYTEST_ARGS)
+
+test: deps venv cluster-build lint check-crds
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+demo: deps venv cluster-up
+	PYTHONPATH=. $(PY) examples/demo.py --kubeconfig $(KUBECONFIG_FILE)
+
+clean: cluster-down
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

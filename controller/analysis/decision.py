@@ -1,0 +1,352 @@
+"""The decision policy for one analysis look, as a pure function.
+
+Order: sample ratio mismatch first (a wrong split means the comparison is not trusted);
+then each metric through the always-valid sequential test; Holm across guardrails; fail as
+soon as a guardrail is significantly worse than its tolerance; pass only when every metric
+has its planned sample and no failure (success metrics shown non-inferior); otherwise
+inconclusive. Missing observations are never zeros and never a pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from controller.analysis.histogram import cumulative_to_counts, share_slower_than
+from controller.analysis.multiple import holm_adjust
+from controller.analysis.power import more_samples_needed
+from controller.analysis.sequential import (
+    OneSided,
+    proportion_variance,
+    sequential_sample_size,
+    sequential_test,
+)
+from controller.analysis.srm import srm_check
+from controller.analysis.stats import chi_square_homogeneity, summary_from_sums
+from controller.analysis.types import (
+    AnalysisPolicy,
+    AnalysisState,
+    Decision,
+    Direction,
+    HistogramObservation,
+    MeanObservation,
+    MetricConfig,
+    MetricKind,
+    MetricObservations,
+    MetricResult,
+    Observation,
+    OverallVerdict,
+    ProportionObservation,
+    Role,
+    StatResult,
+    TrafficSplit,
+    Verdict,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Comparison:
+    """One metric reduced to an estimate of B - A with its variance and sizing inputs."""
+
+    estimate: float
+    variance: float
+    n_a: float
+    n_b: float
+    var_a: float  # per-observation variance of the baseline
+    var_b: float  # per-observation variance of the candidate
+    rate_a: float | None = None  # baseline rate, for rate metrics (variance depends on it)
+    shift_p_value: float | None = None
+
+
+def _harm_sign(config: MetricConfig) -> float:
+    """+1 when an increase of B - A is harmful, -1 when a decrease is."""
+    return 1.0 if config.direction is Direction.LOWER_IS_BETTER else -1.0
+
+
+def _rate_variance(successes: int, trials: int) -> float:
+    return proportion_variance(successes, trials) * trials
+
+
+def _compare_rates(sa: int, ta: int, sb: int, tb: int) -> _Comparison:
+    var = proportion_variance(sa, ta) + proportion_variance(sb, tb)
+    return _Comparison(sb / tb - sa / ta, var, ta, tb, _rate_variance(sa, ta),
+                       _rate_variance(sb, tb), sa / ta)
+
+
+def _compare(config: MetricConfig, a: Observation, b: Observation) -> _Comparison:
+    """Reduce observations to an estimate of B - A with its variance."""
+    if isinstance(a, ProportionObservation) and isinstance(b, ProportionObservation):
+        return _compare_rates(a.successes, a.trials, b.successes, b.trials)
+    if isinstance(a, HistogramObservation) and isinstance(b, HistogramObservation):
+        threshold = float(config.threshold) if config.threshold is not None else math.nan
+        slow_a, total_a = share_slower_than(a.buckets, threshold)
+        slow_b, total_b = share_slower_than(b.buckets, threshold)
+        # increase() extrapolates to non-integers; rounding keeps the count binomial.
+        ta, tb = round(total_a), round(total_b)
+        sa, sb = min(round(slow_a), ta), min(round(slow_b), tb)
+        rates = _compare_rates(sa, ta, sb, tb)
+        shift_test = chi_square_homogeneity(cumulative_to_counts(a.buckets),
+                                            cumulative_to_counts(b.buckets))
+        return _Comparison(rates.estimate, rates.variance, ta, tb, rates.var_a, rates.var_b,
+                           rates.rate_a, shift_test.p_value)
+    if isinstance(a, MeanObservation) and isinstance(b, MeanObservation):
+        n_a, mean_a, var_a = summary_from_sums(a.count, a.total, a.sum_squares)
+        n_b, mean_b, var_b = summary_from_sums(b.count, b.total, b.sum_squares)
+        return _Comparison(mean_b - mean_a, var_a / n_a + var_b / n_b, n_a, n_b, var_a, var_b)
+    raise ValueError(f"observations for metric {config.name!r} do not match kind {config.kind}")
+
+
+_OBSERVATION_TYPE = {MetricKind.PROPORTION: ProportionObservation,
+                     MetricKind.HISTOGRAM: HistogramObservation,
+                     MetricKind.MEAN: MeanObservation}
+
+
+def _check_kind(config: MetricConfig, a: Observation, b: Observation) -> None:
+    expected = _OBSERVATION_TYPE[config.kind]
+    if not (isinstance(a, expected) and isinstance(b, expected)):
+        raise ValueError(f"observations for metric {config.name!r} do not match kind "
+                         f"{config.kind}: expected {expected.__name__}")
+
+
+def _sample_count(obs: Observation) -> float:
+    if isinstance(obs, ProportionObservation):
+        return float(obs.trials)
+    if isinstance(obs, HistogramObservation):
+        return max((c for _, c in obs.buckets), default=0.0)
+    return float(obs.count)
+
+
+def _enough_to_compare(config: MetricConfig, a: Observation, b: Observation) -> bool:
+    need = 2.0 if config.kind is MetricKind.MEAN else 1.0
+    return _sample_count(a) >= need and _sample_count(b) >= need
+
+
+def _required_samples(config: MetricConfig, comparison: _Comparison) -> float:
+    """Candidate samples before this metric may pass: the plan, or more when the plan is
+    too small to detect the minimum effect (guardrail) or to show non-inferiority."""
+    if config.role is Role.SUCCESS:
+        signal, harm = config.tolerance, 0.0  # show NI when the candidate is truly as good
+    elif config.min_effect is not None:
+        signal, harm = config.min_effect - config.tolerance, config.min_effect
+    else:
+        return float(config.planned_samples)
+    var_b = comparison.var_b
+    if comparison.rate_a is not None:
+        # A rate's variance moves with the rate: size for the candidate at that harm.
+        rate_b = min(max(comparison.rate_a + _harm_sign(config) * harm, 1e-6), 1 - 1e-6)
+        var_b = rate_b * (1 - rate_b)
+    ratio = comparison.n_a / comparison.n_b
+    sd = math.sqrt(comparison.var_a / ratio + var_b)
+    if sd <= 0:
+        return float(config.planned_samples)
+    needed = sequential_sample_size(signal, sd, planned_n_b=config.planned_samples,
+                                    alpha=config.alpha)
+    return max(float(config.planned_samples), needed)
+
+
+def _run_test(config: MetricConfig, comparison: _Comparison, previous_p: float) -> StatResult:
+    sign = _harm_sign(config)
+    harmful: OneSided = "greater" if sign > 0 else "less"
+    safe: OneSided = "less" if sign > 0 else "greater"
+    # Guardrail H0: harm <= tolerance. Success H0: harm >= tolerance (not non-inferior).
+    return sequential_test(
+        comparison.estimate, comparison.variance, n_a=comparison.n_a, n_b=comparison.n_b,
+        planned_n_b=config.planned_samples, null_value=sign * config.tolerance,
+        alternative=harmful if config.role is Role.GUARDRAIL else safe,
+        alpha=config.alpha, previous_p=previous_p)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _interval(res: StatResult, alpha: float) -> str:
+    if res.ci_low is None or res.ci_high is None:
+        return "interval not yet defined"
+    return f"{_fmt(100 * (1 - 2 * alpha))}% CS {_fmt(res.ci_low)} to {_fmt(res.ci_high)}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    result: MetricResult
+    missing: bool
+    p_for_state: float | None
+
+
+def _missing_result(config: MetricConfig, observations: MetricObservations | None,
+                    previous_p: float | None) -> _Judged:
+    arms = (("baseline", observations.baseline if observations else None),
+            ("candidate", observations.candidate if observations else None))
+    absent = [arm for arm, obs in arms if obs is None]
+    reason = (f"{config.name}: no data for {' and '.join(absent)} (query failed or empty); "
+              "not judged, and never counted as zero")
+    result = MetricResult(config.name, config.role, Verdict.INCONCLUSIVE, 0.0, 0.0, None, None,
+                          None, previous_p, None, float(config.planned_samples), reason)
+    return _Judged(result, True, previous_p)
+
+
+def _judge_metric(config: MetricConfig, observations: MetricObservations | None,
+                  previous_p: float | None) -> tuple[_Judged, StatResult | None, float]:
+    """Per-metric test before Holm; returns (judged draft, test result, required samples)."""
+    if observations is None or observations.baseline is None or observations.candidate is None:
+        return _missing_result(config, observations, previous_p), None, config.planned_samples
+    a, b = observations.baseline, observations.candidate
+    _check_kind(config, a, b)
+    if not _enough_to_compare(config, a, b):
+        reason = (f"{config.name}: too few samples to compare yet "
+                  f"(baseline {_fmt(_sample_count(a))}, candidate {_fmt(_sample_count(b))})")
+        result = MetricResult(config.name, config.role, Verdict.INCONCLUSIVE, _sample_count(a),
+                              _sample_count(b), None, None, None, previous_p, None,
+                              more_samples_needed(_sample_count(b), config.planned_samples),
+                              reason)
+        return _Judged(result, False, previous_p), None, config.planned_samples
+    comparison = _compare(config, a, b)
+    res = _run_test(config, comparison, 1.0 if previous_p is None else previous_p)
+    required = _required_samples(config, comparison)
+    result = MetricResult(config.name, config.role, Verdict.INCONCLUSIVE, comparison.n_a,
+                          comparison.n_b, res.estimate, res.ci_low, res.ci_high, res.p_value,
+                          None, 0.0, "", comparison.shift_p_value)
+    return _Judged(result, False, res.p_value), res, required
+
+
+def _verdict(config: MetricConfig, draft: MetricResult, res: StatResult, adjusted: float,
+             required: float) -> MetricResult:
+    """Turn a tested draft into pass / fail / inconclusive with a reason a person can act on.
+    ``adjusted`` is the Holm-adjusted p for a guardrail, the raw p for a success metric."""
+    n_b, p = res.n_b, res.p_value
+    diff = f"candidate - baseline = {_fmt(res.estimate)} [{_interval(res, config.alpha)}]"
+    needed = more_samples_needed(n_b, required)
+    if config.role is Role.GUARDRAIL:
+        if n_b >= config.min_samples and adjusted <= config.alpha:
+            reason = (f"{config.name}: candidate worse than baseline beyond tolerance "
+                      f"{_fmt(config.tolerance)}: {diff}; always-valid p = {_fmt(p)}, "
+                      f"Holm-adjusted {_fmt(adjusted)} <= alpha {_fmt(config.alpha)}; roll back")
+            verdict, needed = Verdict.FAIL, 0.0
+        elif needed == 0:
+            reason = (f"{config.name}: {_fmt(n_b)} candidate samples (>= {_fmt(required)} "
+                      f"required); no harm beyond tolerance {_fmt(config.tolerance)}: {diff}; "
+                      f"p = {_fmt(p)}")
+            verdict = Verdict.PASS
+        else:
+            reason = (f"{config.name}: no significant harm yet ({diff}; Holm-adjusted "
+                      f"p = {_fmt(adjusted)}); {_fmt(n_b)} of {_fmt(required)} candidate "
+                      f"samples, needs {_fmt(needed)} more")
+            verdict = Verdict.INCONCLUSIVE
+    else:
+        shown = p <= config.alpha
+        if shown and n_b >= config.planned_samples:
+            reason = (f"{config.name}: non-inferior within tolerance {_fmt(config.tolerance)}: "
+                      f"{diff}; p = {_fmt(p)}")
+            verdict, needed = Verdict.PASS, 0.0
+        else:
+            needed = max(needed, more_samples_needed(n_b, config.planned_samples))
+            status = "shown" if shown else f"not yet shown (p = {_fmt(p)})"
+            reason = (f"{config.name}: non-inferiority within {_fmt(config.tolerance)} "
+                      f"{status}: {diff}; ")
+            if needed > 0:
+                reason += f"{_fmt(n_b)} candidate samples, needs about {_fmt(needed)} more"
+            else:
+                # Enough data to show it for an equal candidate: likely worse than tolerated.
+                reason += ("the sample is large enough to show it if the candidate were as good "
+                           "as the baseline; it is probably worse than the tolerance allows")
+            verdict = Verdict.INCONCLUSIVE
+    return MetricResult(draft.name, draft.role, verdict, res.n_a, n_b, res.estimate, res.ci_low,
+                        res.ci_high, p, adjusted, needed, reason, draft.shift_p_value)
+
+
+def _judge_all(metrics: Sequence[MetricConfig], observations: Mapping[str, MetricObservations],
+               state: AnalysisState) -> list[_Judged]:
+    drafts = [_judge_metric(m, observations.get(m.name), state.min_p_values.get(m.name))
+              for m in metrics]
+    guard = [i for i, m in enumerate(metrics) if m.role is Role.GUARDRAIL]
+    # Missing or untested guardrails enter Holm with their last valid p (1 if none), so
+    # that a missing metric never makes the others easier to fail.
+    guard_p = [drafts[i][0].result.p_value for i in guard]
+    adjusted = dict(zip(guard, holm_adjust([1.0 if p is None else p for p in guard_p]),
+                        strict=True))
+    judged = []
+    for i, (config, (draft, res, required)) in enumerate(zip(metrics, drafts, strict=True)):
+        if res is None:
+            judged.append(draft)
+            continue
+        result = _verdict(config, draft.result, res, adjusted.get(i, res.p_value), required)
+        judged.append(_Judged(result, False, draft.p_for_state))
+    return judged
+
+
+def _validate(metrics: Sequence[MetricConfig], observations: Mapping[str, MetricObservations]
+              ) -> None:
+    if not metrics:
+        raise ValueError("metrics must not be empty: never promote without data")
+    names = [m.name for m in metrics]
+    if len(set(names)) != len(names):
+        raise ValueError(f"metrics must have unique names, got {names}")
+    unknown = set(observations) - set(names)
+    if unknown:
+        raise ValueError(f"observations has metrics that are not configured: {sorted(unknown)}")
+
+
+def decide(
+    metrics: Sequence[MetricConfig],
+    observations: Mapping[str, MetricObservations],
+    traffic: TrafficSplit,
+    state: AnalysisState | None = None,
+    policy: AnalysisPolicy | None = None,
+) -> Decision:
+    """Judge one analysis look. Observations are cumulative since the analysis started;
+    ``state`` comes from the previous look's Decision.state (None on the first look)."""
+    _validate(metrics, observations)
+    state = state or AnalysisState()
+    policy = policy or AnalysisPolicy()
+    judged = _judge_all(metrics, observations, state)
+    results = tuple(j.result for j in judged)
+    missing = tuple(j.result.name for j in judged if j.missing)
+    if traffic.observed is None:
+        missing = (*missing, "traffic-split")
+    srm = (srm_check(traffic.observed, traffic.weights, threshold=policy.srm_threshold)
+           if traffic.observed is not None else None)
+    if srm is not None and srm.mismatch:
+        # Distrusted data must not move the running p-values either.
+        held = tuple(_not_judged(r) for r in results)
+        reason = (f"sample ratio mismatch: observed {list(srm.observed)} vs expected "
+                  f"{[round(e, 1) for e in srm.expected]} (p = {_fmt(srm.p_value)} < "
+                  f"{_fmt(srm.threshold)}); comparisons not trusted, never promote; check "
+                  "the router and the health of each variant")
+        return Decision(OverallVerdict.SRM, reason, held, srm, missing, state)
+    next_state = AnalysisState(
+        {m.name: j.p_for_state for m, j in zip(metrics, judged, strict=True)
+         if j.p_for_state is not None},
+        state.missing_data_looks + 1 if missing else 0)
+    verdict, reason = _overall(results, missing, next_state, policy)
+    return Decision(verdict, reason, results, srm, missing, next_state)
+
+
+def _not_judged(result: MetricResult) -> MetricResult:
+    return MetricResult(result.name, result.role, Verdict.INCONCLUSIVE, result.n_baseline,
+                        result.n_candidate, result.estimate, result.ci_low, result.ci_high,
+                        result.p_value, result.adjusted_p_value, result.samples_needed,
+                        f"not judged (sample ratio mismatch); {result.reason}",
+                        result.shift_p_value)
+
+
+def _overall(results: Sequence[MetricResult], missing: Sequence[str], state: AnalysisState,
+             policy: AnalysisPolicy) -> tuple[OverallVerdict, str]:
+    failed = [r for r in results if r.verdict is Verdict.FAIL]
+    if failed:
+        return OverallVerdict.FAIL, "; ".join(r.reason for r in failed)
+    if missing:
+        looks = state.missing_data_looks
+        text = (f"missing data for {', '.join(missing)} ({looks} consecutive look(s), "
+                f"limit {policy.missing_data_limit})")
+        if looks > policy.missing_data_limit:
+            if policy.on_missing_data == "rollback":
+                return OverallVerdict.FAIL, f"{text}; policy is to roll back"
+            return OverallVerdict.INCONCLUSIVE, f"{text}; policy is to hold"
+        return OverallVerdict.INCONCLUSIVE, f"{text}; never promoted without data"
+    if all(r.verdict is Verdict.PASS for r in results):
+        return OverallVerdict.PASS, "all metrics reached their samples without failure"
+    pending = [r for r in results if r.verdict is not Verdict.PASS]
+    most = max(r.samples_needed for r in pending)
+    return OverallVerdict.INCONCLUSIVE, (f"waiting for {', '.join(r.name for r in pending)}; "
+                                         f"up to {_fmt(most)} more candidate samples")

@@ -1,0 +1,362 @@
+"""ModelRollout v1alpha1 spec: the single source of the CRD's spec schema.
+
+Conventions: camelCase on the wire, durations as `...Seconds` integers, ratios as integer percent
+or basis points (no floats in spec), every number, string and list bounded. Cross-field rules are
+CEL (`x-kubernetes-validations`) so that the API server rejects bad manifests at admission.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from controller.api.schema import exactly_one_of, list_map, rule
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+HTTP_TOKEN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+VARIANT_PLACEHOLDER = "{{variant}}"
+
+PRESERVE_UNKNOWN_FIELDS: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+
+MAX_NAME = 63
+MAX_DURATION_SECONDS = 7 * 24 * 3600
+
+
+class ApiModel(BaseModel):
+    """Base for every API object: camelCase aliases, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=DNS_LABEL)]
+Percent = Annotated[int, Field(ge=0, le=100)]
+DurationSeconds = Annotated[int, Field(ge=0, le=MAX_DURATION_SECONDS)]
+LabelMap = Annotated[dict[str, Annotated[str, Field(max_length=253)]], Field(max_length=64)]
+
+
+# --- the model version: a pod template --------------------------------------------------------
+
+
+class ContainerPort(ApiModel):
+    model_config = ConfigDict(extra="allow")
+    container_port: int = Field(ge=1, le=65535)
+
+
+class Container(ApiModel):
+    """The fields we rely on; every other core/v1 Container field passes through unvalidated."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=PRESERVE_UNKNOWN_FIELDS)
+    name: Name
+    image: str = Field(min_length=1, max_length=512)
+    ports: list[ContainerPort] | None = Field(default=None, max_length=16)
+
+
+class PodSpec(ApiModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra=PRESERVE_UNKNOWN_FIELDS)
+    containers: list[Container] = Field(min_length=1, max_length=16)
+
+
+class PodTemplateMetadata(ApiModel):
+    labels: LabelMap | None = None
+    annotations: LabelMap | None = None
+
+
+class PodTemplate(ApiModel):
+    """A core/v1 PodTemplateSpec; a change of it is a new revision and starts a rollout."""
+
+    metadata: PodTemplateMetadata | None = None
+    spec: PodSpec
+
+
+# --- traffic routers --------------------------------------------------------------------------
+
+
+class UnitSource(ApiModel):
+    """Where the sticky unit id (user, session, tenant) comes from."""
+
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("header", "cookie"))
+    header: str | None = Field(default=None, max_length=128, pattern=HTTP_TOKEN)
+    cookie: str | None = Field(default=None, max_length=128, pattern=HTTP_TOKEN)
+
+
+class Segment(ApiModel):
+    """A named list of unit ids pinned to one variant (beta testers, internal users)."""
+
+    name: Name
+    variant: Name = Field(description="stable, candidate, or the name of a shadow")
+    units: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+        min_length=1, max_length=1000
+    )
+
+
+class Overrides(ApiModel):
+    header: str | None = Field(
+        default=None, max_length=128, pattern=HTTP_TOKEN,
+        description="Header whose value (stable or candidate) forces a variant, e.g. for QA.",
+    )
+    cookie: str | None = Field(default=None, max_length=128, pattern=HTTP_TOKEN)
+    segments: Annotated[list[Segment] | None, list_map("name")] = Field(default=None, max_length=20)
+
+
+class BuiltinRouter(ApiModel):
+    """Our model router: sticky weighted split, shadow tee with comparison, telemetry."""
+
+    unit: UnitSource | None = Field(
+        default=None, description="Sticky assignment; without it requests split at random."
+    )
+    salt: str | None = Field(
+        default=None, max_length=128,
+        description="Hash salt; defaults to namespace/name so experiments do not carry over.",
+    )
+    overrides: Overrides | None = None
+    replicas: int = Field(default=1, ge=1, le=20)
+
+
+class GatewayAPIRouter(ApiModel):
+    """Manages the weights and RequestMirror filter of one HTTPRoute rule (server-side apply)."""
+
+    http_route: Name = Field(alias="httpRoute")
+    rule_name: Name | None = Field(
+        default=None,
+        description="The rule to manage; by default the first rule that references the stable"
+        " Service.",
+    )
+
+
+class IstioRouter(ApiModel):
+    """Manages the weights and mirror of one VirtualService http route (server-side apply)."""
+
+    virtual_service: Name
+    route_name: Name | None = Field(
+        default=None, description="The http route to manage; by default the first."
+    )
+
+
+class TrafficRouting(ApiModel):
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("builtin", "gatewayAPI", "istio"))
+    builtin: BuiltinRouter | None = None
+    gateway_api: GatewayAPIRouter | None = Field(default=None, alias="gatewayAPI")
+    istio: IstioRouter | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.gateway_api is not None:
+            return "gatewayAPI"
+        return "istio" if self.istio is not None else "builtin"
+
+
+# --- strategies -------------------------------------------------------------------------------
+
+
+class PauseStep(ApiModel):
+    duration_seconds: DurationSeconds | None = Field(
+        default=None, description="Without it the rollout waits until promoted."
+    )
+
+
+class MirrorStep(ApiModel):
+    """Shadow the candidate: a copy of percent% of requests, none of it live."""
+
+    percent: int = Field(ge=1, le=100)
+    duration_seconds: DurationSeconds | None = None
+
+
+class AnalysisStep(ApiModel):
+    model_config = ConfigDict(json_schema_extra=rule(
+        "has(self.durationSeconds) || has(self.minSamples)",
+        "an analysis step needs durationSeconds or minSamples",
+    ))
+    duration_seconds: DurationSeconds | None = None
+    min_samples: int | None = Field(default=None, ge=1, le=100_000_000)
+
+
+class ChaosStep(ApiModel):
+    """Inject faults into the candidate to prove that the analysis catches them."""
+
+    model_config = ConfigDict(json_schema_extra=rule(
+        "has(self.errorBasisPoints) || has(self.addedLatencyMilliseconds)"
+        " || has(self.corruptBasisPoints)",
+        "a chaos step needs errorBasisPoints, addedLatencyMilliseconds or corruptBasisPoints",
+    ))
+    error_basis_points: int | None = Field(default=None, ge=0, le=10_000)
+    added_latency_milliseconds: int | None = Field(default=None, ge=0, le=60_000)
+    corrupt_basis_points: int | None = Field(default=None, ge=0, le=10_000)
+    duration_seconds: DurationSeconds = 60
+
+
+STEP_KINDS = ("setWeight", "pause", "mirror", "analysis", "chaos")
+
+
+class CanaryStep(ApiModel):
+    model_config = ConfigDict(json_schema_extra=exactly_one_of(*STEP_KINDS))
+    set_weight: Percent | None = None
+    pause: PauseStep | None = None
+    mirror: MirrorStep | None = None
+    analysis: AnalysisStep | None = None
+    chaos: ChaosStep | None = None
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in STEP_KINDS if self.model_dump(by_alias=True).get(k) is not None)
+
+
+class CanaryStrategy(ApiModel):
+    steps: list[CanaryStep] = Field(min_length=1, max_length=50)
+    scale_down_delay_seconds: DurationSeconds = 30
+
+
+class BlueGreenStrategy(ApiModel):
+    """The candidate gets no live traffic behind the preview Service until the switch."""
+
+    auto_promote: bool = False
+    auto_promotion_seconds: DurationSeconds | None = Field(
+        default=None, description="With autoPromote, wait this long after the candidate is Ready."
+    )
+    pre_promotion_analysis: AnalysisStep | None = None
+    scale_down_delay_seconds: DurationSeconds = 30
+
+
+class Strategy(ApiModel):
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("canary", "blueGreen"))
+    canary: CanaryStrategy | None = None
+    blue_green: BlueGreenStrategy | None = None
+
+
+class Shadow(ApiModel):
+    """A long-lived shadow model: receives a copy of mirrorPercent% of requests, never answers."""
+
+    model_config = ConfigDict(json_schema_extra=rule(
+        "self.name != 'stable' && self.name != 'candidate'",
+        "shadow names stable and candidate are reserved", field_path=".name",
+    ))
+    name: Name
+    template: PodTemplate
+    replicas: int = Field(default=1, ge=0, le=100)
+    mirror_percent: int = Field(ge=1, le=100)
+
+
+# --- analysis ---------------------------------------------------------------------------------
+
+MetricTemplate = Literal[
+    "errorRate", "latencyOver", "latencyShift", "shadowAgreement", "feedbackAccuracy"
+]
+Promql = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class CustomQuery(ApiModel):
+    """PromQL with the placeholder {{variant}}; ratio form (numerator/denominator) or value form."""
+
+    model_config = ConfigDict(json_schema_extra=rule(
+        "(has(self.numerator) && has(self.denominator) && !has(self.value)"
+        " && self.numerator.contains('{{variant}}') && self.denominator.contains('{{variant}}'))"
+        " || (has(self.value) && !has(self.numerator) && !has(self.denominator)"
+        " && self.value.contains('{{variant}}'))",
+        "set numerator and denominator (ratio form) or value (value form),"
+        " each containing the placeholder {{variant}}",
+    ))
+    numerator: Promql | None = None
+    denominator: Promql | None = None
+    value: Promql | None = None
+
+
+class Metric(ApiModel):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "has(self.template) != has(self.query)",
+         "message": "set exactly one of template, query"},
+        {"rule": "!has(self.template) || self.template != 'latencyOver'"
+                 " || has(self.thresholdMilliseconds)",
+         "message": "template latencyOver needs thresholdMilliseconds",
+         "fieldPath": ".thresholdMilliseconds"},
+        {"rule": "!has(self.query) || has(self.direction)",
+         "message": "a custom query needs direction", "fieldPath": ".direction"},
+    ]})
+    name: Name
+    template: MetricTemplate | None = None
+    query: CustomQuery | None = None
+    threshold_milliseconds: int | None = Field(default=None, ge=1, le=600_000)
+    direction: Literal["LowerIsBetter", "HigherIsBetter"] | None = Field(
+        default=None, description="Defaults from the template."
+    )
+    role: Literal["Guardrail", "Success"] = "Guardrail"
+    tolerance_basis_points: int = Field(
+        default=0, ge=0, le=10_000,
+        description="Non-inferiority margin: absolute for proportions (50 = 0.5 points), "
+        "relative for value metrics (50 = 0.5% of stable).",
+    )
+    minimum_effect_basis_points: int | None = Field(
+        default=None, ge=1, le=10_000,
+        description="Smallest effect worth detecting; drives 'samples still needed'.",
+    )
+
+
+class FailurePolicy(ApiModel):
+    action: Literal["Hold", "Rollback"] = "Hold"
+    max_consecutive: int = Field(
+        default=4, ge=1, le=1000, description="Failed intervals tolerated before the action."
+    )
+
+
+class SampleRatioCheck(ApiModel):
+    threshold_basis_points: int = Field(
+        default=10, ge=1, le=500, description="Flag a mismatch when p < this/10000 (10 = 0.001)."
+    )
+    action: Literal["Hold", "Rollback"] = "Hold"
+
+
+class PrometheusSource(ApiModel):
+    address: str = Field(min_length=1, max_length=512, pattern=r"^https?://[^\s]+$")
+    timeout_seconds: int = Field(default=5, ge=1, le=60)
+
+
+class Analysis(ApiModel):
+    interval_seconds: int = Field(default=15, ge=1, le=3600)
+    prometheus: PrometheusSource
+    metrics: Annotated[list[Metric], list_map("name")] = Field(min_length=1, max_length=20)
+    significance_basis_points: int = Field(
+        default=500, ge=1, le=2000, description="Family-wise alpha across guardrails; 500 = 0.05."
+    )
+    min_samples: int = Field(default=100, ge=1, le=100_000_000, description="Per variant.")
+    sample_ratio: SampleRatioCheck = SampleRatioCheck()
+    on_missing_data: FailurePolicy = FailurePolicy()
+    on_provider_error: FailurePolicy = FailurePolicy()
+
+
+# --- the whole spec ---------------------------------------------------------------------------
+
+_ANALYSIS_NEEDED = (
+    "!has(self.strategy.canary) || !self.strategy.canary.steps.exists(s, has(s.analysis))"
+    " || has(self.analysis)"
+)
+_BG_ANALYSIS_NEEDED = (
+    "!has(self.strategy.blueGreen) || !has(self.strategy.blueGreen.prePromotionAnalysis)"
+    " || has(self.analysis)"
+)
+
+
+class ModelRolloutSpec(ApiModel):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": _ANALYSIS_NEEDED, "message": "analysis steps need spec.analysis",
+         "fieldPath": ".analysis"},
+        {"rule": _BG_ANALYSIS_NEEDED, "message": "prePromotionAnalysis needs spec.analysis",
+         "fieldPath": ".analysis"},
+    ]})
+    replicas: int = Field(default=1, ge=0, le=1000)
+    template: PodTemplate
+    port: int = Field(ge=1, le=65535, description="The port clients call.")
+    target_port: int | None = Field(
+        default=None, ge=1, le=65535, description="The model server's port; defaults to port."
+    )
+    traffic_routing: TrafficRouting = TrafficRouting(builtin=BuiltinRouter())
+    strategy: Strategy
+    shadows: Annotated[list[Shadow] | None, list_map("name")] = Field(default=None, max_length=5)
+    analysis: Analysis | None = None
+    progress_deadline_seconds: int = Field(default=600, ge=10, le=86_400)
+    revision_history_limit: int = Field(default=10, ge=1, le=20)
+
+
+def spec_from_dict(spec: dict[str, Any]) -> ModelRolloutSpec:
+    return ModelRolloutSpec.model_validate(spec)

@@ -1,0 +1,102 @@
+"""ModelRollout v1alpha1 status: observed state only, written by the operator alone."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from controller.api.schema import list_map
+
+ConditionType = Literal["Progressing", "Paused", "Healthy", "Degraded"]
+Phase = Literal["Initializing", "Progressing", "Paused", "Healthy", "Degraded"]
+Verdict = Literal["Pass", "Fail", "Inconclusive", "NoData", "Error", "SampleRatioMismatch"]
+Outcome = Literal["Promoted", "RolledBack", "Aborted", "Superseded"]
+
+Revision = Annotated[str, Field(max_length=63)]
+Timestamp = Annotated[str, Field(max_length=64, json_schema_extra={"format": "date-time"})]
+Message = Annotated[str, Field(max_length=4096)]
+Reason = Annotated[str, Field(max_length=256, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")]
+
+
+class StatusModel(BaseModel):
+    """Status tolerates fields it does not know, so an older operator can read a newer status."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Condition(StatusModel):
+    """A metav1.Condition."""
+
+    type: ConditionType
+    status: Literal["True", "False", "Unknown"]
+    reason: Reason
+    message: Message = ""
+    observed_generation: int | None = Field(default=None, ge=0)
+    last_transition_time: Timestamp
+
+
+class Mirror(StatusModel):
+    variant: Annotated[str, Field(max_length=63)]
+    percent: int = Field(ge=0, le=100)
+
+
+class Traffic(StatusModel):
+    """What the traffic router was last told (and verified) to do."""
+
+    stable_weight: int = Field(default=100, ge=0, le=100)
+    candidate_weight: int = Field(default=0, ge=0, le=100)
+    mirrors: list[Mirror] = Field(default_factory=list, max_length=8)
+
+
+class VariantSamples(StatusModel):
+    stable: int = Field(default=0, ge=0)
+    candidate: int = Field(default=0, ge=0)
+
+
+class MetricResult(StatusModel):
+    name: Annotated[str, Field(max_length=63)]
+    verdict: Verdict
+    samples: VariantSamples = VariantSamples()
+    estimate: float | None = Field(default=None, description="Candidate minus stable.")
+    lower: float | None = None
+    upper: float | None = None
+    p_value: float | None = None
+    samples_needed: int | None = Field(default=None, ge=0)
+    reason: Message = ""
+
+
+class AnalysisStatus(StatusModel):
+    verdict: Verdict
+    updated_at: Timestamp
+    sample_ratio_p_value: float | None = None
+    consecutive_missing: int = Field(default=0, ge=0)
+    consecutive_errors: int = Field(default=0, ge=0)
+    metrics: Annotated[list[MetricResult], list_map("name")] = Field(
+        default_factory=list, max_length=20
+    )
+
+
+class HistoryEntry(StatusModel):
+    revision: Revision
+    outcome: Outcome
+    reason: Reason
+    message: Message = ""
+    finished_at: Timestamp
+
+
+class ModelRolloutStatus(StatusModel):
+    observed_generation: int | None = Field(default=None, ge=0)
+    phase: Phase | None = Field(default=None, description="For display only; use conditions.")
+    message: Message | None = None
+    stable_revision: Revision | None = None
+    candidate_revision: Revision | None = None
+    current_step_index: int | None = Field(default=None, ge=0, le=50)
+    step_started_at: Timestamp | None = None
+    traffic: Traffic | None = None
+    analysis: AnalysisStatus | None = None
+    conditions: Annotated[list[Condition], list_map("type")] = Field(
+        default_factory=list, max_length=8
+    )
+    history: list[HistoryEntry] = Field(default_factory=list, max_length=10)

@@ -1,0 +1,1 @@
+"""The rollout core: pure functions of (spec, status, observations, now); no kopf, no kubernetes."""

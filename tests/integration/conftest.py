@@ -1,0 +1,75 @@
+"""Fixtures for tests against the real local control plane (built from source) and Prometheus.
+
+Set MODELROLLOUT_KUBECONFIG to reuse a running cluster (e.g. `.cluster/kubeconfig` after
+`make cluster-up`); otherwise the session starts its own control plane and stops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from tests.cluster.controlplane import install_crds, start
+from tests.cluster.metrics_endpoint import MetricsEndpoint
+from tests.cluster.prometheus import Prometheus, start_prometheus
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    reused = os.environ.get("MODELROLLOUT_KUBECONFIG")
+    if reused:
+        yield Path(reused)
+        return
+    plane = start(tmp_path_factory.mktemp("controlplane"))
+    try:
+        yield plane.kubeconfig
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
+def api(kubeconfig: Path) -> client.ApiClient:
+    install_crds(kubeconfig, REPO / "crds")
+    api_client = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    assert isinstance(api_client, client.ApiClient)
+    return api_client
+
+
+@pytest.fixture
+def namespace(api: client.ApiClient) -> Iterator[str]:
+    """A fresh namespace per test, so tests never see each other's objects."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def metrics_endpoint() -> Iterator[MetricsEndpoint]:
+    """A tiny per-variant metrics endpoint on loopback that tests can change while it runs."""
+    endpoint = MetricsEndpoint()
+    try:
+        yield endpoint
+    finally:
+        endpoint.close()
+
+
+@pytest.fixture(scope="session")
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory, metrics_endpoint: MetricsEndpoint
+) -> Iterator[Prometheus]:
+    instance = start_prometheus(tmp_path_factory.mktemp("prometheus"), [metrics_endpoint.target])
+    try:
+        yield instance
+    finally:
+        instance.stop()

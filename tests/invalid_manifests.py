@@ -1,0 +1,167 @@
+"""Invalid ModelRollouts: each must be rejected at admission with a message naming the field."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Manifest = dict[str, Any]
+
+
+def valid_manifest(name: str = "valid") -> Manifest:
+    return {
+        "apiVersion": "rollouts.mlops.dev/v1alpha1",
+        "kind": "ModelRollout",
+        "metadata": {"name": name},
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "server", "image": "model:1"}]}},
+            "port": 8080,
+            "strategy": {"canary": {"steps": [
+                {"setWeight": 20}, {"analysis": {"durationSeconds": 60}},
+            ]}},
+            "analysis": {
+                "prometheus": {"address": "http://prometheus:9090"},
+                "metrics": [{"name": "errors", "template": "errorRate"}],
+            },
+        },
+    }
+
+
+@dataclass(frozen=True)
+class InvalidCase:
+    id: str
+    mutate: Callable[[Manifest], None]
+    field: str  # the field path the API server's message must name
+    words: str = ""  # and, where it helps, a word of the reason
+
+    def manifest(self) -> Manifest:
+        manifest = valid_manifest(name=self.id)
+        self.mutate(manifest)
+        return manifest
+
+
+def _spec(manifest: Manifest) -> dict[str, Any]:
+    spec: dict[str, Any] = manifest["spec"]
+    return spec
+
+
+def _steps(manifest: Manifest) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = _spec(manifest)["strategy"]["canary"]["steps"]
+    return steps
+
+
+def _metric(manifest: Manifest) -> dict[str, Any]:
+    metric: dict[str, Any] = _spec(manifest)["analysis"]["metrics"][0]
+    return metric
+
+
+def _container(manifest: Manifest) -> dict[str, Any]:
+    container: dict[str, Any] = _spec(manifest)["template"]["spec"]["containers"][0]
+    return container
+
+
+def _set(getter: Callable[[Manifest], dict[str, Any]], key: str, value: Any) -> Callable[
+    [Manifest], None
+]:
+    def mutate(manifest: Manifest) -> None:
+        getter(manifest)[key] = copy.deepcopy(value)
+
+    return mutate
+
+
+def _drop(key: str) -> Callable[[Manifest], None]:
+    return lambda m: _spec(m).pop(key)
+
+
+def _step(index: int, step: dict[str, Any]) -> Callable[[Manifest], None]:
+    def mutate(manifest: Manifest) -> None:
+        _steps(manifest)[index] = step
+
+    return mutate
+
+
+_ROUTER = {"builtin": {}, "istio": {"virtualService": "vs"}}
+_LONG = "m" * 70
+
+CASES = [
+    InvalidCase("replicas-string", _set(_spec, "replicas", "three"), "spec.replicas", "integer"),
+    InvalidCase("replicas-too-many", _set(_spec, "replicas", 5000), "spec.replicas"),
+    InvalidCase("weight-over-100", _step(0, {"setWeight": 150}),
+                "spec.strategy.canary.steps[0].setWeight", "100"),
+    InvalidCase("weight-negative", _step(0, {"setWeight": -5}),
+                "spec.strategy.canary.steps[0].setWeight"),
+    InvalidCase("weight-float", _step(0, {"setWeight": 12.5}),
+                "spec.strategy.canary.steps[0].setWeight", "integer"),
+    InvalidCase("two-strategies",
+                _set(_spec, "strategy", {"canary": {"steps": [{"setWeight": 5}]},
+                                         "blueGreen": {}}),
+                "spec.strategy", "exactly one"),
+    InvalidCase("no-strategy", _set(_spec, "strategy", {}), "spec.strategy", "exactly one"),
+    InvalidCase("no-template", _drop("template"), "spec.template", "Required"),
+    InvalidCase("no-containers", _set(_spec, "template", {"spec": {"containers": []}}),
+                "spec.template.spec.containers"),
+    InvalidCase("container-without-image", lambda m: _container(m).pop("image"),
+                "spec.template.spec.containers[0].image", "Required"),
+    InvalidCase("unknown-router", _set(_spec, "trafficRouting", {"nginx": {}}),
+                "spec.trafficRouting"),
+    InvalidCase("two-routers", _set(_spec, "trafficRouting", _ROUTER),
+                "spec.trafficRouting", "exactly one"),
+    InvalidCase("negative-pause", _step(0, {"pause": {"durationSeconds": -10}}),
+                "spec.strategy.canary.steps[0].pause.durationSeconds"),
+    InvalidCase("mirror-zero", _step(0, {"mirror": {"percent": 0}}),
+                "spec.strategy.canary.steps[0].mirror.percent"),
+    InvalidCase("mirror-over-100", _step(0, {"mirror": {"percent": 101}}),
+                "spec.strategy.canary.steps[0].mirror.percent"),
+    InvalidCase("step-two-kinds", _step(0, {"setWeight": 5, "pause": {}}),
+                "spec.strategy.canary.steps[0]", "exactly one"),
+    InvalidCase("step-empty", _step(0, {}), "spec.strategy.canary.steps[0]", "exactly one"),
+    InvalidCase("too-many-steps",
+                lambda m: _steps(m).extend({"setWeight": 10} for _ in range(60)),
+                "spec.strategy.canary.steps", "50"),
+    InvalidCase("metric-name-too-long", _set(_metric, "name", _LONG),
+                "spec.analysis.metrics[0].name"),
+    InvalidCase("port-zero", _set(_spec, "port", 0), "spec.port"),
+    InvalidCase("port-too-high", _set(_spec, "port", 70000), "spec.port"),
+    InvalidCase("analysis-step-without-analysis", _drop("analysis"), "spec.analysis"),
+    InvalidCase("analysis-step-without-length", _step(1, {"analysis": {}}),
+                "spec.strategy.canary.steps[1].analysis", "durationSeconds"),
+    InvalidCase("metric-template-and-query",
+                _set(_metric, "query", {"value": 'x{v="{{variant}}"}'}),
+                "spec.analysis.metrics[0]", "exactly one"),
+    InvalidCase("latency-without-threshold", _set(_metric, "template", "latencyOver"),
+                "spec.analysis.metrics[0].thresholdMilliseconds"),
+    InvalidCase("query-without-placeholder",
+                lambda m: _spec(m)["analysis"]["metrics"].append(
+                    {"name": "custom", "direction": "LowerIsBetter",
+                     "query": {"value": "sum(rate(errors_total[1m]))"}}),
+                "spec.analysis.metrics[1].query", "{{variant}}"),
+    InvalidCase("duplicate-metric-names",
+                lambda m: _spec(m)["analysis"]["metrics"].append(
+                    {"name": "errors", "template": "errorRate"}),
+                "spec.analysis.metrics[1]", "Duplicate"),
+    InvalidCase("unknown-metric-template", _set(_metric, "template", "accuracyMagic"),
+                "spec.analysis.metrics[0].template", "Unsupported value"),
+    InvalidCase("prometheus-not-a-url",
+                lambda m: _spec(m)["analysis"]["prometheus"].update(address="prometheus:9090"),
+                "spec.analysis.prometheus.address"),
+    InvalidCase("shadow-named-stable",
+                _set(_spec, "shadows", [{"name": "stable", "mirrorPercent": 10, "template": {
+                    "spec": {"containers": [{"name": "s", "image": "model:2"}]}}}]),
+                "spec.shadows[0].name", "reserved"),
+    InvalidCase("unit-header-and-cookie",
+                _set(_spec, "trafficRouting",
+                     {"builtin": {"unit": {"header": "x-user", "cookie": "uid"}}}),
+                "spec.trafficRouting.builtin.unit", "exactly one"),
+    InvalidCase("unit-header-with-space",
+                _set(_spec, "trafficRouting", {"builtin": {"unit": {"header": "x user"}}}),
+                "spec.trafficRouting.builtin.unit.header"),
+    InvalidCase("deadline-too-short", _set(_spec, "progressDeadlineSeconds", 5),
+                "spec.progressDeadlineSeconds"),
+    InvalidCase("significance-zero",
+                lambda m: _spec(m)["analysis"].update(significanceBasisPoints=0),
+                "spec.analysis.significanceBasisPoints"),
+    InvalidCase("unknown-spec-field", _set(_spec, "canaryWeight", 10), "spec.canaryWeight",
+                "unknown field"),
+]
