@@ -1,0 +1,266 @@
+"""The serving-port application: route, forward, tee, answer, record (the hot path).
+
+Everything the request path does is a handful of dict lookups, one hash when a unit id is
+present, one write to a pooled backend connection, and one tuple appended for the off-path
+telemetry flush.  Shadow copies go out after the primary and never hold it up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from controller.router.assign import Plan, choose_mirrors, choose_primary, cookie_value
+from controller.router.comparator import label_text
+from controller.router.faults import decide
+from controller.router.feedback import judge
+from controller.router.server import HttpConnection
+from controller.router.targets import Target, call_target
+from controller.router.telemetry import Telemetry
+from controller.router.wire import (
+    Headers,
+    Request,
+    json_body,
+    json_response,
+    request_head,
+    response_bytes,
+)
+
+_BP = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ProxySettings:
+    backend_timeout_s: float = 30.0
+    shadow_timeout_s: float = 5.0
+    max_shadow_inflight: int = 256
+    feedback_path: bytes = b"/feedback"
+
+
+class ShadowJoin:
+    """Pairs shadow answers with the primary answer, whichever arrives last."""
+
+    __slots__ = ("pending", "prediction_id", "primary", "primary_done", "telemetry")
+
+    def __init__(self, telemetry: Telemetry, prediction_id: str) -> None:
+        self.telemetry = telemetry
+        self.prediction_id = prediction_id
+        self.primary: bytes | None = None
+        self.primary_done = False
+        self.pending: list[tuple[str, int, float, str, bytes]] = []
+
+    def set_primary(self, body: bytes | None) -> None:
+        self.primary = body
+        self.primary_done = True
+        for item in self.pending:
+            self._emit(*item)
+        self.pending.clear()
+
+    def shadow_result(self, variant: str, status: int, seconds: float, reason: str,
+                      body: bytes) -> None:
+        if self.primary_done:
+            self._emit(variant, status, seconds, reason, body)
+        else:
+            self.pending.append((variant, status, seconds, reason, body))
+
+    def _emit(self, variant: str, status: int, seconds: float, reason: str, body: bytes) -> None:
+        self.telemetry.shadow.append(
+            (variant, status, seconds, reason, body, self.primary, self.prediction_id)
+        )
+
+
+class Exchange:
+    """One live request: the answer goes to the client, the record to telemetry."""
+
+    __slots__ = ("conn", "join", "keep_alive", "prediction_id", "router", "started", "target")
+
+    def __init__(self, router: Router, conn: HttpConnection, target: Target, prediction_id: str,
+                 keep_alive: bool, started: float, join: ShadowJoin | None) -> None:
+        self.router = router
+        self.conn = conn
+        self.target = target
+        self.prediction_id = prediction_id
+        self.keep_alive = keep_alive
+        self.started = started
+        self.join = join
+
+    def done(self, status: int, reason: bytes, headers: Headers, body: bytes, error: str) -> None:
+        router = self.router
+        elapsed = router.clock() - self.started
+        target = self.target
+        if error:
+            status = 504 if error == "timeout" else 502
+            reason = b""
+            headers = [(b"content-type", b"application/json")]
+            body = json_body({"error": f"backend {error} error", "variant": target.name})
+        extra = (b"x-prediction-id: " + self.prediction_id.encode() + b"\r\n"
+                 + target.response_tail)
+        self.conn.respond(response_bytes(status, reason, headers, body, extra, self.keep_alive),
+                          self.keep_alive)
+        router.telemetry.live.append(
+            (target.name, status, elapsed, error, body, self.prediction_id, self.started)
+        )
+        if self.join is not None:
+            self.join.set_primary(body if not error and status < 300 else None)
+
+
+class Router:
+    def __init__(self, telemetry: Telemetry, settings: ProxySettings,
+                 rng: random.Random | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.telemetry = telemetry
+        self.settings = settings
+        self.random = (rng or random.Random()).random
+        self.loop = asyncio.get_running_loop()
+        self.clock = clock or self.loop.time
+        self.plan: Plan | None = None
+        self._sticky: bytes | None = None
+        self._force: bytes | None = None
+        self.targets: dict[str, Target] = {}
+        self.shadow_inflight = 0
+        self._id_prefix = os.urandom(4).hex() + "-"
+        self._id_counter = 0
+
+    def use(self, plan: Plan, targets: dict[str, Target]) -> None:
+        self.plan, self.targets = plan, targets
+        self._sticky = plan.sticky_header.encode() if plan.sticky_header else None
+        self._force = plan.force_header.encode() if plan.force_header else None
+
+    def rejected(self, reason: str) -> None:
+        self.telemetry.metrics.rejected.inc((reason,))
+
+    # -- request path ----------------------------------------------------------------------
+    def handle(self, conn: HttpConnection, req: Request) -> None:
+        plan = self.plan
+        feedback_path = self.settings.feedback_path
+        if req.url.startswith(feedback_path) and req.method == b"POST" and (
+            req.path == feedback_path
+        ):
+            status, payload = self.feedback(req.body)
+            conn.respond(json_response(status, payload, req.keep_alive), req.keep_alive)
+            return
+        if plan is None:
+            self.rejected("no_table")
+            conn.respond(json_response(503, {"error": "no routing table"}, req.keep_alive),
+                         req.keep_alive)
+            return
+        unit, forced = self._identity(plan, req)
+        primary = choose_primary(plan, unit, forced, int(self.random() * _BP))
+        target = self.targets[primary]
+        self._id_counter += 1
+        prediction_id = self._id_prefix + format(self._id_counter, "x")
+        mirrors = (choose_mirrors(plan, primary, [int(self.random() * _BP) for _ in plan.mirrors])
+                   if plan.mirrors else ())
+        join = ShadowJoin(self.telemetry, prediction_id) if mirrors else None
+        started = self.clock()
+        head_only = req.method == b"HEAD"
+        head = request_head(req, target.host)
+        pid_line = b"x-prediction-id: " + prediction_id.encode() + b"\r\n"
+        data = b"".join((head, pid_line, target.live_tail, b"\r\n", req.body))
+        exchange = Exchange(self, conn, target, prediction_id, req.keep_alive, started, join)
+        fault = None
+        if target.fault is not None:
+            fault = decide(target.fault, target.fraction_bp, int(self.random() * _BP))
+            if fault is not None:
+                self._count_fault(target.name, fault.kinds())
+        call_target(target, data, head_only, self.settings.backend_timeout_s, fault,
+                    exchange.done)
+        for name in mirrors:
+            self._tee(req, self.targets[name], pid_line, head_only, join)
+
+    def _identity(self, plan: Plan, req: Request) -> tuple[str | None, str | None]:
+        """(unit id, forced variant) from the configured headers and cookies."""
+        unit = forced = None
+        cookies = b""
+        sticky, force = self._sticky, self._force
+        for name, value in req.headers:
+            if name == b"cookie":
+                cookies = value if not cookies else cookies + b"; " + value
+            elif name == sticky:
+                unit = value.decode("latin-1")
+            elif name == force:
+                forced = value.decode("latin-1").strip()
+        if cookies and plan.needs_cookies:
+            text = cookies.decode("latin-1")
+            if unit is None and plan.sticky_cookie is not None:
+                unit = cookie_value(text, plan.sticky_cookie)
+            if forced is None and plan.force_cookie is not None:
+                forced = cookie_value(text, plan.force_cookie)
+        return unit, forced
+
+    def _tee(self, req: Request, target: Target, pid_line: bytes, head_only: bool,
+             join: ShadowJoin | None) -> None:
+        if self.shadow_inflight >= self.settings.max_shadow_inflight:
+            self.telemetry.metrics.dropped.inc((target.name,))
+            return
+        self.shadow_inflight += 1
+        head = request_head(req, target.host)
+        data = b"".join((head, pid_line, target.shadow_tail, b"\r\n", req.body))
+        started = self.clock()
+
+        def done(status: int, reason: bytes, headers: Headers, body: bytes, error: str) -> None:
+            self.shadow_inflight -= 1
+            if join is not None:
+                join.shadow_result(target.name, status, self.clock() - started, error, body)
+
+        fault = None
+        if target.fault is not None:
+            fault = decide(target.fault, target.fraction_bp, int(self.random() * _BP))
+            if fault is not None:
+                self._count_fault(target.name, fault.kinds())
+        call_target(target, data, head_only, self.settings.shadow_timeout_s, fault, done)
+
+    def _count_fault(self, variant: str, kinds: list[str]) -> None:
+        for kind in kinds:
+            self.telemetry.metrics.faults.inc((variant, kind))
+
+    # -- delayed feedback ------------------------------------------------------------------
+    def feedback(self, body: bytes) -> tuple[int, dict[str, object]]:
+        request = parse_feedback(body)
+        if isinstance(request, str):
+            self.rejected("feedback")
+            return 400, {"error": request}
+        prediction_id, label, reward = request
+        telemetry = self.telemetry
+        telemetry.flush()  # the prediction may still sit in the unflushed batch
+        entry = telemetry.store.take(prediction_id)
+        metrics = telemetry.metrics
+        if entry is None:
+            metrics.feedback_unknown.inc()
+            return 404, {"error": "unknown or expired predictionId", "predictionId": prediction_id}
+        results: dict[str, str] = {}
+        if label is not None:
+            for variant, verdict in judge(entry, label, telemetry.judges()):
+                metrics.feedback.inc((variant, verdict))
+                results[variant] = verdict
+        if reward is not None:
+            metrics.rewards.inc((entry.primary,), reward)
+        return 200, {"predictionId": prediction_id, "variant": entry.primary, "results": results}
+
+
+def parse_feedback(body: bytes) -> tuple[str, object, float | None] | str:
+    """(prediction id, label or None, reward or None), or an error message."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return "body must be JSON"
+    if not isinstance(payload, dict):
+        return "body must be a JSON object"
+    prediction_id = payload.get("predictionId")
+    if not isinstance(prediction_id, str) or not prediction_id:
+        return "predictionId must be a non-empty string"
+    label = payload.get("label")
+    reward = payload.get("reward")
+    if label is None and reward is None:
+        return "one of label or reward is required"
+    if isinstance(label, dict | list):
+        return "label must be a JSON scalar"
+    if reward is not None and (isinstance(reward, bool) or not isinstance(reward, int | float)):
+        return "reward must be a number"
+    return prediction_id, (label_text(label) if label is not None else None), (
+        float(reward) if reward is not None else None
+    )

@@ -1,0 +1,203 @@
+"""A minimal HTTP/1.1 server protocol on httptools with hard limits.
+
+One request per connection is handled at a time (pipelined requests queue in order); the
+application answers by calling `respond`, now or later.  Malformed or oversized input gets a
+JSON error and the connection is closed — never an exception out of the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+import httptools
+
+from controller.router.wire import Request, json_response
+
+_MAX_QUEUED = 16  # pipelined requests buffered before we stop reading
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body_bytes: int = 1 << 20
+    max_headers: int = 100
+    max_header_bytes: int = 16 << 10
+    idle_timeout_s: float = 75.0
+    read_timeout_s: float = 30.0
+
+
+class App(Protocol):
+    def handle(self, conn: HttpConnection, req: Request) -> None: ...
+
+    def rejected(self, reason: str) -> None: ...
+
+
+class RequestRejectedError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class HttpConnection(asyncio.Protocol):
+    def __init__(self, app: App, limits: Limits, registry: set[HttpConnection]) -> None:
+        self.app = app
+        self.limits = limits
+        self.registry = registry
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.queue: deque[Request] = deque()
+        self.busy = False
+        self.paused = False
+        self.closed = False
+        self.close_after = False
+        self.last_activity = time.monotonic()
+        self.message_started: float | None = None
+        self._reset_message()
+
+    def _reset_message(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.header_bytes = 0
+        self.body: list[bytes] = []
+        self.body_size = 0
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses but have the same API.
+        self.transport = cast(asyncio.Transport, transport)
+        self.registry.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.registry.discard(self)
+
+    def eof_received(self) -> bool:
+        """Client half-closed: answer what it already sent, then close."""
+        self.close_after = True
+        return self.busy or bool(self.queue)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed or self.close_after:
+            return
+        self.last_activity = time.monotonic()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.fail(RequestRejectedError(501, "upgrade", "protocol upgrade is not supported"))
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, RequestRejectedError):
+                self.fail(cause)
+            else:
+                self.fail(RequestRejectedError(500, "internal", "internal error reading request"))
+        except httptools.HttpParserError:
+            self.fail(RequestRejectedError(400, "malformed", "malformed HTTP request"))
+
+    # -- httptools callbacks ---------------------------------------------------------------
+    def on_url(self, url: bytes) -> None:
+        # The first callback of a message (state was reset when the previous one completed).
+        if self.message_started is None:
+            self.message_started = self.last_activity
+        self.url += url
+        self._count_header_bytes(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_header_bytes(len(name) + len(value) + 4)
+        self.headers.append((name.lower(), value))
+        if len(self.headers) > self.limits.max_headers:
+            raise RequestRejectedError(431, "headers", "too many request headers")
+
+    def on_headers_complete(self) -> None:
+        if self.parser.should_upgrade():
+            raise RequestRejectedError(501, "upgrade", "protocol upgrade is not supported")
+        for name, value in self.headers:
+            if name == b"content-length" and value.strip().isdigit():
+                if int(value) > self.limits.max_body_bytes:
+                    raise RequestRejectedError(413, "body", "request body too large")
+            elif name == b"expect" and value.lower() == b"100-continue" and self.transport:
+                # We read the whole body before forwarding, so accept it ourselves.
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        self.body_size += len(body)
+        if self.body_size > self.limits.max_body_bytes:
+            raise RequestRejectedError(413, "body", "request body too large")
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+        req = Request(
+            self.parser.get_method(), self.url, self.headers, body,
+            self.parser.should_keep_alive(),
+        )
+        self.message_started = None
+        self._reset_message()
+        self.queue.append(req)
+        if not self.busy:
+            self._next()
+        elif len(self.queue) >= _MAX_QUEUED and self.transport and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def _count_header_bytes(self, n: int) -> None:
+        self.header_bytes += n
+        if self.header_bytes > self.limits.max_header_bytes:
+            raise RequestRejectedError(431, "headers", "request headers too large")
+
+    # -- answering -------------------------------------------------------------------------
+    def _next(self) -> None:
+        req = self.queue.popleft()
+        if self.paused and self.transport and len(self.queue) < _MAX_QUEUED // 2:
+            self.paused = False
+            self.transport.resume_reading()
+        self.busy = True
+        try:
+            self.app.handle(self, req)
+        except Exception:  # a bug in a handler must not kill the connection silently
+            self.app.rejected("internal")
+            self.respond(json_response(500, {"error": "internal router error"}, False), False)
+
+    def respond(self, data: bytes, keep_alive: bool) -> None:
+        """Send a complete response; then serve the next queued request or close."""
+        transport = self.transport
+        self.busy = False
+        if transport is None or self.closed:
+            return
+        transport.write(data)
+        keep_alive = keep_alive and not (self.close_after and not self.queue)
+        if not keep_alive:
+            self.queue.clear()
+            transport.close()
+            self.closed = True
+        elif self.queue:
+            self._next()
+
+    def fail(self, reject: RequestRejectedError) -> None:
+        self.app.rejected(reject.reason)
+        self.queue.clear()
+        payload = {"error": str(reject)}
+        if self.busy:
+            # A response is still owed for an earlier request: stop reading, close after it.
+            self.close_after = True
+            if self.transport:
+                self.transport.pause_reading()
+            return
+        if self.transport is not None and not self.closed:
+            self.transport.write(json_response(reject.status, payload, keep_alive=False))
+            self.transport.close()
+        self.closed = True
+
+    def sweep(self, now: float) -> None:
+        """Called about once a second: enforce read and idle timeouts."""
+        if self.closed or self.busy or self.transport is None:
+            return
+        if self.message_started is not None:
+            if now - self.message_started > self.limits.read_timeout_s:
+                self.fail(RequestRejectedError(408, "read_timeout", "request not received in time"))
+        elif now - self.last_activity > self.limits.idle_timeout_s:
+            self.transport.close()
+            self.closed = True

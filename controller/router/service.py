@@ -1,0 +1,123 @@
+"""Assembly: the serving and admin servers, the table gate, timers and table sources."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from controller.router.admin import AdminApp
+from controller.router.assign import compile_plan
+from controller.router.feedback import FeedbackStore
+from controller.router.proxy import ProxySettings, Router
+from controller.router.server import App, HttpConnection, Limits
+from controller.router.source import TableHolder, TableSource
+from controller.router.table import RoutingTable
+from controller.router.targets import build_targets
+from controller.router.telemetry import RouterMetrics, Telemetry
+from controller.router.upstream import PoolSet
+
+log = logging.getLogger("modelrouter")
+FLUSH_INTERVAL_S = 0.1
+SWEEP_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    admin_host: str = "0.0.0.0"
+    admin_port: int = 9090
+    limits: Limits = field(default_factory=Limits)
+    proxy: ProxySettings = field(default_factory=ProxySettings)
+    feedback_max_entries: int = 1_000_000
+    feedback_ttl_s: float = 24 * 3600.0
+    max_idle_per_backend: int = 512
+    sources: Sequence[TableSource] = field(default_factory=tuple)
+
+
+class RouterService:
+    """Start with `await start()`; `port` and `admin_port` are the bound ports."""
+
+    def __init__(self, config: RouterConfig, rng: random.Random | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.config = config
+        self._rng = rng
+        self._clock = clock
+        self.port = 0
+        self.admin_port = 0
+        self._servers: list[asyncio.Server] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._connections: set[HttpConnection] = set()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        clock = self._clock or loop.time
+        cfg = self.config
+        self.metrics = RouterMetrics()
+        self.store = FeedbackStore(cfg.feedback_max_entries, cfg.feedback_ttl_s, clock)
+        self.telemetry = Telemetry(self.metrics, self.store)
+        self.pools = PoolSet(cfg.max_idle_per_backend)
+        self.router = Router(self.telemetry, cfg.proxy, self._rng, clock)
+        self.holder = TableHolder(self._apply, self._count_rejection)
+        self.admin = AdminApp(self.router, self.holder, self.telemetry)
+        serving = await self._listen(self.router, cfg.host, cfg.port)
+        admin = await self._listen(self.admin, cfg.admin_host, cfg.admin_port)
+        self.port = serving.sockets[0].getsockname()[1]
+        self.admin_port = admin.sockets[0].getsockname()[1]
+        self._tasks.append(loop.create_task(self._every(FLUSH_INTERVAL_S, self.telemetry.flush)))
+        self._tasks.append(loop.create_task(self._every(SWEEP_INTERVAL_S, self._sweep)))
+        for source in cfg.sources:
+            self._tasks.append(loop.create_task(source.run(self.holder)))
+        log.info("serving on %s:%d, admin on %s:%d", cfg.host, self.port, cfg.admin_host,
+                 self.admin_port)
+
+    async def _listen(self, app: App, host: str, port: int) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        limits, conns = self.config.limits, self._connections
+        server = await loop.create_server(
+            lambda: HttpConnection(app, limits, conns), host, port, backlog=1024, reuse_address=True
+        )
+        self._servers.append(server)
+        return server
+
+    def _apply(self, table: RoutingTable) -> None:
+        targets = build_targets(table, self.pools)
+        self.telemetry.use_table(table)
+        self.router.use(compile_plan(table), targets)
+
+    def _count_rejection(self, reason: str) -> None:
+        self.metrics.table_rejected.inc((reason,))
+
+    def _sweep(self) -> None:
+        now = time.monotonic()  # the clock HttpConnection stamps activity with
+        for conn in list(self._connections):
+            conn.sweep(now)
+
+    @staticmethod
+    async def _every(interval_s: float, action: Callable[[], None]) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                action()
+            except Exception:  # keep the timer alive; the bug is in the log
+                log.exception("periodic %s failed", getattr(action, "__name__", action))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for server in self._servers:
+            server.close()
+        for conn in list(self._connections):
+            if conn.transport is not None:
+                conn.transport.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self.pools.close()

@@ -1,0 +1,223 @@
+"""Router metrics (stable names, documented in docs/router.md) and the off-path event flush.
+
+The request path only appends one tuple to a list; `Telemetry.flush` (run every 100 ms, before
+each scrape and before each feedback join) turns the batch into metric updates, prediction
+counts, shadow comparisons and feedback-store entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from controller.router.comparator import (
+    Step,
+    as_number,
+    compare,
+    is_missing,
+    label_text,
+    prediction_of,
+)
+from controller.router.feedback import FeedbackStore, Judge
+from controller.router.metrics import Counter, Gauge, Histogram, Registry
+from controller.router.table import CANDIDATE, STABLE, RoutingTable
+
+PREFIX = "modelrouter_"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
+MAX_LABELS_PER_VARIANT = 64
+# Classifiers repeat the same small response bodies: remember their parsed predictions.
+PARSE_CACHE_ENTRIES = 4096
+PARSE_CACHE_MAX_BODY = 1024
+OTHER_LABEL = "__other__"
+
+# (variant, status, seconds, error reason or "", body, prediction id, start time)
+LiveEvent = tuple[str, int, float, str, bytes, str, float]
+# (variant, status, seconds, error reason or "", shadow body, primary body or None, id)
+ShadowEvent = tuple[str, int, float, str, bytes, bytes | None, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRule:
+    steps: tuple[Step, ...]
+    mode: str
+    tolerance_ppm: int
+
+
+def code_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+def rules_from(table: RoutingTable) -> dict[str, PredictionRule]:
+    from controller.router.comparator import parse_path
+
+    rules = {}
+    for name in table.variant_names():
+        spec = table.variant(name).prediction
+        if spec is not None:
+            rules[name] = PredictionRule(parse_path(spec.path), spec.mode, spec.tolerance_ppm)
+    return rules
+
+
+class RouterMetrics:
+    def __init__(self) -> None:
+        r = self.registry = Registry()
+        v = ("variant",)
+        self.requests = r.add(Counter(PREFIX + "requests_total",
+                                      "Proxied requests by variant and status class.",
+                                      ("variant", "code")))
+        self.errors = r.add(Counter(PREFIX + "errors_total",
+                                    "Failed requests; reason is 5xx, connect or timeout.",
+                                    ("variant", "reason")))
+        self.duration = r.add(Histogram(PREFIX + "request_duration_seconds",
+                                        "Time from full request to full response.", v,
+                                        LATENCY_BUCKETS))
+        self.predictions = r.add(Counter(PREFIX + "predictions_total",
+                                         "Predicted labels (exact-mode variants).",
+                                         ("variant", "label")))
+        self.scores = r.add(Histogram(PREFIX + "prediction_score",
+                                      "Predicted scores (numeric-mode variants).", v,
+                                      SCORE_BUCKETS))
+        self.shadow_requests = r.add(Counter(PREFIX + "shadow_requests_total",
+                                             "Shadow copies answered, by status class.",
+                                             ("variant", "code")))
+        self.shadow_duration = r.add(Histogram(PREFIX + "shadow_duration_seconds",
+                                               "Latency of shadow copies.", v, LATENCY_BUCKETS))
+        self.comparisons = r.add(Counter(PREFIX + "shadow_comparisons_total",
+                                         "Shadow vs primary predictions.", ("variant", "result")))
+        self.dropped = r.add(Counter(PREFIX + "shadow_dropped_total",
+                                     "Shadow copies not sent: in-flight bound reached.", v))
+        self.feedback = r.add(Counter(PREFIX + "feedback_total",
+                                      "Joined labels by variant (shadows included).",
+                                      ("variant", "result")))
+        self.feedback_unknown = r.add(Counter(PREFIX + "feedback_unknown_total",
+                                              "Feedback for unknown or expired prediction ids."))
+        self.rewards = r.add(Counter(PREFIX + "feedback_reward_sum",
+                                     "Sum of numeric rewards joined to the serving variant.", v))
+        self.faults = r.add(Counter(PREFIX + "faults_injected_total",
+                                    "Injected faults by kind (delay, error, corrupt).",
+                                    ("variant", "kind")))
+        self.rejected = r.add(Counter(PREFIX + "rejected_requests_total",
+                                      "Requests refused by the router itself.", ("reason",)))
+        self.table_version = r.add(Gauge(PREFIX + "table_version",
+                                         "Version of the applied routing table."))
+        self.table_rejected = r.add(Counter(PREFIX + "table_rejected_total",
+                                            "Routing tables refused (invalid or stale).",
+                                            ("reason",)))
+        self.variant_info = r.add(Gauge(PREFIX + "variant_info",
+                                        "1 per variant of the applied table.",
+                                        ("variant", "role", "model")))
+        self.weight = r.add(Gauge(PREFIX + "variant_weight_basis_points",
+                                  "Live weight of each serving variant (of 10000).", v))
+        self.store_size = r.add(Gauge(PREFIX + "feedback_store_entries",
+                                      "Predictions waiting for feedback."))
+
+    def show_table(self, table: RoutingTable) -> None:
+        self.table_version.set((), table.version)
+        self.variant_info.clear()
+        self.weight.clear()
+        weight = table.candidate.weight_bp if table.candidate else 0
+        self.weight.set((STABLE,), 10_000 - weight)
+        if table.candidate is not None:
+            self.weight.set((CANDIDATE,), weight)
+        for name in table.variant_names():
+            role = name if name in (STABLE, CANDIDATE) else "shadow"
+            self.variant_info.set((name, role, table.variant(name).model), 1)
+
+
+class Telemetry:
+    def __init__(self, metrics: RouterMetrics, store: FeedbackStore) -> None:
+        self.metrics = metrics
+        self.store = store
+        self.live: list[LiveEvent] = []
+        self.shadow: list[ShadowEvent] = []
+        self.rules: dict[str, PredictionRule] = {}
+        self._labels_seen: dict[str, set[str]] = {}
+        self._parsed: dict[tuple[str, bytes], object] = {}
+
+    def use_table(self, table: RoutingTable) -> None:
+        self.flush()  # events of the old table are judged by the old rules
+        self.rules = rules_from(table)
+        self._parsed.clear()
+        self.metrics.show_table(table)
+
+    def judges(self) -> dict[str, Judge]:
+        return {k: Judge(r.steps, r.mode, r.tolerance_ppm) for k, r in self.rules.items()}
+
+    def flush(self) -> None:
+        live, self.live = self.live, []
+        shadow, self.shadow = self.shadow, []
+        for event in live:
+            self._live(*event)
+        for sevent in shadow:
+            self._shadow(*sevent)
+        self.store.expire()
+        self.metrics.store_size.set((), len(self.store))
+
+    def _live(self, variant: str, status: int, seconds: float, reason: str, body: bytes,
+              prediction_id: str, started: float) -> None:
+        m = self.metrics
+        m.requests.inc((variant, code_class(status)))
+        m.duration.observe((variant,), seconds)
+        if reason or status >= 500:
+            m.errors.inc((variant, reason or "5xx"))
+            return
+        if status < 300:
+            self.store.put(prediction_id, variant, body, started)
+            self._count_prediction(variant, body)
+
+    def _shadow(self, variant: str, status: int, seconds: float, reason: str, body: bytes,
+                primary: bytes | None, prediction_id: str) -> None:
+        m = self.metrics
+        if reason:
+            m.errors.inc((variant, reason))
+        else:
+            m.shadow_requests.inc((variant, code_class(status)))
+            m.shadow_duration.observe((variant,), seconds)
+            if status >= 500:
+                m.errors.inc((variant, "5xx"))
+        ok = not reason and status < 300
+        if ok:
+            self.store.add(prediction_id, variant, body)
+            self._count_prediction(variant, body)
+        rule = self.rules.get(variant)
+        if rule is None or primary is None:
+            return  # nothing to compare with: no rule, or the primary itself failed
+        result = "error"
+        if ok:
+            result = compare(primary, body, rule.steps, rule.mode, rule.tolerance_ppm)
+        m.comparisons.inc((variant, result))
+
+    def _prediction(self, variant: str, body: bytes, rule: PredictionRule) -> object:
+        if len(body) > PARSE_CACHE_MAX_BODY:
+            return prediction_of(body, rule.steps)
+        key = (variant, body)
+        cache = self._parsed
+        if key in cache:
+            return cache[key]
+        if len(cache) >= PARSE_CACHE_ENTRIES:
+            cache.clear()
+        value = cache[key] = prediction_of(body, rule.steps)
+        return value
+
+    def _count_prediction(self, variant: str, body: bytes) -> None:
+        rule = self.rules.get(variant)
+        if rule is None:
+            return
+        value = self._prediction(variant, body, rule)
+        if is_missing(value):
+            return
+        if rule.mode == "numeric":
+            number = as_number(value)
+            if number is not None:
+                self.metrics.scores.observe((variant,), number)
+            return
+        label = label_text(value)
+        seen = self._labels_seen.setdefault(variant, set())
+        if label not in seen:
+            # Bound label cardinality: a model returning free text must not blow up Prometheus.
+            if len(seen) >= MAX_LABELS_PER_VARIANT:
+                label = OTHER_LABEL
+            else:
+                seen.add(label)
+        self.metrics.predictions.inc((variant, label))
+

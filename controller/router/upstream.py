@@ -1,0 +1,241 @@
+"""Keep-alive connection pools to model backends (HTTP/1.1 client side, httptools).
+
+A call is one request/response on one pooled connection, bounded by a timer.  A pooled
+connection the backend closed while idle is retried once on a fresh connection, but only if
+no response byte arrived (the request was never processed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import cast
+
+import httptools
+
+from controller.router.wire import Headers
+
+# done(status, reason, headers, body, error) where error is "", "connect" or "timeout".
+Done = Callable[[int, bytes, Headers, bytes, str], None]
+
+
+class Call:
+    __slots__ = ("conn", "connecting", "data", "done", "finished", "head_only", "retried", "timer")
+
+    def __init__(self, data: bytes, head_only: bool, done: Done) -> None:
+        self.data = data
+        self.head_only = head_only
+        self.done = done
+        self.finished = False
+        self.retried = False
+        self.conn: UpstreamConnection | None = None
+        self.connecting: asyncio.Task[object] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def finish(self, status: int, reason: bytes, headers: Headers, body: bytes, error: str) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        if self.timer is not None:
+            self.timer.cancel()
+        self.done(status, reason, headers, body, error)
+
+    def fail(self, error: str) -> None:
+        self.finish(0, b"", [], b"", error)
+
+    def on_timeout(self) -> None:
+        if self.finished:
+            return
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.call = None
+            conn.abort()
+        if self.connecting is not None:
+            self.connecting.cancel()
+        self.fail("timeout")
+
+
+class UpstreamConnection(asyncio.Protocol):
+    def __init__(self, pool: BackendPool) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.call: Call | None = None
+        self.reused = False
+        self.got_bytes = False
+        self.alive = True
+        self._reset()
+
+    def _reset(self) -> None:
+        self.reason = b""
+        self.headers_done = False
+        self.headers: Headers = []
+        self.body: list[bytes] = []
+
+    def start(self, call: Call, reused: bool) -> None:
+        self.call = call
+        call.conn = self
+        self.reused = reused
+        self.got_bytes = False
+        self._reset()
+        assert self.transport is not None
+        self.transport.write(call.data)
+
+    def abort(self) -> None:
+        self.alive = False
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses but have the same API.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.alive = False
+        call, self.call = self.call, None
+        if call is None:
+            self.pool.forget(self)
+            return
+        if self.headers_done and self._close_delimited():
+            self.call = call  # the body ended with the connection: that is the response
+            self._complete(reusable=False)
+            return
+        call.conn = None
+        if self.reused and not self.got_bytes and not call.retried:
+            call.retried = True
+            self.pool.connect(call)
+        else:
+            call.fail("connect")
+
+    def data_received(self, data: bytes) -> None:
+        self.got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._finish_failed()
+
+    # -- httptools callbacks ---------------------------------------------------------------
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def _close_delimited(self) -> bool:
+        framed = (b"content-length", b"transfer-encoding")
+        return not any(name in framed for name, _ in self.headers)
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+        call = self.call
+        if call is not None and call.head_only:
+            # httptools cannot skip a HEAD response body; answer now and drop the connection.
+            self._complete(reusable=False)
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.call is not None:
+            self._complete(self.parser.should_keep_alive())
+
+    def _complete(self, reusable: bool) -> None:
+        call, self.call = self.call, None
+        if call is None:
+            return
+        call.conn = None
+        body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+        status = self.parser.get_status_code()
+        if reusable and self.alive:
+            self.pool.release(self)
+        else:
+            self.abort()
+        call.finish(status, self.reason, self.headers, body, "")
+
+    def _finish_failed(self) -> None:
+        call, self.call = self.call, None
+        self.abort()
+        if call is not None:
+            call.conn = None
+            call.fail("connect")
+
+
+class BackendPool:
+    def __init__(self, host: str, port: int, max_idle: int = 512) -> None:
+        self.host = host
+        self.port = port
+        self.max_idle = max_idle
+        self.idle: list[UpstreamConnection] = []
+        self.loop = asyncio.get_running_loop()
+
+    def send(self, data: bytes, head_only: bool, timeout_s: float, done: Done) -> None:
+        call = Call(data, head_only, done)
+        call.timer = self.loop.call_later(timeout_s, call.on_timeout)
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if conn.alive and conn.transport is not None and not conn.transport.is_closing():
+                conn.start(call, reused=True)
+                return
+        self.connect(call)
+
+    def connect(self, call: Call) -> None:
+        coro = self.loop.create_connection(lambda: UpstreamConnection(self), self.host, self.port)
+        task: asyncio.Task[object] = self.loop.create_task(coro)
+        call.connecting = task
+        task.add_done_callback(lambda t: self._connected(call, t))
+
+    def _connected(self, call: Call, task: asyncio.Task[object]) -> None:
+        call.connecting = None
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            call.fail("connect")
+            return
+        result = task.result()
+        assert isinstance(result, tuple)
+        conn = result[1]
+        assert isinstance(conn, UpstreamConnection)
+        if call.finished:
+            self.release(conn)  # timed out while connecting: keep the connection for later
+        else:
+            conn.start(call, reused=False)
+
+    def release(self, conn: UpstreamConnection) -> None:
+        if len(self.idle) < self.max_idle:
+            self.idle.append(conn)
+        else:
+            conn.abort()
+
+    def forget(self, conn: UpstreamConnection) -> None:
+        if conn in self.idle:
+            self.idle.remove(conn)
+
+    def close(self) -> None:
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            conn.abort()
+
+
+class PoolSet:
+    """One pool per backend address, shared across table versions."""
+
+    def __init__(self, max_idle: int = 512) -> None:
+        self.max_idle = max_idle
+        self.pools: dict[tuple[str, int], BackendPool] = {}
+
+    def get(self, host: str, port: int) -> BackendPool:
+        pool = self.pools.get((host, port))
+        if pool is None:
+            pool = self.pools[(host, port)] = BackendPool(host, port, self.max_idle)
+        return pool
+
+    def retain(self, keep: set[tuple[str, int]]) -> None:
+        for key in list(self.pools):
+            if key not in keep:
+                self.pools.pop(key).close()
+
+    def close(self) -> None:
+        self.retain(set())

@@ -1,0 +1,98 @@
+"""HTTP/1.1 message building (pure byte work, shared by the proxy and the admin server)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+Headers = list[tuple[bytes, bytes]]
+
+# Hop-by-hop headers plus the ones the router rewrites itself.
+REQUEST_DROP = frozenset(
+    {
+        b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te",
+        b"upgrade", b"expect", b"content-length", b"trailer", b"proxy-authorization",
+    }
+)
+RESPONSE_DROP = frozenset(
+    {
+        b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"trailer",
+        b"x-prediction-id", b"x-model-variant",
+    }
+)
+BODYLESS_METHODS = frozenset({b"GET", b"HEAD", b"DELETE", b"OPTIONS", b"TRACE"})
+
+
+@dataclass(slots=True)
+class Request:
+    method: bytes
+    url: bytes
+    headers: Headers
+    body: bytes
+    keep_alive: bool
+
+    @property
+    def path(self) -> bytes:
+        return self.url.split(b"?", 1)[0]
+
+    def header(self, name: bytes) -> bytes | None:
+        """First value of a lower-case header name."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+def reason_phrase(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b"Unknown"
+
+
+def request_head(req: Request, host: bytes | None) -> bytes:
+    """Request line and end-to-end headers for a backend (without the closing CRLF)."""
+    parts = [req.method, b" ", req.url, b" HTTP/1.1\r\n"]
+    for name, value in req.headers:
+        if name in REQUEST_DROP or (host is not None and name == b"host"):
+            continue
+        parts += (name, b": ", value, b"\r\n")
+    if host is not None:
+        parts += (b"host: ", host, b"\r\n")
+    if req.body or req.method not in BODYLESS_METHODS:
+        parts += (b"content-length: ", str(len(req.body)).encode(), b"\r\n")
+    return b"".join(parts)
+
+
+def response_bytes(
+    status: int, reason: bytes, headers: Headers, body: bytes, extra: bytes, keep_alive: bool
+) -> bytes:
+    """A full response; `extra` holds pre-encoded header lines the router adds."""
+    parts = [b"HTTP/1.1 ", str(status).encode(), b" ", reason or reason_phrase(status), b"\r\n"]
+    for name, value in headers:
+        if name not in RESPONSE_DROP:
+            parts += (name, b": ", value, b"\r\n")
+    parts += (extra, b"content-length: ", str(len(body)).encode(), b"\r\n")
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    parts += (b"\r\n", body)
+    return b"".join(parts)
+
+
+def json_body(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+def json_response(
+    status: int, payload: dict[str, Any], keep_alive: bool = True, extra: bytes = b""
+) -> bytes:
+    return response_bytes(
+        status, b"", [(b"content-type", b"application/json")], json_body(payload), extra,
+        keep_alive,
+    )
+
+
+def text_response(status: int, body: bytes, content_type: bytes, keep_alive: bool = True) -> bytes:
+    return response_bytes(status, b"", [(b"content-type", content_type)], body, b"", keep_alive)

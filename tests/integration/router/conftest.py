@@ -1,0 +1,18 @@
+"""Router integration fixtures: real backends and a real router on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.router.harness import Harness
+
+
+@pytest.fixture
+def harness() -> Iterator[Harness]:
+    h = Harness()
+    try:
+        yield h
+    finally:
+        h.close()

@@ -1,0 +1,230 @@
+"""Real local model backends and a router on 127.0.0.1, run on a background event loop.
+
+Tests drive them with blocking http.client calls from the test thread; nothing sleeps to
+synchronise: waits poll a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import http.client
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import uvloop
+
+from controller.router.proxy import ProxySettings
+from controller.router.server import Limits
+from controller.router.service import RouterConfig, RouterService
+
+T = TypeVar("T")
+# (method, path, headers, body) -> (status, JSON payload)
+Behaviour = Callable[[str, str, dict[str, str], bytes], tuple[int, Any]]
+
+
+class LoopThread:
+    def __init__(self) -> None:
+        self.loop = uvloop.new_event_loop()  # the loop the router runs on in production
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout)
+
+    def call(self, fn: Callable[[], T], timeout: float = 30.0) -> T:
+        """Run a plain function on the loop thread (loop-owned state is not thread-safe)."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def wrapper() -> None:
+            try:
+                future.set_result(fn())
+            except Exception as exc:  # pragma: no cover - surfaced to the test
+                future.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(wrapper)
+        return future.result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def label_backend(label: str) -> Behaviour:
+    def respond(method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        return 200, {"predictions": [{"label": label, "score": 0.75}], "path": path}
+
+    return respond
+
+
+@dataclass
+class ModelBackend:
+    """A tiny keep-alive HTTP/1.1 model server with a pluggable behaviour and delay."""
+
+    behaviour: Behaviour
+    delay_s: float = 0.0
+    port: int = 0
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    server: asyncio.Server | None = None
+    handlers: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for task in list(self.handlers):
+            task.cancel()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    if ":" in line:
+                        name, value = line.split(":", 1)
+                        headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                self.requests.append((method, path, headers))
+                if self.delay_s:
+                    await asyncio.sleep(self.delay_s)  # the backend's own latency, not a sync
+                status, payload = self.behaviour(method, path, headers, body)
+                data = json.dumps(payload).encode()
+                writer.write(
+                    f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n"
+                    f"content-length: {len(data)}\r\n\r\n".encode() + data
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.CancelledError, ConnectionError, ValueError):
+            # Ending quietly on cancel: 3.11 streams log a cancelled handler as an error.
+            pass
+        finally:
+            self.handlers.discard(task)
+            writer.close()
+
+
+class Harness:
+    """A router plus backends on one background loop."""
+
+    def __init__(self, limits: Limits | None = None, proxy: ProxySettings | None = None,
+                 seed: int = 7, clock: Callable[[], float] | None = None,
+                 feedback_ttl_s: float = 3600.0, feedback_max_entries: int = 100_000) -> None:
+        self.lt = LoopThread()
+        config = RouterConfig(
+            host="127.0.0.1", port=0, admin_host="127.0.0.1", admin_port=0,
+            limits=limits or Limits(), proxy=proxy or ProxySettings(),
+            feedback_ttl_s=feedback_ttl_s, feedback_max_entries=feedback_max_entries,
+        )
+        self.service = RouterService(config, rng=random.Random(seed), clock=clock)
+        self.lt.run(self.service.start())
+        self.backends: list[ModelBackend] = []
+        self._conn: http.client.HTTPConnection | None = None
+
+    def backend(self, behaviour: Behaviour, delay_s: float = 0.0) -> ModelBackend:
+        backend = ModelBackend(behaviour, delay_s)
+        self.lt.run(backend.start())
+        self.backends.append(backend)
+        return backend
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        for backend in self.backends:
+            self.lt.run(backend.stop())
+        self.lt.run(self.service.close())
+        self.lt.stop()
+
+    # -- clients ---------------------------------------------------------------------------
+    def request(self, method: str = "POST", path: str = "/v1/models/m:predict",
+                headers: dict[str, str] | None = None, body: bytes = b'{"instances":[1]}',
+                port: int | None = None) -> tuple[int, dict[str, str], bytes]:
+        if port is None and self._conn is None:
+            self._conn = http.client.HTTPConnection("127.0.0.1", self.service.port, timeout=30)
+        conn = self._conn if port is None else http.client.HTTPConnection("127.0.0.1", port,
+                                                                          timeout=30)
+        assert conn is not None
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+        except (ConnectionError, http.client.HTTPException):
+            conn.close()  # reconnect next time, as a real client would
+            raise
+        finally:
+            if port is not None:
+                conn.close()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+
+    def admin(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        status, _, data = self.request(method, path, body=body, port=self.service.admin_port)
+        return status, data
+
+    def put_table(self, table: dict[str, Any]) -> tuple[int, Any]:
+        status, data = self.admin("PUT", "/table", json.dumps(table).encode())
+        return status, json.loads(data)
+
+    def metrics(self) -> dict[str, float]:
+        """Samples by full series text, e.g. 'modelrouter_requests_total{code="2xx",...}'."""
+        _, data = self.admin("GET", "/metrics")
+        samples = {}
+        for line in data.decode().splitlines():
+            if line and not line.startswith("#"):
+                series, _, value = line.rpartition(" ")
+                samples[series] = float(value)
+        return samples
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of `name` whose labels include `labels`."""
+        total = 0.0
+        for series, value in self.metrics().items():
+            base, _, rest = series.partition("{")
+            if base != name:
+                continue
+            if all(f'{k}="{v}"' in rest for k, v in labels.items()):
+                total += value
+        return total
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0, what: str = "") -> None:
+    """Poll `condition` until true or fail after `timeout_s` (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(0.01)
+
+
+def table(version: int, stable: str, candidate: str | None = None, weight_bp: int = 0,
+          **extra: Any) -> dict[str, Any]:
+    """A routing table with the common prediction rule; `extra` merges at top level."""
+    rule = {"path": "predictions[0].label"}
+    doc: dict[str, Any] = {
+        "version": version, "salt": "test-salt",
+        "stable": {"backends": [stable], "prediction": rule},
+        "sticky": {"header": "x-user-id"},
+        "overrides": {"header": "x-force-variant"},
+    }
+    if candidate is not None:
+        doc["candidate"] = {"backends": [candidate], "weightBp": weight_bp, "prediction": rule}
+    doc.update(extra)
+    return doc

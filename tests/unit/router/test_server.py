@@ -1,0 +1,194 @@
+"""The HTTP/1.1 server protocol against a fake transport: limits, pipelining, fuzz (pure)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from controller.router.server import HttpConnection, Limits
+from controller.router.wire import Request, json_response, request_head, response_bytes
+
+pytestmark = pytest.mark.unit
+STATUS_RE = re.compile(rb"HTTP/1\.1 (\d{3}) ")
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.closing = False
+        self.paused = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closing, "write after close"
+        self.out += data
+
+    def close(self) -> None:
+        self.closing = True
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+
+class EchoApp:
+    def __init__(self) -> None:
+        self.seen: list[Request] = []
+        self.rejections: list[str] = []
+
+    def handle(self, conn: HttpConnection, req: Request) -> None:
+        self.seen.append(req)
+        conn.respond(json_response(200, {"n": len(self.seen)}, req.keep_alive), req.keep_alive)
+
+    def rejected(self, reason: str) -> None:
+        self.rejections.append(reason)
+
+
+def connect(limits: Limits | None = None) -> tuple[HttpConnection, FakeTransport, EchoApp]:
+    app = EchoApp()
+    conn = HttpConnection(app, limits or Limits(), set())
+    transport = FakeTransport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    return conn, transport, app
+
+
+def statuses(transport: FakeTransport) -> list[int]:
+    return [int(s) for s in STATUS_RE.findall(bytes(transport.out))]
+
+
+def test_pipelined_requests_answer_in_order() -> None:
+    conn, transport, app = connect()
+    conn.data_received(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\n"
+                       b"Content-Length: 3\r\n\r\nabc")
+    assert [r.url for r in app.seen] == [b"/a", b"/b"]
+    assert app.seen[1].body == b"abc"
+    assert statuses(transport) == [200, 200]
+    assert not transport.closing
+
+
+def test_chunked_body_is_reassembled() -> None:
+    conn, _, app = connect()
+    conn.data_received(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    assert app.seen[0].body == b"abcde"
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "reason"),
+    [
+        (b"GARBAGE\r\n\r\n", 400, "malformed"),
+        (b"POST / HTTP/1.1\r\nContent-Length: 999999\r\n\r\n", 413, "body"),
+        (b"GET / HTTP/1.1\r\n" + b"".join(b"h%d: v\r\n" % i for i in range(20)) + b"\r\n",
+         431, "headers"),
+        (b"GET /" + b"a" * 3000 + b" HTTP/1.1\r\n\r\n", 431, "headers"),
+        (b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 501,
+         "upgrade"),
+    ],
+)
+def test_bad_input_gets_an_error_and_close(data: bytes, status: int, reason: str) -> None:
+    conn, transport, app = connect(Limits(max_body_bytes=1000, max_headers=10,
+                                          max_header_bytes=2048))
+    conn.data_received(data)
+    assert statuses(transport) == [status]
+    assert b"connection: close" in transport.out
+    assert transport.closing
+    assert app.rejections == [reason]
+    conn.data_received(b"GET / HTTP/1.1\r\n\r\n")  # ignored after the error
+    assert statuses(transport) == [status]
+
+
+def test_http10_closes_after_answer() -> None:
+    conn, transport, _ = connect()
+    conn.data_received(b"GET / HTTP/1.0\r\n\r\n")
+    assert statuses(transport) == [200]
+    assert transport.closing
+
+
+def test_expect_continue_is_acknowledged() -> None:
+    conn, transport, app = connect()
+    conn.data_received(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+    assert transport.out.startswith(b"HTTP/1.1 100 Continue")
+    conn.data_received(b"hi")
+    assert app.seen[0].body == b"hi"
+
+
+def test_read_and_idle_timeouts() -> None:
+    conn, transport, _ = connect(Limits(read_timeout_s=1.0, idle_timeout_s=5.0))
+    conn.data_received(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab")
+    assert conn.message_started is not None
+    conn.sweep(conn.message_started + 2.0)
+    assert statuses(transport) == [408]
+    assert transport.closing
+    conn, transport, _ = connect(Limits(idle_timeout_s=5.0))
+    conn.sweep(conn.last_activity + 6.0)
+    assert transport.closing
+    assert not transport.out
+
+
+def test_request_head_drops_hop_by_hop_and_overrides_host() -> None:
+    req = Request(b"POST", b"/v2/models/m/infer", [
+        (b"host", b"router"), (b"connection", b"keep-alive"), (b"transfer-encoding", b"chunked"),
+        (b"x-user-id", b"u1"), (b"content-length", b"5")], b"hello", True)
+    head = request_head(req, b"model.ns.svc")
+    assert head.startswith(b"POST /v2/models/m/infer HTTP/1.1\r\n")
+    assert b"x-user-id: u1\r\n" in head
+    assert b"host: model.ns.svc\r\n" in head
+    assert b"router" not in head
+    assert b"chunked" not in head
+    assert b"keep-alive" not in head
+    assert head.count(b"content-length") == 1
+    assert b"content-length: 5\r\n" in head
+
+
+def test_response_bytes_replaces_framing_headers() -> None:
+    out = response_bytes(200, b"OK", [(b"transfer-encoding", b"chunked"), (b"x-a", b"1"),
+                                      (b"x-model-variant", b"spoofed")], b"body",
+                         b"x-model-variant: stable\r\n", keep_alive=False)
+    assert out.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"chunked" not in out
+    assert b"spoofed" not in out
+    assert b"content-length: 4\r\n" in out
+    assert b"connection: close\r\n" in out
+
+
+header_name = st.text(alphabet="abcxyz-_:\r\n \x00", min_size=0, max_size=12)
+request_like = st.builds(
+    lambda method, path, headers, body, tail: (
+        method + b" " + path + b" HTTP/1.1\r\n"
+        + b"".join(n.encode() + b": " + v + b"\r\n" for n, v in headers)
+        + b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body + tail
+    ),
+    st.sampled_from([b"GET", b"POST", b"PUT", b"HEAD", b"BREW", b""]),
+    st.binary(max_size=30),
+    st.lists(st.tuples(header_name, st.binary(max_size=20)), max_size=8),
+    st.binary(max_size=64),
+    st.binary(max_size=16),
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.one_of(request_like, st.binary(max_size=200)), st.lists(st.integers(1, 50),
+                                                                  max_size=6))
+def test_fuzz_never_raises_and_answers_well_formed(data: bytes, cuts: list[int]) -> None:
+    conn, transport, _ = connect(Limits(max_body_bytes=48, max_headers=6, max_header_bytes=256))
+    position = 0
+    for cut in [*cuts, len(data)]:
+        conn.data_received(data[position:position + cut])
+        position += cut
+        if position >= len(data):
+            break
+    conn.data_received(data[position:])
+    out = bytes(transport.out)
+    codes: list[Any] = statuses(transport)
+    assert out.count(b"HTTP/1.1 ") == len(codes)
+    assert all(200 <= c < 600 for c in codes)
+    if transport.closing and codes and codes[-1] >= 400:
+        assert out.rstrip().endswith(b"}")  # JSON error body
