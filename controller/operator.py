@@ -1,19 +1,34 @@
-"""The kopf shell: thin, idempotent handlers that gather inputs, call the pure core, apply."""
+"""The kopf shell: one loop per ModelRollout that funnels every trigger into one reconcile.
+
+Create, update, resume after a restart, a child Deployment's change and the rollout's own
+timers all wake the same per-object loop (a kopf daemon); the loop runs the idempotent
+`Reconciler.reconcile` and sleeps until the plan's next wake-up or the next trigger. One loop
+per object means one reconcile at a time per object, without locks.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 from controller.api import GROUP, PLURAL, VERSION
-from controller.rollout.reconcile import reconcile
+from controller.children import ROLLOUT_LABEL
+from controller.reconciler import Reconciler
+from controller.rollout.commands import COMMAND_ANNOTATION
 
 FINALIZER = f"{GROUP}/finalizer"
 ANNOTATION_PREFIX = GROUP
 FIELD_MANAGER = "modelrollout-operator"
+RESYNC_SECONDS = 300.0
+ERROR_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+log = logging.getLogger(__name__)
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -31,20 +46,91 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.networking.request_timeout = 30
 
 
+def api_client() -> client.ApiClient:
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = 32  # reconciles run in a thread pool
+    if not configuration.verify_ssl:
+        log.warning("TLS verification of the API server is off (insecure-skip-tls-verify)")
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    return client.ApiClient(configuration)
+
+
+def needs_attention(body: kopf.Body) -> bool:
+    """Whether a ModelRollout event asks for a reconcile (our own status writes do not)."""
+    status = body.get("status") or {}
+    annotations = body.metadata.annotations or {}
+    return (status.get("observedGeneration") != body.metadata.get("generation")
+            or annotations.get(COMMAND_ANNOTATION, status.get("lastCommand"))
+            != status.get("lastCommand"))
+
+
+def _wake(memo: kopf.Memo, namespace: str | None, name: str | None) -> None:
+    wake = memo.wakeups.get((namespace, name))
+    if wake is not None:
+        wake.set()
+
+
 @kopf.on.startup()
-def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure(settings)
+    memo.reconciler = Reconciler(api_client())
+    memo.wakeups = {}
 
 
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
-def _reconcile(
-    body: kopf.Body, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
-    patch: kopf.Patch, **_: Any,
-) -> None:
-    decision = reconcile(dict(spec), dict(status), int(meta.get("generation", 0)),
-                         datetime.now(UTC))
-    patch.status.update(decision.status.model_dump(by_alias=True, exclude_none=True))
-    for event in decision.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def _rollout_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if needs_attention(body):
+        _wake(memo, body.metadata.namespace, body.metadata.name)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={ROLLOUT_LABEL: kopf.PRESENT})
+def _child_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _wake(memo, body.metadata.namespace, body.metadata.labels.get(ROLLOUT_LABEL))
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30)
+async def _rollout_loop(stopped: kopf.DaemonStopped, namespace: str | None, name: str,
+                        memo: Any, **_: Any) -> None:
+    assert namespace is not None  # ModelRollouts are namespaced
+    key = (namespace, name)
+    wake = memo.wakeups.setdefault(key, asyncio.Event())
+    failures = 0
+    try:
+        while not stopped:
+            wake.clear()
+            try:
+                delay = await asyncio.to_thread(memo.reconciler.reconcile, namespace, name)
+                failures = 0
+            except Exception as error:  # the loop must outlive any one bad reconcile
+                delay = ERROR_BACKOFF_SECONDS[min(failures, len(ERROR_BACKOFF_SECONDS) - 1)]
+                failures += 1
+                detail = (f"{error.status} {error.reason}" if isinstance(error, ApiException)
+                          else repr(error))
+                log.warning("%s/%s: reconcile failed (%s); again in %.0fs", namespace, name,
+                            detail, delay, exc_info=not isinstance(error, ApiException))
+            await _sleep(wake, stopped, RESYNC_SECONDS if delay is None else delay)
+    finally:
+        memo.wakeups.pop(key, None)
+
+
+async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
+    """Until the next trigger, the stop signal, or `seconds`, whichever comes first."""
+    if seconds <= 0:
+        return
+    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+def _release(body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    """The finalizer's work: routing back to stable-only before the object goes."""
+    assert namespace is not None
+    memo.reconciler.release(namespace, name, dict(body))

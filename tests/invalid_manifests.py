@@ -164,4 +164,13 @@ CASES = [
                 "spec.analysis.significanceBasisPoints"),
     InvalidCase("unknown-spec-field", _set(_spec, "canaryWeight", 10), "spec.canaryWeight",
                 "unknown field"),
+    InvalidCase("name-too-long", lambda m: m["metadata"].update(name="n" * 41),
+                "metadata.name", "40"),
+    InvalidCase("chaos-without-effect",
+                _step(0, {"chaos": {"fractionBasisPoints": 500, "durationSeconds": 30}}),
+                "spec.strategy.canary.steps[0].chaos", "errorStatus"),
+    InvalidCase("shadow-name-too-long",
+                _set(_spec, "shadows", [{"name": "s" * 16, "mirrorPercent": 10, "template": {
+                    "spec": {"containers": [{"name": "s", "image": "model:2"}]}}}]),
+                "spec.shadows[0].name"),
 ]

@@ -41,6 +41,10 @@ def custom_resource_definition() -> JsonDict:
     schema: JsonDict = {
         "type": "object",
         "required": ["spec"],
+        "x-kubernetes-validations": [{
+            "rule": "size(self.metadata.name) <= 40",
+            "message": "metadata.name: at most 40 characters, so the Services it names fit 63",
+        }],
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},

@@ -102,8 +102,20 @@ class Overrides(ApiModel):
     segments: Annotated[list[Segment] | None, list_map("name")] = Field(default=None, max_length=20)
 
 
+class PredictionField(ApiModel):
+    """Where a response carries the prediction, so shadow answers can be compared."""
+
+    path: str = Field(min_length=1, max_length=256, description="e.g. predictions[0].label")
+    mode: Literal["exact", "numeric"] = "exact"
+    tolerance_ppm: int = Field(
+        default=0, ge=0, le=1_000_000_000, description="numeric mode: |a-b| <= this/1e6"
+    )
+
+
 class BuiltinRouter(ApiModel):
     """Our model router: sticky weighted split, shadow tee with comparison, telemetry."""
+
+    prediction: PredictionField | None = None
 
     unit: UnitSource | None = Field(
         default=None, description="Sticky assignment; without it requests split at random."
@@ -175,16 +187,18 @@ class AnalysisStep(ApiModel):
 
 
 class ChaosStep(ApiModel):
-    """Inject faults into the candidate to prove that the analysis catches them."""
+    """Inject faults into a fraction of the candidate's answers (builtin router), to prove
+    that the analysis catches a bad model."""
 
     model_config = ConfigDict(json_schema_extra=rule(
-        "has(self.errorBasisPoints) || has(self.addedLatencyMilliseconds)"
-        " || has(self.corruptBasisPoints)",
-        "a chaos step needs errorBasisPoints, addedLatencyMilliseconds or corruptBasisPoints",
+        "has(self.errorStatus) || has(self.addedLatencyMilliseconds)"
+        " || (has(self.corruptPrediction) && self.corruptPrediction)",
+        "a chaos step needs errorStatus, addedLatencyMilliseconds or corruptPrediction",
     ))
-    error_basis_points: int | None = Field(default=None, ge=0, le=10_000)
-    added_latency_milliseconds: int | None = Field(default=None, ge=0, le=60_000)
-    corrupt_basis_points: int | None = Field(default=None, ge=0, le=10_000)
+    fraction_basis_points: int = Field(ge=1, le=10_000, description="10000 = every request.")
+    error_status: int | None = Field(default=None, ge=400, le=599)
+    added_latency_milliseconds: int | None = Field(default=None, ge=1, le=60_000)
+    corrupt_prediction: bool | None = None
     duration_seconds: DurationSeconds = 60
 
 
@@ -233,7 +247,8 @@ class Shadow(ApiModel):
         "self.name != 'stable' && self.name != 'candidate'",
         "shadow names stable and candidate are reserved", field_path=".name",
     ))
-    name: Name
+    name: str = Field(min_length=1, max_length=15, pattern=DNS_LABEL,
+                      description="Short: it names the shadow's Service, <rollout>-sh-<name>.")
     template: PodTemplate
     replicas: int = Field(default=1, ge=0, le=100)
     mirror_percent: int = Field(ge=1, le=100)

@@ -86,14 +86,35 @@ class HistoryEntry(StatusModel):
     finished_at: Timestamp
 
 
+class ScaleDown(StatusModel):
+    """An old stable revision kept warm until `at`, so a quick rollback finds it running."""
+
+    revision: Revision
+    at: Timestamp
+
+
 class ModelRolloutStatus(StatusModel):
     observed_generation: int | None = Field(default=None, ge=0)
     phase: Phase | None = Field(default=None, description="For display only; use conditions.")
     message: Message | None = None
     stable_revision: Revision | None = None
     candidate_revision: Revision | None = None
+    rejected_revision: Revision | None = Field(
+        default=None,
+        description="Rolled back or aborted; not tried again until `retry` or a new template.",
+    )
     current_step_index: int | None = Field(default=None, ge=0, le=50)
     step_started_at: Timestamp | None = None
+    rollout_started_at: Timestamp | None = None
+    candidate_unready_since: Timestamp | None = Field(
+        default=None, description="progressDeadlineSeconds counts from here."
+    )
+    candidate_ready_at: Timestamp | None = None
+    paused_by_user: bool = False
+    last_command: Annotated[str, Field(max_length=128)] | None = Field(
+        default=None, description="The last manual command processed (annotation value)."
+    )
+    scale_downs: list[ScaleDown] = Field(default_factory=list, max_length=10)
     traffic: Traffic | None = None
     analysis: AnalysisStatus | None = None
     conditions: Annotated[list[Condition], list_map("type")] = Field(

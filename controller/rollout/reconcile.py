@@ -1,38 +1,19 @@
-"""One reconcile step as a pure function: what the status should say and which Events to post.
+"""A spec the API server admitted but the operator cannot use: a condition, never a crash.
 
-This is the operator skeleton's core: it validates the spec, names the template's revision, and
-keeps observedGeneration and the standard conditions. The rollout state machine builds on it.
+CEL and the schema reject almost everything at admission; what is left (an object written
+before a CRD upgrade, a field the models tightened) lands here with every field named.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
-from controller.api.spec import ModelRolloutSpec
-from controller.api.status import ConditionType, ModelRolloutStatus
+from controller.api.status import ModelRolloutStatus
 from controller.conditions import set_condition
-from controller.revision import template_revision
-
-_INITIAL_CONDITIONS: tuple[tuple[ConditionType, bool | None], ...] = (
-    ("Progressing", None), ("Healthy", None), ("Paused", False),
-)
-
-
-@dataclass(frozen=True)
-class Event:
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Decision:
-    status: ModelRolloutStatus
-    events: list[Event] = field(default_factory=list)
+from controller.rollout.model import Event
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -44,44 +25,16 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def reconcile(
-    spec: dict[str, Any], status: dict[str, Any], generation: int, now: datetime
-) -> Decision:
+def invalid_spec_status(
+    status: dict[str, Any], error: ValidationError, generation: int, now: datetime
+) -> tuple[ModelRolloutStatus, Event]:
+    """Keep everything observed so far (traffic is not touched) and say what is wrong."""
     current = ModelRolloutStatus.model_validate(status or {})
-    try:
-        parsed = ModelRolloutSpec.model_validate(spec)
-    except ValidationError as error:
-        return _invalid_spec(current, describe_validation_error(error), generation, now)
-    revision = template_revision(parsed.template.model_dump(by_alias=True, exclude_none=True))
-    events: list[Event] = []
-    if current.observed_generation != generation:
-        events.append(Event("Normal", "Observed",
-                            f"generation {generation}, template revision {revision}"))
-    # Every condition is re-evaluated on each reconcile, so each now speaks for this generation.
-    conditions = [c.model_copy(update={"observed_generation": generation})
-                  for c in current.conditions]
-    if not conditions:
-        for type_, value in _INITIAL_CONDITIONS:
-            conditions = set_condition(conditions, type_, value, "Initializing",
-                                       "waiting for the rollout engine", generation, now)
-    conditions = set_condition(conditions, "Degraded", False, "SpecValid",
-                               "the spec is valid", generation, now)
+    message = describe_validation_error(error)[:4096]
+    conditions = set_condition(current.conditions, "Degraded", True, "InvalidSpec", message,
+                               generation, now)
     updated = current.model_copy(update={
-        "observed_generation": generation,
-        "phase": current.phase if current.phase not in (None, "Degraded") else "Initializing",
-        "message": None,
+        "observed_generation": generation, "phase": "Degraded", "message": message,
         "conditions": conditions,
     })
-    return Decision(status=updated, events=events)
-
-
-def _invalid_spec(
-    current: ModelRolloutStatus, reason_text: str, generation: int, now: datetime
-) -> Decision:
-    conditions = set_condition(current.conditions, "Degraded", True, "InvalidSpec",
-                               reason_text, generation, now)
-    updated = current.model_copy(update={
-        "observed_generation": generation, "phase": "Degraded",
-        "message": reason_text[:4096], "conditions": conditions,
-    })
-    return Decision(status=updated, events=[Event("Warning", "InvalidSpec", reason_text[:1024])])
+    return updated, Event("Warning", "InvalidSpec", message[:1024])

@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin", type=_address, default=("0.0.0.0", 9090),
                    help="admin/metrics host:port")
     p.add_argument("--table-file", help="routing table file (JSON or YAML), watched")
+    p.add_argument("--table-configmap", metavar="NAMESPACE/NAME",
+                   help="watch the routing table in this ConfigMap (key table.json)")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20)
     p.add_argument("--max-headers", type=int, default=100)
     p.add_argument("--max-header-bytes", type=int, default=16 << 10)
@@ -47,6 +49,11 @@ def config_from(args: argparse.Namespace) -> RouterConfig:
     sources: list[TableSource] = []
     if args.table_file:
         sources.append(FileTableSource(args.table_file))
+    if args.table_configmap:
+        from controller.router.source_kube import ConfigMapTableSource
+
+        namespace, _, name = args.table_configmap.partition("/")
+        sources.append(ConfigMapTableSource(namespace, name))
     return RouterConfig(
         host=args.listen[0], port=args.listen[1],
         admin_host=args.admin[0], admin_port=args.admin[1],

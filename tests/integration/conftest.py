@@ -7,6 +7,9 @@ Set MODELROLLOUT_KUBECONFIG to reuse a running cluster (e.g. `.cluster/kubeconfi
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +40,7 @@ def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def api(kubeconfig: Path) -> client.ApiClient:
     install_crds(kubeconfig, REPO / "crds")
-    api_client = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    api_client = config.new_client_from_config(config_file=str(kubeconfig))
     assert isinstance(api_client, client.ApiClient)
     return api_client
 
@@ -73,3 +76,49 @@ def prometheus(
         yield instance
     finally:
         instance.stop()
+
+
+class OperatorProcess:
+    """`python -m controller` as a real process; restartable, and killable with SIGKILL."""
+
+    def __init__(self, kubeconfig: Path, log: Path) -> None:
+        self.kubeconfig, self.log = kubeconfig, log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        with self.log.open("ab") as out:
+            out.write(f"--- start {self.starts} ---\n".encode())
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "controller", "--log-format=json"],
+                env={**os.environ, "KUBECONFIG": str(self.kubeconfig)}, stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no last status write — the worst moment a crash can pick."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def operator(kubeconfig: Path, api: client.ApiClient, tmp_path: Path) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(kubeconfig, tmp_path / "operator.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()

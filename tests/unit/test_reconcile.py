@@ -1,4 +1,4 @@
-"""The operator skeleton's pure core: conditions, observedGeneration, Events, revisions."""
+"""Pure helpers around the state machine: invalid specs, conditions, revisions."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from controller.api.spec import ModelRolloutSpec
 from controller.conditions import set_condition
 from controller.revision import template_revision
-from controller.rollout.reconcile import reconcile
+from controller.rollout.reconcile import invalid_spec_status
 from tests.invalid_manifests import valid_manifest
 
 pytestmark = pytest.mark.unit
@@ -17,50 +19,20 @@ pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 
 
-def wire(status: Any) -> dict[str, Any]:
-    dumped: dict[str, Any] = status.model_dump(by_alias=True, exclude_none=True)
-    return dumped
-
-
-def test_first_reconcile_sets_every_condition_and_generation() -> None:
-    decision = reconcile(valid_manifest()["spec"], {}, 1, NOW)
-    status = wire(decision.status)
-    assert status["observedGeneration"] == 1
-    assert status["phase"] == "Initializing"
-    by_type = {c["type"]: c for c in status["conditions"]}
-    assert {t: c["status"] for t, c in by_type.items()} == {
-        "Progressing": "Unknown", "Healthy": "Unknown", "Paused": "False", "Degraded": "False"}
-    assert all(c["lastTransitionTime"] == "2026-11-29T12:00:00Z" for c in by_type.values())
-    assert [e.reason for e in decision.events] == ["Observed"]
-
-
-def test_same_generation_is_idempotent() -> None:
-    first = reconcile(valid_manifest()["spec"], {}, 1, NOW)
-    again = reconcile(valid_manifest()["spec"], wire(first.status), 1, NOW + timedelta(minutes=5))
-    assert wire(again.status) == wire(first.status)
-    assert again.events == []
-
-
-def test_new_generation_keeps_transition_times_and_bumps_observed_generation() -> None:
-    first = reconcile(valid_manifest()["spec"], {}, 1, NOW)
-    later = NOW + timedelta(minutes=5)
-    second = reconcile(valid_manifest()["spec"], wire(first.status), 2, later)
-    conditions = wire(second.status)["conditions"]
-    assert {c["observedGeneration"] for c in conditions} == {2}
-    assert {c["lastTransitionTime"] for c in conditions} == {"2026-11-29T12:00:00Z"}
-    assert second.events[0].message.startswith("generation 2, template revision ")
-
-
 def test_invalid_spec_is_a_condition_and_an_event_not_a_crash() -> None:
     spec = valid_manifest()["spec"]
     spec["port"] = "eighty"
-    decision = reconcile(spec, {}, 3, NOW)
-    status = wire(decision.status)
-    degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
+    with pytest.raises(ValidationError) as raised:
+        ModelRolloutSpec.model_validate(spec)
+    previous = {"stableRevision": "abc", "traffic": {"stableWeight": 100, "candidateWeight": 0}}
+    status, event = invalid_spec_status(previous, raised.value, 3, NOW)
+    wire: dict[str, Any] = status.model_dump(by_alias=True, exclude_none=True)
+    degraded = next(c for c in wire["conditions"] if c["type"] == "Degraded")
     assert (degraded["status"], degraded["reason"]) == ("True", "InvalidSpec")
     assert "spec.port" in degraded["message"]
-    assert status["phase"] == "Degraded"
-    assert decision.events[0].type == "Warning"
+    assert (wire["phase"], wire["observedGeneration"]) == ("Degraded", 3)
+    assert wire["stableRevision"] == "abc"  # what was observed is kept
+    assert event.type == "Warning"
 
 
 def test_condition_transition_time_moves_only_on_status_change() -> None:

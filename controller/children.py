@@ -1,0 +1,110 @@
+"""Manifests of the objects a ModelRollout owns: one Deployment per revision, the Services the
+traffic routers address, and the shadows'. Pure functions of (rollout, spec, revision)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from controller.api import API_VERSION, GROUP, KIND
+from controller.api.spec import ModelRolloutSpec, PodTemplate
+from controller.traffic.base import RolloutRef
+
+Manifest = dict[str, Any]
+
+ROLLOUT_LABEL = f"{GROUP}/rollout"
+REVISION_LABEL = f"{GROUP}/revision"
+ROLE_LABEL = f"{GROUP}/role"  # model | shadow | router: never on pods, roles change
+SHADOW_LABEL = f"{GROUP}/shadow"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "modelrollout"}
+
+
+def owner_reference(rollout: RolloutRef) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": KIND, "name": rollout.name, "uid": rollout.uid,
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def deployment_name(rollout: RolloutRef, revision: str) -> str:
+    return f"{rollout.name}-{revision}"
+
+
+def shadow_deployment_name(rollout: RolloutRef, shadow: str, revision: str) -> str:
+    return f"{rollout.name}-sh-{shadow}-{revision}"
+
+
+def _pod_labels(rollout: RolloutRef, revision: str, shadow: str | None) -> dict[str, str]:
+    labels = {ROLLOUT_LABEL: rollout.name, REVISION_LABEL: revision}
+    if shadow is not None:
+        labels[SHADOW_LABEL] = shadow
+    return labels
+
+
+def model_deployment(rollout: RolloutRef, template: PodTemplate, revision: str, replicas: int,
+                     shadow: str | None = None) -> Manifest:
+    """A Deployment for one revision of the model (or of a shadow); its pods carry the
+    revision label that the Services select on."""
+    pod_template = template.model_dump(by_alias=True, exclude_none=True)
+    pod_template = copy.deepcopy(pod_template)
+    metadata = pod_template.setdefault("metadata", {})
+    selector = _pod_labels(rollout, revision, shadow)
+    metadata["labels"] = {**metadata.get("labels", {}), **selector}
+    name = (deployment_name(rollout, revision) if shadow is None
+            else shadow_deployment_name(rollout, shadow, revision))
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": rollout.namespace,
+            "labels": {**selector, **MANAGED_BY, ROLE_LABEL: "shadow" if shadow else "model"},
+            "ownerReferences": [owner_reference(rollout)],
+        },
+        "spec": {
+            "replicas": replicas,
+            "revisionHistoryLimit": 1,
+            "selector": {"matchLabels": selector},
+            "template": pod_template,
+        },
+    }
+
+
+def scale(replicas: int) -> Manifest:
+    """The part of a Deployment we re-apply for a revision whose template is no longer in spec."""
+    return {"spec": {"replicas": replicas}}
+
+
+def service(rollout: RolloutRef, name: str, spec: ModelRolloutSpec, selector: dict[str, str],
+            role: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "namespace": rollout.namespace,
+            "labels": {ROLLOUT_LABEL: rollout.name, ROLE_LABEL: role, **MANAGED_BY},
+            "ownerReferences": [owner_reference(rollout)],
+        },
+        "spec": {
+            "selector": selector,
+            "ports": [{"name": "http", "port": spec.port, "protocol": "TCP",
+                       "targetPort": spec.target_port or spec.port}],
+        },
+    }
+
+
+def revision_services(rollout: RolloutRef, spec: ModelRolloutSpec, stable: str,
+                      candidate: str | None) -> list[Manifest]:
+    """`<name>-stable` and `<name>-candidate` (the preview address in blue/green); with no
+    candidate the candidate Service selects stable, so zero-weight references stay valid."""
+    return [
+        service(rollout, rollout.stable_service, spec,
+                {ROLLOUT_LABEL: rollout.name, REVISION_LABEL: stable}, "stable"),
+        service(rollout, rollout.candidate_service, spec,
+                {ROLLOUT_LABEL: rollout.name, REVISION_LABEL: candidate or stable}, "candidate"),
+    ]
+
+
+def shadow_service(rollout: RolloutRef, spec: ModelRolloutSpec, shadow: str,
+                   revision: str) -> Manifest:
+    selector = {ROLLOUT_LABEL: rollout.name, REVISION_LABEL: revision, SHADOW_LABEL: shadow}
+    return service(rollout, rollout.shadow_service(shadow), spec, selector, "shadow")

@@ -1,0 +1,130 @@
+"""The few Kubernetes calls the operator makes, behind one small class (the imperative shell).
+
+Writes are server-side apply under our own field manager, so GitOps tools that own other fields
+of the same objects never fight with us; the operator never writes a ModelRollout's spec.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from controller.api import GROUP, PLURAL, VERSION
+from controller.children import Manifest
+
+FIELD_MANAGER = "modelrollout-operator"
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+
+log = logging.getLogger(__name__)
+
+
+def not_found(error: ApiException) -> bool:
+    return bool(error.status == 404)
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.apps = client.AppsV1Api(api)
+        self.core = client.CoreV1Api(api)
+        self.objects = client.CustomObjectsApi(api)
+
+    # --- ModelRollouts --------------------------------------------------------------------------
+
+    def get_rollout(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            body = self.objects.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL,
+                                                             name)
+        except ApiException as error:
+            if not_found(error):
+                return None
+            raise
+        assert isinstance(body, dict)
+        return body
+
+    def replace_status(self, body: dict[str, Any], status: dict[str, Any]) -> None:
+        """Write the whole status (a merge patch could not drop a nested field), guarded by
+        the resourceVersion we read: a 409 means we decided on a stale object."""
+        meta = body["metadata"]
+        self.objects.replace_namespaced_custom_object_status(
+            GROUP, VERSION, meta["namespace"], PLURAL, meta["name"], {**body, "status": status})
+
+    # --- children ---------------------------------------------------------------------------------
+
+    def list_deployments(self, namespace: str, selector: str) -> list[client.V1Deployment]:
+        return list(self.apps.list_namespaced_deployment(namespace,
+                                                         label_selector=selector).items)
+
+    def apply(self, manifest: Manifest) -> None:
+        kind, meta = manifest["kind"], manifest["metadata"]
+        arguments: dict[str, Any] = {"field_manager": FIELD_MANAGER, "force": True,
+                                     "_content_type": APPLY}
+        if kind == "Deployment":
+            self.apps.patch_namespaced_deployment(meta["name"], meta["namespace"], manifest,
+                                                  **arguments)
+        elif kind == "Service":
+            self.core.patch_namespaced_service(meta["name"], meta["namespace"], manifest,
+                                               **arguments)
+        elif kind == "ConfigMap":
+            self.core.patch_namespaced_config_map(meta["name"], meta["namespace"], manifest,
+                                                  **arguments)
+        else:
+            raise ValueError(f"cannot apply kind {kind}")
+
+    def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
+        """Scale a revision whose template is no longer in spec (it cannot be re-applied)."""
+        self.apps.patch_namespaced_deployment_scale(
+            name, namespace, {"spec": {"replicas": replicas}}, field_manager=FIELD_MANAGER,
+            _content_type=MERGE)
+
+    def delete_deployment(self, namespace: str, name: str) -> None:
+        try:
+            self.apps.delete_namespaced_deployment(name, namespace,
+                                                   propagation_policy="Background")
+        except ApiException as error:
+            if not not_found(error):
+                raise
+
+    def list_services(self, namespace: str, selector: str) -> list[client.V1Service]:
+        return list(self.core.list_namespaced_service(namespace, label_selector=selector).items)
+
+    def delete_service(self, namespace: str, name: str) -> None:
+        try:
+            self.core.delete_namespaced_service(name, namespace)
+        except ApiException as error:
+            if not not_found(error):
+                raise
+
+    def read_config_map(self, namespace: str, name: str) -> client.V1ConfigMap | None:
+        try:
+            return self.core.read_namespaced_config_map(name, namespace)
+        except ApiException as error:
+            if not_found(error):
+                return None
+            raise
+
+    # --- events -----------------------------------------------------------------------------------
+
+    def post_event(self, rollout: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        meta = rollout["metadata"]
+        now = datetime.now(UTC)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.",
+                                         namespace=meta["namespace"]),
+            involved_object=client.V1ObjectReference(
+                api_version=rollout["apiVersion"], kind=rollout["kind"], name=meta["name"],
+                namespace=meta["namespace"], uid=meta["uid"],
+                resource_version=meta.get("resourceVersion")),
+            type=type_, reason=reason, message=message[:1024], first_timestamp=now,
+            last_timestamp=now, count=1, source=client.V1EventSource(component=FIELD_MANAGER),
+            reporting_component=FIELD_MANAGER, reporting_instance=FIELD_MANAGER,
+        )
+        try:
+            self.core.create_namespaced_event(meta["namespace"], event)
+        except ApiException as error:  # an Event is best effort: never fail a reconcile on it
+            log.warning("could not post Event %s for %s: %s", reason, meta["name"], error.reason)

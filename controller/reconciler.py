@@ -1,0 +1,183 @@
+"""One idempotent reconcile of one ModelRollout: read, decide (pure), apply, record.
+
+Every trigger — create, update, resume after a restart, a child's change, a timer — ends here.
+The order of writes is what makes it restart-safe: Deployments, Services and traffic first,
+status last, so a status that says "step N" always means step N's traffic is in place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client
+from pydantic import ValidationError
+
+from controller.analysis.analyzer import Analyzer, NoopAnalyzer
+from controller.api.spec import ModelRolloutSpec
+from controller.api.status import ModelRolloutStatus
+from controller.children import (
+    REVISION_LABEL,
+    ROLE_LABEL,
+    ROLLOUT_LABEL,
+    SHADOW_LABEL,
+    deployment_name,
+    model_deployment,
+    revision_services,
+    shadow_service,
+)
+from controller.kube import Kube
+from controller.revision import shadow_revisions
+from controller.rollout.commands import pending_command
+from controller.rollout.machine import analysis_due, decide
+from controller.rollout.model import ChildState, Event, Observation, Plan
+from controller.rollout.reconcile import invalid_spec_status
+from controller.traffic import registry
+from controller.traffic.base import RolloutRef, TrafficRouter
+
+log = logging.getLogger(__name__)
+
+RouterFor = Callable[[ModelRolloutSpec], TrafficRouter]
+
+
+def child_state(deployment: client.V1Deployment) -> ChildState:
+    spec, status, meta = deployment.spec, deployment.status, deployment.metadata
+    assert spec is not None
+    assert meta is not None
+    observed = status.observed_generation if status else None
+    return ChildState(
+        replicas=spec.replicas or 0,
+        ready_replicas=(status.ready_replicas or 0) if status else 0,
+        up_to_date=observed is not None and observed >= (meta.generation or 0),
+    )
+
+
+class Reconciler:
+    def __init__(self, api: client.ApiClient, analyzer: Analyzer | None = None,
+                 router_for: RouterFor | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.kube = Kube(api)
+        self.analyzer = analyzer or NoopAnalyzer()
+        self.router_for = router_for or (
+            lambda spec: registry.router_for(api, spec.traffic_routing))
+        self.clock = clock
+
+    def reconcile(self, namespace: str, name: str) -> float | None:
+        """Returns the seconds until the rollout wants to be looked at again, or None."""
+        body = self.kube.get_rollout(namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return None
+        meta = body["metadata"]
+        generation = int(meta.get("generation", 0))
+        try:
+            spec = ModelRolloutSpec.model_validate(body.get("spec", {}))
+        except ValidationError as error:
+            status, event = invalid_spec_status(body.get("status") or {}, error, generation,
+                                                self.clock())
+            self._record(body, status, [event])
+            return None
+        rollout = RolloutRef(name=name, namespace=namespace, uid=meta["uid"], port=spec.port)
+        observation = self._observe(body, spec, rollout, generation)
+        if analysis_due(observation):
+            outcome = self.analyzer.evaluate(rollout, observation)
+            observation = replace(observation, analysis=outcome)
+        plan = decide(observation)
+        self._apply(rollout, spec, plan)
+        self._record(body, plan.status, list(plan.events))
+        return plan.requeue_after_seconds
+
+    def release(self, namespace: str, name: str, body: dict[str, Any]) -> None:
+        """On deletion: traffic back to stable-only; owned children go with the rollout."""
+        try:
+            spec = ModelRolloutSpec.model_validate(body.get("spec", {}))
+        except ValidationError:
+            return  # an invalid rollout never routed anything
+        rollout = RolloutRef(name=name, namespace=namespace, uid=body["metadata"]["uid"],
+                             port=spec.port)
+        self.router_for(spec).remove(rollout)
+
+    # --- read -------------------------------------------------------------------------------------
+
+    def _observe(self, body: dict[str, Any], spec: ModelRolloutSpec, rollout: RolloutRef,
+                 generation: int) -> Observation:
+        status = ModelRolloutStatus.model_validate(body.get("status") or {})
+        deployments = self.kube.list_deployments(rollout.namespace,
+                                                 f"{ROLLOUT_LABEL}={rollout.name}")
+        children: dict[str, ChildState] = {}
+        shadows_ready: dict[str, bool] = {}
+        current_shadows = shadow_revisions(spec)
+        for deployment in deployments:
+            labels = (deployment.metadata.labels if deployment.metadata else None) or {}
+            revision = labels.get(REVISION_LABEL, "")
+            shadow = labels.get(SHADOW_LABEL)
+            if shadow is None and labels.get(ROLE_LABEL) == "model":
+                children[revision] = child_state(deployment)
+            elif shadow is not None and current_shadows.get(shadow) == revision:
+                replicas = next(s.replicas for s in spec.shadows or () if s.name == shadow)
+                shadows_ready[shadow] = replicas > 0 and child_state(deployment).ready_for(
+                    replicas)
+        annotations = body["metadata"].get("annotations") or {}
+        return Observation(
+            spec=spec, status=status, generation=generation, now=self.clock(),
+            children=children, shadows_ready=shadows_ready,
+            command=pending_command(annotations, status.last_command),
+        )
+
+    # --- write ------------------------------------------------------------------------------------
+
+    def _apply(self, rollout: RolloutRef, spec: ModelRolloutSpec, plan: Plan) -> None:
+        existing = {
+            (d.metadata.labels or {}).get(REVISION_LABEL, ""): d
+            for d in self.kube.list_deployments(
+                rollout.namespace, f"{ROLLOUT_LABEL}={rollout.name},{ROLE_LABEL}=model")
+            if d.metadata is not None
+        }
+        for revision, replicas in plan.deployments.items():
+            if revision == plan.revision:
+                self.kube.apply(model_deployment(rollout, spec.template, revision, replicas))
+            elif revision in existing:
+                current = existing[revision].spec
+                if current is None or current.replicas != replicas:
+                    self.kube.scale_deployment(rollout.namespace,
+                                               deployment_name(rollout, revision), replicas)
+            else:
+                log.warning("%s/%s: revision %s has no Deployment and its template is gone",
+                            rollout.namespace, rollout.name, revision)
+        for revision in existing.keys() - plan.deployments.keys():
+            self.kube.delete_deployment(rollout.namespace, deployment_name(rollout, revision))
+        self._apply_shadows(rollout, spec)
+        for manifest in revision_services(rollout, spec, plan.stable_service,
+                                          plan.candidate_service):
+            self.kube.apply(manifest)
+        self.router_for(spec).apply(rollout, plan.traffic)
+
+    def _apply_shadows(self, rollout: RolloutRef, spec: ModelRolloutSpec) -> None:
+        wanted = shadow_revisions(spec)
+        for shadow in spec.shadows or ():
+            revision = wanted[shadow.name]
+            self.kube.apply(model_deployment(rollout, shadow.template, revision,
+                                             shadow.replicas, shadow=shadow.name))
+            self.kube.apply(shadow_service(rollout, spec, shadow.name, revision))
+        selector = f"{ROLLOUT_LABEL}={rollout.name},{ROLE_LABEL}=shadow"
+        for deployment in self.kube.list_deployments(rollout.namespace, selector):
+            meta = deployment.metadata
+            labels = (meta.labels if meta else None) or {}
+            if meta and wanted.get(labels.get(SHADOW_LABEL, "")) != labels.get(REVISION_LABEL):
+                self.kube.delete_deployment(rollout.namespace, meta.name or "")
+        wanted_services = {rollout.shadow_service(name) for name in wanted}
+        for service in self.kube.list_services(rollout.namespace, selector):
+            name = service.metadata.name if service.metadata else None
+            if name and name not in wanted_services:
+                self.kube.delete_service(rollout.namespace, name)
+
+    def _record(self, body: dict[str, Any], status: ModelRolloutStatus,
+                events: list[Event]) -> None:
+        wire = status.model_dump(by_alias=True, exclude_none=True)
+        if wire != (body.get("status") or {}):
+            self.kube.replace_status(body, wire)
+        for event in events:
+            self.kube.post_event(body, event.type, event.reason, event.message)
+

@@ -1,0 +1,83 @@
+"""Derived facts about a strategy's steps: pure functions of (spec, index), never stored."""
+
+from __future__ import annotations
+
+from controller.api.spec import AnalysisStep, CanaryStep, ModelRolloutSpec
+from controller.rollout.traffic import CANDIDATE, Faults, Mirror, TrafficSplit
+
+
+def canary_steps(spec: ModelRolloutSpec) -> list[CanaryStep]:
+    return list(spec.strategy.canary.steps) if spec.strategy.canary else []
+
+
+def step_count(spec: ModelRolloutSpec) -> int:
+    """Canary: its steps; blue/green: preview, optional analysis, switch."""
+    if spec.strategy.canary:
+        return len(spec.strategy.canary.steps)
+    return 1
+
+
+def live_weight(steps: list[CanaryStep], index: int) -> int:
+    """The candidate's live weight at step `index`: the last setWeight at or before it."""
+    for step in reversed(steps[: index + 1]):
+        if step.set_weight is not None:
+            return step.set_weight
+    return 0
+
+
+def analysis_step(spec: ModelRolloutSpec, index: int | None) -> AnalysisStep | None:
+    """The analysis that gates the current step, if any."""
+    if index is None:
+        return None
+    if spec.strategy.blue_green:
+        return spec.strategy.blue_green.pre_promotion_analysis
+    steps = canary_steps(spec)
+    return steps[index].analysis if index < len(steps) else None
+
+
+def shadow_mirrors(spec: ModelRolloutSpec, shadow_revisions: dict[str, str],
+                   shadows_ready: dict[str, bool]) -> tuple[Mirror, ...]:
+    """Long-lived shadows get their copy of traffic only while their pods are Ready."""
+    return tuple(
+        Mirror(variant=s.name, revision=shadow_revisions[s.name], percent=s.mirror_percent)
+        for s in spec.shadows or ()
+        if shadows_ready.get(s.name) and s.name in shadow_revisions
+    )
+
+
+def canary_split(spec: ModelRolloutSpec, stable: str, candidate: str, index: int,
+                 candidate_ready: bool, shadows: tuple[Mirror, ...]) -> TrafficSplit:
+    """The split for canary step `index`. A candidate that is not Ready gets no traffic at all,
+    live or mirrored; a mirror step is 0% live by definition."""
+    steps = canary_steps(spec)
+    if not candidate_ready:
+        return TrafficSplit(stable, candidate, 0, shadows)
+    step = steps[index] if index < len(steps) else None
+    if step is not None and step.mirror is not None:
+        mirror = Mirror(variant=CANDIDATE, revision=candidate, percent=step.mirror.percent)
+        return TrafficSplit(stable, candidate, 0, (mirror, *shadows))
+    faults = None
+    if step is not None and step.chaos is not None:
+        faults = Faults(
+            fraction_basis_points=step.chaos.fraction_basis_points,
+            error_status=step.chaos.error_status,
+            added_latency_milliseconds=step.chaos.added_latency_milliseconds or 0,
+            corrupt_prediction=bool(step.chaos.corrupt_prediction),
+        )
+    return TrafficSplit(stable, candidate, live_weight(steps, index), shadows, faults)
+
+
+def step_duration(step: CanaryStep) -> int | None:
+    """Seconds a timed step lasts; None waits for a verdict or a promote."""
+    for timed in (step.pause, step.mirror, step.chaos):
+        if timed is not None:
+            return timed.duration_seconds
+    return None
+
+
+def describe(step: CanaryStep) -> str:
+    if step.set_weight is not None:
+        return f"setWeight {step.set_weight}"
+    if step.mirror is not None:
+        return f"mirror {step.mirror.percent}%"
+    return step.kind

@@ -1,0 +1,61 @@
+"""The routing table from the API: watch one ConfigMap the operator writes, offer each change.
+
+A watch delivers a new table within a second of the write (a mounted ConfigMap volume can
+take a minute). The blocking watch runs in a thread, apart from the request path; tables
+reach the event loop through call_soon_threadsafe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from controller.router.source import TableHolder
+
+log = logging.getLogger("modelrouter.table")
+TABLE_KEY = "table.json"
+RETRY_SECONDS = 1.0
+
+
+class ConfigMapTableSource:
+    def __init__(self, namespace: str, name: str, key: str = TABLE_KEY) -> None:
+        self.namespace, self.name, self.key = namespace, name, key
+        self._stopped = threading.Event()
+
+    async def run(self, holder: TableHolder) -> None:
+        loop = asyncio.get_running_loop()
+
+        def offer(text: str) -> None:
+            holder.offer(text, f"configmap {self.namespace}/{self.name}")
+
+        try:
+            await asyncio.to_thread(self._watch, lambda text: loop.call_soon_threadsafe(offer,
+                                                                                        text))
+        finally:
+            self._stopped.set()
+
+    def _watch(self, deliver: Any) -> None:
+        from kubernetes import client, config, watch  # off the request path, loaded once
+
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            config.load_kube_config()
+        core = client.CoreV1Api()
+        selector = f"metadata.name={self.name}"
+        while not self._stopped.is_set():
+            try:
+                stream = watch.Watch().stream(core.list_namespaced_config_map, self.namespace,
+                                              field_selector=selector, timeout_seconds=300)
+                for event in stream:
+                    data = event["object"].data or {}
+                    if event["type"] in ("ADDED", "MODIFIED") and self.key in data:
+                        deliver(data[self.key])
+            except Exception as error:  # the API may come and go: keep the last good table
+                log.warning("watching configmap %s/%s: %s", self.namespace, self.name, error)
+                self._stopped.wait(RETRY_SECONDS)
+
+    def stop(self) -> None:
+        self._stopped.set()

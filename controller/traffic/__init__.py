@@ -1,0 +1,1 @@
+"""Traffic routers: one Protocol, one module per implementation, one registry."""
