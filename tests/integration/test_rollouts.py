@@ -55,6 +55,7 @@ def test_canary_with_weights_and_a_timed_pause_completes(
                                      {"setWeight": 40}, {"setWeight": 70}))
     first = rollouts.status("fraud")["stableRevision"]
     recorders["fraud"] = recorder = TableRecorder(api, namespace, "fraud")
+    eventually(recorder.versions, "the recorder to see the first table")
     rollouts.set_image("fraud", "model:2")
     status = rollouts.wait_status("fraud", "promoted",
                                   lambda s: (s.get("history") or [{}])[-1].get("outcome")
@@ -85,6 +86,7 @@ def test_pause_holds_promote_moves_on_abort_returns_to_stable(
                                       {"pause": {}}))
     stable = rollouts.status("ranker")["stableRevision"]
     recorders["ranker"] = recorder = TableRecorder(api, namespace, "ranker")
+    eventually(recorder.versions, "the recorder to see the first table")
     rollouts.set_image("ranker", "model:2")
     status = rollouts.wait_condition("ranker", "Paused", "True", reason="WaitingForPromotion")
     assert (status["currentStepIndex"], status["traffic"]["candidateWeight"]) == (1, 20)
