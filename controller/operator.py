@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -26,6 +27,7 @@ FINALIZER = f"{GROUP}/finalizer"
 ANNOTATION_PREFIX = GROUP
 FIELD_MANAGER = "modelrollout-operator"
 RESYNC_SECONDS = 300.0
+RECONCILE_THREADS = 16
 ERROR_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 log = logging.getLogger(__name__)
@@ -75,20 +77,24 @@ def _wake(memo: kopf.Memo, namespace: str | None, name: str | None) -> None:
 
 
 @kopf.on.startup()
-def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure(settings)
+    # Reconciles block on the API in threads; the default pool (cores + 4) would queue them.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=RECONCILE_THREADS, thread_name_prefix="reconcile"))
     memo.reconciler = Reconciler(api_client())
     memo.wakeups = {}
 
 
+# Wake-ups are async: waking a loop must never wait for a thread.
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def _rollout_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def _rollout_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if needs_attention(body):
         _wake(memo, body.metadata.namespace, body.metadata.name)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={ROLLOUT_LABEL: kopf.PRESENT})
-def _child_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def _child_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _wake(memo, body.metadata.namespace, body.metadata.labels.get(ROLLOUT_LABEL))
 
 

@@ -80,12 +80,13 @@ class Reconciler:
             self._record(body, status, [event])
             return None
         rollout = RolloutRef(name=name, namespace=namespace, uid=meta["uid"], port=spec.port)
-        observation = self._observe(body, spec, rollout, generation)
+        deployments = self.kube.list_deployments(namespace, f"{ROLLOUT_LABEL}={name}")
+        observation = self._observe(body, spec, generation, deployments)
         if analysis_due(observation):
             outcome = self.analyzer.evaluate(rollout, observation)
             observation = replace(observation, analysis=outcome)
         plan = decide(observation)
-        self._apply(rollout, spec, plan)
+        self._apply(rollout, spec, plan, deployments)
         self._record(body, plan.status, list(plan.events))
         return plan.requeue_after_seconds
 
@@ -101,11 +102,9 @@ class Reconciler:
 
     # --- read -------------------------------------------------------------------------------------
 
-    def _observe(self, body: dict[str, Any], spec: ModelRolloutSpec, rollout: RolloutRef,
-                 generation: int) -> Observation:
+    def _observe(self, body: dict[str, Any], spec: ModelRolloutSpec, generation: int,
+                 deployments: list[client.V1Deployment]) -> Observation:
         status = ModelRolloutStatus.model_validate(body.get("status") or {})
-        deployments = self.kube.list_deployments(rollout.namespace,
-                                                 f"{ROLLOUT_LABEL}={rollout.name}")
         children: dict[str, ChildState] = {}
         shadows_ready: dict[str, bool] = {}
         current_shadows = shadow_revisions(spec)
@@ -128,12 +127,11 @@ class Reconciler:
 
     # --- write ------------------------------------------------------------------------------------
 
-    def _apply(self, rollout: RolloutRef, spec: ModelRolloutSpec, plan: Plan) -> None:
+    def _apply(self, rollout: RolloutRef, spec: ModelRolloutSpec, plan: Plan,
+               deployments: list[client.V1Deployment]) -> None:
         existing = {
-            (d.metadata.labels or {}).get(REVISION_LABEL, ""): d
-            for d in self.kube.list_deployments(
-                rollout.namespace, f"{ROLLOUT_LABEL}={rollout.name},{ROLE_LABEL}=model")
-            if d.metadata is not None
+            (d.metadata.labels or {}).get(REVISION_LABEL, ""): d for d in deployments
+            if d.metadata is not None and (d.metadata.labels or {}).get(ROLE_LABEL) == "model"
         }
         for revision, replicas in plan.deployments.items():
             if revision == plan.revision:
@@ -148,25 +146,32 @@ class Reconciler:
                             rollout.namespace, rollout.name, revision)
         for revision in existing.keys() - plan.deployments.keys():
             self.kube.delete_deployment(rollout.namespace, deployment_name(rollout, revision))
-        self._apply_shadows(rollout, spec)
+        self._apply_shadows(rollout, spec, deployments)
         for manifest in revision_services(rollout, spec, plan.stable_service,
                                           plan.candidate_service):
             self.kube.apply(manifest)
         self.router_for(spec).apply(rollout, plan.traffic)
 
-    def _apply_shadows(self, rollout: RolloutRef, spec: ModelRolloutSpec) -> None:
+    def _apply_shadows(self, rollout: RolloutRef, spec: ModelRolloutSpec,
+                       deployments: list[client.V1Deployment]) -> None:
         wanted = shadow_revisions(spec)
         for shadow in spec.shadows or ():
             revision = wanted[shadow.name]
             self.kube.apply(model_deployment(rollout, shadow.template, revision,
                                              shadow.replicas, shadow=shadow.name))
             self.kube.apply(shadow_service(rollout, spec, shadow.name, revision))
-        selector = f"{ROLLOUT_LABEL}={rollout.name},{ROLE_LABEL}=shadow"
-        for deployment in self.kube.list_deployments(rollout.namespace, selector):
+        had_shadows = False
+        for deployment in deployments:
             meta = deployment.metadata
             labels = (meta.labels if meta else None) or {}
-            if meta and wanted.get(labels.get(SHADOW_LABEL, "")) != labels.get(REVISION_LABEL):
+            if meta is None or labels.get(ROLE_LABEL) != "shadow":
+                continue
+            had_shadows = True
+            if wanted.get(labels.get(SHADOW_LABEL, "")) != labels.get(REVISION_LABEL):
                 self.kube.delete_deployment(rollout.namespace, meta.name or "")
+        if not had_shadows:
+            return  # no shadow ever ran here: no shadow Services to clean up either
+        selector = f"{ROLLOUT_LABEL}={rollout.name},{ROLE_LABEL}=shadow"
         wanted_services = {rollout.shadow_service(name) for name in wanted}
         for service in self.kube.list_services(rollout.namespace, selector):
             name = service.metadata.name if service.metadata else None
