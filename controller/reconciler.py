@@ -34,11 +34,12 @@ from controller.revision import shadow_revisions
 from controller.rollout.commands import pending_command
 from controller.rollout.machine import analysis_due, decide
 from controller.rollout.model import ChildState, Event, Observation, Plan
-from controller.rollout.reconcile import invalid_spec_status
+from controller.rollout.reconcile import invalid_spec_status, routing_failed
 from controller.traffic import registry
-from controller.traffic.base import RolloutRef, TrafficRouter
+from controller.traffic.base import RolloutRef, RouterError, TrafficRouter
 
 log = logging.getLogger(__name__)
+ROUTER_RETRY_SECONDS = 10.0
 
 RouterFor = Callable[[ModelRolloutSpec], TrafficRouter]
 
@@ -86,7 +87,15 @@ class Reconciler:
             outcome = self.analyzer.evaluate(rollout, observation)
             observation = replace(observation, analysis=outcome)
         plan = decide(observation)
-        self._apply(rollout, spec, plan, deployments)
+        try:
+            self._apply(rollout, spec, plan, deployments)
+        except RouterError as error:
+            # The decision stands but its traffic is not in place: keep the observed status
+            # (so the step is retried, not skipped) and say what a person must fix.
+            repeated = observation.status.message == str(error)
+            self._record(body, routing_failed(observation, str(error)), [] if repeated else
+                         [Event("Warning", "TrafficRoutingFailed", str(error))])
+            return ROUTER_RETRY_SECONDS
         self._record(body, plan.status, list(plan.events))
         return plan.requeue_after_seconds
 

@@ -1,7 +1,8 @@
-"""A spec the API server admitted but the operator cannot use: a condition, never a crash.
+"""What cannot be acted on becomes a condition, never a crash.
 
-CEL and the schema reject almost everything at admission; what is left (an object written
-before a CRD upgrade, a field the models tightened) lands here with every field named.
+A spec the API server admitted but the operator cannot use (an object written before a CRD
+upgrade, a field the models tightened) is reported with every field named; a traffic router
+that cannot manage its route (missing HTTPRoute, no permission) is reported as it says.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 
 from controller.api.status import ModelRolloutStatus
 from controller.conditions import set_condition
-from controller.rollout.model import Event
+from controller.rollout.model import Event, Observation
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -38,3 +39,11 @@ def invalid_spec_status(
         "conditions": conditions,
     })
     return updated, Event("Warning", "InvalidSpec", message[:1024])
+
+
+def routing_failed(observation: Observation, message: str) -> ModelRolloutStatus:
+    """The observed status, unchanged but for a Degraded condition naming the routing problem."""
+    current = observation.status
+    conditions = set_condition(current.conditions, "Degraded", True, "TrafficRoutingFailed",
+                               message[:4096], observation.generation, observation.now)
+    return current.model_copy(update={"message": message[:4096], "conditions": conditions})

@@ -181,3 +181,12 @@ def test_deleting_mid_rollout_leaves_no_orphans(
         return not left
 
     assert eventually(nothing_left, "every child garbage-collected", timeout=90)
+
+
+def test_a_missing_route_is_a_condition_not_a_crash(rollouts: Rollouts) -> None:
+    rollouts.create(manifest("routed", "model:1", canary({"setWeight": 10}),
+                             trafficRouting={"gatewayAPI": {"httpRoute": "missing"}}))
+    status = rollouts.wait_condition("routed", "Degraded", "True", reason="TrafficRoutingFailed")
+    assert "missing" in status["message"]
+    assert "not found" in status["message"]
+    eventually(lambda: "TrafficRoutingFailed" in rollouts.reasons("routed"), "a Warning Event")
