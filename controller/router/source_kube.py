@@ -1,7 +1,7 @@
 """The routing table from the API: watch one ConfigMap the operator writes, offer each change.
 
 A watch delivers a new table within a second of the write (a mounted ConfigMap volume can
-take a minute). The blocking watch runs in a thread, apart from the request path; tables
+take a minute). The blocking watch runs in a daemon thread, apart from the request path; tables
 reach the event loop through call_soon_threadsafe.
 """
 
@@ -30,9 +30,13 @@ class ConfigMapTableSource:
         def offer(text: str) -> None:
             holder.offer(text, f"configmap {self.namespace}/{self.name}")
 
+        # A daemon thread, not the executor: a blocking watch must never hold up shutdown.
+        thread = threading.Thread(
+            target=self._watch, args=(lambda text: loop.call_soon_threadsafe(offer, text),),
+            name="table-configmap-watch", daemon=True)
+        thread.start()
         try:
-            await asyncio.to_thread(self._watch, lambda text: loop.call_soon_threadsafe(offer,
-                                                                                        text))
+            await asyncio.Event().wait()  # runs until the router cancels its sources
         finally:
             self._stopped.set()
 

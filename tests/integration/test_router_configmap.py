@@ -1,0 +1,77 @@
+"""The model router takes its routing table from the ConfigMap the operator writes, through the
+real API server's watch, and keeps the last good table when a bad one arrives."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from tests.cluster.processes import free_port
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.integration
+
+
+def table(version: int, weight_bp: int) -> dict[str, Any]:
+    return {"version": version, "salt": "t", "stable": {"backends": ["127.0.0.1:9"]},
+            "candidate": {"backends": ["127.0.0.1:10"], "weightBp": weight_bp}}
+
+
+@pytest.fixture
+def router(kubeconfig: Path, namespace: str, tmp_path: Path) -> Iterator[str]:
+    admin = free_port()
+    log = (tmp_path / "router.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "controller.router", "--listen", f"127.0.0.1:{free_port()}",
+         "--admin", f"127.0.0.1:{admin}", "--table-configmap", f"{namespace}/web-routing"],
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)}, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield f"http://127.0.0.1:{admin}"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def applied_version(admin: str) -> int | None:
+    try:
+        with urllib.request.urlopen(f"{admin}/table", timeout=2) as response:
+            version: int = json.load(response)["version"]
+            return version
+    except OSError:
+        return None
+
+
+def rejected(admin: str) -> float:
+    with urllib.request.urlopen(f"{admin}/metrics", timeout=2) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("modelrouter_table_rejected_total"))
+
+
+def test_router_follows_the_configmap(api: client.ApiClient, namespace: str,
+                                      router: str) -> None:
+    core = client.CoreV1Api(api)
+    core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="web-routing"),
+        data={"table.json": json.dumps(table(1, 1000))}))
+    eventually(lambda: applied_version(router) == 1, "table version 1 applied", timeout=30)
+
+    core.patch_namespaced_config_map("web-routing", namespace,
+                                     {"data": {"table.json": json.dumps(table(2, 5000))}})
+    eventually(lambda: applied_version(router) == 2, "table version 2 applied", timeout=30)
+
+    bad = table(3, 5000)
+    bad["candidate"]["weightBp"] = 12.5  # a float: the router must refuse it
+    core.patch_namespaced_config_map("web-routing", namespace,
+                                     {"data": {"table.json": json.dumps(bad)}})
+    eventually(lambda: rejected(router) >= 1, "the bad table counted as rejected", timeout=30)
+    assert applied_version(router) == 2, "the last good table stays in force"
