@@ -97,7 +97,7 @@ class Shadow(Variant):
         return value
 
 
-class Sticky(_Model):
+class _HeaderOrCookie(_Model):
     header: str | None = None
     cookie: str | None = None
 
@@ -110,6 +110,10 @@ class Sticky(_Model):
     @classmethod
     def _cookie(cls, value: str | None) -> str | None:
         return _check_token(value, lower=False)
+
+
+class Sticky(_HeaderOrCookie):
+    """Where the unit id comes from."""
 
 
 class Segment(_Model):
@@ -118,20 +122,10 @@ class Segment(_Model):
     units: list[str] = Field(max_length=100_000)
 
 
-class Overrides(_Model):
-    header: str | None = None
-    cookie: str | None = None
+class Overrides(_HeaderOrCookie):
+    """A header or cookie that forces a variant, and named segments pinned to one."""
+
     segments: list[Segment] = []
-
-    @field_validator("header")
-    @classmethod
-    def _header(cls, value: str | None) -> str | None:
-        return _check_token(value, lower=True)
-
-    @field_validator("cookie")
-    @classmethod
-    def _cookie(cls, value: str | None) -> str | None:
-        return _check_token(value, lower=False)
 
 
 class RoutingTable(_Model):

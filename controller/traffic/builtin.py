@@ -23,7 +23,8 @@ from controller.traffic.base import RolloutRef
 TABLE_KEY = "table.json"
 ROUTER_IMAGE = os.environ.get("MODELROLLOUT_ROUTER_IMAGE", "modelrollout/modelrollout:0.1.0")
 ROUTER_PORT, ADMIN_PORT = 8080, 9090
-# host:port per Service DNS name, for a local demo whose pods are not real (see docs/demo.md).
+# Where a revision really answers when its pods cannot (kwok's pods are not processes): a JSON
+# object from a revision hash, or a Service DNS name, to host:port. The local demo uses it.
 ADDRESS_OVERRIDES: dict[str, str] = json.loads(os.environ.get("MODELROLLOUT_ADDRESSES", "{}"))
 
 
@@ -31,9 +32,9 @@ def config_map_name(rollout: RolloutRef) -> str:
     return f"{rollout.name}-routing"
 
 
-def address(rollout: RolloutRef, service: str) -> str:
+def address(rollout: RolloutRef, service: str, revision: str) -> str:
     dns = f"{service}.{rollout.namespace}.svc"
-    return ADDRESS_OVERRIDES.get(dns, f"{dns}:{rollout.port}")
+    return ADDRESS_OVERRIDES.get(revision) or ADDRESS_OVERRIDES.get(dns, f"{dns}:{rollout.port}")
 
 
 def routing_table(rollout: RolloutRef, config: BuiltinRouter, split: TrafficSplit,
@@ -42,7 +43,8 @@ def routing_table(rollout: RolloutRef, config: BuiltinRouter, split: TrafficSpli
     prediction = config.prediction.model_dump(by_alias=True) if config.prediction else None
 
     def variant(service: str, revision: str) -> dict[str, Any]:
-        entry: dict[str, Any] = {"backends": [address(rollout, service)], "model": revision}
+        entry: dict[str, Any] = {"backends": [address(rollout, service, revision)],
+                                 "model": revision}
         if prediction is not None:
             entry["prediction"] = prediction
         return entry
