@@ -164,6 +164,10 @@ CASES = [
                 "spec.analysis.significanceBasisPoints"),
     InvalidCase("unknown-spec-field", _set(_spec, "canaryWeight", 10), "spec.canaryWeight",
                 "unknown field"),
+    InvalidCase("segment-for-unknown-variant",
+                _set(_spec, "trafficRouting", {"builtin": {"overrides": {"segments": [
+                    {"name": "beta", "variant": "nobody", "units": ["u1"]}]}}}),
+                "spec.trafficRouting.builtin.overrides.segments", "shadow"),
     InvalidCase("name-too-long", lambda m: m["metadata"].update(name="n" * 41),
                 "metadata.name", "40"),
     InvalidCase("chaos-without-effect",

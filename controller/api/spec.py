@@ -352,10 +352,22 @@ _BG_ANALYSIS_NEEDED = (
 )
 
 
+_SEGMENT_VARIANTS_EXIST = (
+    "!has(self.trafficRouting.builtin) || !has(self.trafficRouting.builtin.overrides)"
+    " || !has(self.trafficRouting.builtin.overrides.segments)"
+    " || self.trafficRouting.builtin.overrides.segments.all(s,"
+    " s.variant == 'stable' || s.variant == 'candidate'"
+    " || (has(self.shadows) && self.shadows.exists(h, h.name == s.variant)))"
+)
+
+
 class ModelRolloutSpec(ApiModel):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
         {"rule": _ANALYSIS_NEEDED, "message": "analysis steps need spec.analysis",
          "fieldPath": ".analysis"},
+        {"rule": _SEGMENT_VARIANTS_EXIST,
+         "message": "a segment's variant must be stable, candidate or the name of a shadow",
+         "fieldPath": ".trafficRouting.builtin.overrides.segments"},
         {"rule": _BG_ANALYSIS_NEEDED, "message": "prePromotionAnalysis needs spec.analysis",
          "fieldPath": ".analysis"},
     ]})
