@@ -28,11 +28,15 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+CHART_CRD := charts/modelrollout/crds/modelrollout.yaml
+
 crds: venv
 	$(PY) -m controller.api.crd
+	$(PY) -m controller.api.crd --output $(CHART_CRD)
 
 check-crds: venv
 	$(PY) -m controller.api.crd --check
+	$(PY) -m controller.api.crd --check --output $(CHART_CRD)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -18,6 +19,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from controller.analysis.engine import DEFAULT_SCOPE, PrometheusAnalyzer
 from controller.api import GROUP, PLURAL, VERSION
 from controller.children import ROLLOUT_LABEL
 from controller.reconciler import Reconciler
@@ -82,7 +84,8 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     # Reconciles block on the API in threads; the default pool (cores + 4) would queue them.
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=RECONCILE_THREADS, thread_name_prefix="reconcile"))
-    memo.reconciler = Reconciler(api_client())
+    memo.reconciler = Reconciler(api_client(), analyzer=PrometheusAnalyzer(
+        scope=os.environ.get("MODELROLLOUT_PROMETHEUS_SCOPE", DEFAULT_SCOPE)))
     memo.wakeups = {}
 
 

@@ -36,12 +36,13 @@ def decide(observation: Observation) -> Plan:
     draft = Draft(observation)
     revision = spec_revision(observation.spec)
     command = _take_command(draft)
-    _follow_template(draft, revision, command)
+    if _follow_template(draft, revision, command):
+        command = None  # the retry it carried has been acted on
     if draft.candidate is not None:
         _progress(draft, command)
-    elif command is not None and command.action not in ("retry",):
-        draft.event("Warning", "CommandIgnored",
-                    f"{command.action}: no rollout in progress")
+    elif command is not None:
+        what = "nothing was rolled back" if command.action == "retry" else "no rollout in progress"
+        draft.event("Warning", "CommandIgnored", f"{command.action}: {what}")
     _expire_scale_downs(draft)
     traffic = _traffic(draft)
     draft.set(traffic=Traffic(
@@ -68,27 +69,29 @@ def _take_command(draft: Draft) -> Command | None:
     return command
 
 
-def _follow_template(draft: Draft, revision: str, command: Command | None) -> None:
+def _follow_template(draft: Draft, revision: str, command: Command | None) -> bool:
+    """Start, supersede or cancel a rollout as the template asks; True when a retry was used."""
     status = draft.status
     if status.stable_revision is None:
         draft.set(stable_revision=revision)
         draft.event("Normal", "Initialized", f"revision {revision} is the first; it is stable")
-        return
+        return False
     if revision == status.stable_revision:
         if draft.candidate is not None:
             draft.supersede("TemplateReverted",
                             f"the template is back at stable revision {revision}")
         draft.set(rejected_revision=None)
-        return
+        return False
     if revision == draft.candidate:
-        return
+        return False
     retrying = command is not None and command.action == "retry"
     if revision == status.rejected_revision and not retrying:
-        return  # stays rolled back until `retry` or a new template
+        return False  # stays rolled back until `retry` or a new template
     if draft.candidate is not None:
         draft.supersede("Superseded",
                         f"revision {revision} supersedes candidate {draft.candidate}")
     draft.start_rollout(revision)
+    return retrying and revision == status.rejected_revision
 
 
 def _candidate_ready(draft: Draft) -> bool:

@@ -22,6 +22,7 @@ from controller.traffic.base import RolloutRef
 
 TABLE_KEY = "table.json"
 ROUTER_IMAGE = os.environ.get("MODELROLLOUT_ROUTER_IMAGE", "modelrollout/modelrollout:0.1.0")
+ROUTER_SERVICE_ACCOUNT = os.environ.get("MODELROLLOUT_ROUTER_SERVICE_ACCOUNT", "")
 ROUTER_PORT, ADMIN_PORT = 8080, 9090
 # Where a revision really answers when its pods cannot (kwok's pods are not processes): a JSON
 # object from a revision hash, or a Service DNS name, to host:port. The local demo uses it.
@@ -144,7 +145,7 @@ def router_manifests(rollout: RolloutRef, config: BuiltinRouter) -> list[dict[st
     meta = {"namespace": rollout.namespace, "labels": {**labels, **MANAGED_BY},
             "ownerReferences": [owner_reference(rollout)]}
     container = {
-        "name": "router", "image": ROUTER_IMAGE,
+        "name": "router", "image": ROUTER_IMAGE, "command": ["python", "-m", "controller.router"],
         "args": ["--listen", f"0.0.0.0:{ROUTER_PORT}", "--admin", f"0.0.0.0:{ADMIN_PORT}",
                  "--table-configmap", f"{rollout.namespace}/{config_map_name(rollout)}"],
         "ports": [{"name": "http", "containerPort": ROUTER_PORT},
@@ -153,12 +154,14 @@ def router_manifests(rollout: RolloutRef, config: BuiltinRouter) -> list[dict[st
         "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True,
                             "allowPrivilegeEscalation": False},
     }
+    pod_spec: dict[str, Any] = {"containers": [container]}
+    if ROUTER_SERVICE_ACCOUNT:  # it must watch the table ConfigMap (see docs/helm.md)
+        pod_spec["serviceAccountName"] = ROUTER_SERVICE_ACCOUNT
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": f"{rollout.name}-router", **meta},
         "spec": {"replicas": config.replicas, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels},
-                              "spec": {"containers": [container]}}},
+                 "template": {"metadata": {"labels": labels}, "spec": pod_spec}},
     }
     service = {
         "apiVersion": "v1", "kind": "Service",

@@ -1,0 +1,163 @@
+"""Provider answers -> the statistics core's observations and metric configuration (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from controller.analysis.histogram import bucket_bounds, cumulative_to_counts
+from controller.analysis.provider import Counts, Histogram, ProviderError, Summary
+from controller.analysis.stats import chi_square_homogeneity
+from controller.analysis.templates import CANDIDATE, STABLE, MetricPlan, Shape
+from controller.analysis.types import (
+    HistogramObservation,
+    MeanObservation,
+    MetricConfig,
+    MetricKind,
+    Observation,
+    ProportionObservation,
+)
+
+Answer = Counts | Histogram | Summary
+# shadowAgreement has no baseline arm: the stable's answer is the reference, so the
+# candidate is compared with perfect agreement, known (almost) exactly.
+REFERENCE_TRIALS = 10**9
+PERFECT_AGREEMENT = ProportionObservation(REFERENCE_TRIALS, REFERENCE_TRIALS)
+_KIND = {Shape.RATE: MetricKind.PROPORTION, Shape.AGREEMENT: MetricKind.PROPORTION,
+         Shape.SLOW_SHARE: MetricKind.HISTOGRAM, Shape.LATENCY_SHIFT: MetricKind.MEAN,
+         Shape.VALUE_MEAN: MetricKind.MEAN}
+
+
+def proportion(counts: Counts, query: str) -> ProportionObservation:
+    """increase() extrapolates to fractions: round to whole events. A numerator above its
+    denominator beyond rounding means the numerator does not count a subset of it."""
+    trials, successes = round(counts.trials), round(counts.successes)
+    if successes > trials:
+        if successes - trials > max(1.0, 0.01 * trials):
+            raise ProviderError("query", query, f"numerator {counts.successes:g} exceeds "
+                                f"denominator {counts.trials:g}: the numerator must count a "
+                                "subset of the denominator's events")
+        successes = trials
+    return ProportionObservation(max(successes, 0), max(trials, 0))
+
+
+def _same_buckets(plan: MetricPlan, baseline: Histogram, candidate: Histogram) -> None:
+    if bucket_bounds(baseline.buckets) != bucket_bounds(candidate.buckets):
+        raise ProviderError("query", plan.name, "the variants' histograms have different "
+                            "bucket boundaries; they cannot be compared")
+
+
+def slower_probability(baseline: Histogram, candidate: Histogram
+                       ) -> tuple[MeanObservation, MeanObservation]:
+    """Mann-Whitney over the buckets, as two means for the core's mean comparison.
+
+    theta = P(a candidate request is slower than a stable one) + P(same bucket) / 2 is the
+    mean of each candidate request's placement among stable requests; 0.5 means no shift.
+    Each stable request gets its placement among candidate requests, recentred to mean
+    0.5. The difference of means is theta - 0.5 and its variance the DeLong variance
+    var(candidate placements) / n_b + var(stable placements) / n_a: exact from buckets,
+    no assumption about the shape of the latency distribution.
+    """
+    counts_a = np.asarray(cumulative_to_counts(baseline.buckets))
+    counts_b = np.asarray(cumulative_to_counts(candidate.buckets))
+    n_a, n_b = float(counts_a.sum()), float(counts_b.sum())
+    if n_a <= 0 or n_b <= 0:
+        return MeanObservation(n_a, 0.0, 0.0), MeanObservation(n_b, 0.0, 0.0)
+    faster_a = np.cumsum(counts_a) - counts_a  # stable requests in lower buckets
+    faster_b = np.cumsum(counts_b) - counts_b
+    place_b = (faster_a + 0.5 * counts_a) / n_a  # candidate request vs stable ones
+    place_a = (n_b - faster_b - 0.5 * counts_b) / n_b  # stable request vs candidate ones
+    theta = float((counts_b * place_b).sum() / n_b)
+    centred_a = place_a - theta + 0.5
+    return (MeanObservation(n_a, float((counts_a * centred_a).sum()),
+                            float((counts_a * centred_a**2).sum())),
+            MeanObservation(n_b, float((counts_b * place_b).sum()),
+                            float((counts_b * place_b**2).sum())))
+
+
+def to_observations(plan: MetricPlan, answers: Mapping[str, Answer]
+                    ) -> tuple[Observation, Observation]:
+    """(baseline, candidate) observations for this metric's shape."""
+    cand = answers[CANDIDATE]
+    if plan.shape is Shape.AGREEMENT and isinstance(cand, Counts):
+        return PERFECT_AGREEMENT, proportion(cand, plan.name)
+    base = answers[STABLE]
+    if plan.shape is Shape.RATE and isinstance(base, Counts) and isinstance(cand, Counts):
+        return proportion(base, plan.name), proportion(cand, plan.name)
+    if isinstance(base, Histogram) and isinstance(cand, Histogram):
+        _same_buckets(plan, base, cand)
+        if plan.shape is Shape.SLOW_SHARE:
+            return HistogramObservation(base.buckets), HistogramObservation(cand.buckets)
+        if plan.shape is Shape.LATENCY_SHIFT:
+            return slower_probability(base, cand)
+    if plan.shape is Shape.VALUE_MEAN and isinstance(base, Summary) \
+            and isinstance(cand, Summary):
+        return (MeanObservation(base.count, base.total, base.sum_squares),
+                MeanObservation(cand.count, cand.total, cand.sum_squares))
+    raise ProviderError("query", plan.name, f"answers do not fit metric shape {plan.shape}")
+
+
+def mean_of(observation: Observation | None) -> float | None:
+    """The per-variant level shown to people and used for relative margins: a rate or a
+    mean (None for a histogram, whose level depends on the threshold)."""
+    if isinstance(observation, ProportionObservation):
+        return observation.successes / observation.trials if observation.trials else None
+    if isinstance(observation, MeanObservation):
+        return observation.total / observation.count if observation.count else None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Sizing:
+    """Samples for this step: a guardrail may fail from ``min_samples`` candidate samples;
+    a metric may pass at ``planned`` (more if the minimum effect needs it)."""
+
+    alpha: float
+    min_samples: int
+    planned: int
+    value_min_samples: int
+    value_planned: int
+
+
+def metric_config(plan: MetricPlan, sizing: Sizing, baseline: Observation | None
+                  ) -> MetricConfig:
+    """Basis points become the metric's units: absolute for rates, shares and the
+    slower-probability, a fraction of the stable's mean for the value form (re-read at
+    every look from the stable's data)."""
+    scale = 1.0
+    if plan.relative:
+        stable_mean = mean_of(baseline)
+        scale = abs(stable_mean) if stable_mean is not None else 1.0
+    tolerance = plan.tolerance_bp / 10_000 * scale
+    min_effect = (plan.min_effect_bp / 10_000 * scale
+                  if plan.min_effect_bp is not None else None)
+    if plan.role.value == "success" and tolerance <= 0:
+        tolerance = 1e-12  # a stable mean of exactly 0: no relative margin is possible
+    if min_effect is not None and min_effect <= tolerance:
+        min_effect = None
+    is_value = plan.shape is Shape.VALUE_MEAN
+    return MetricConfig(
+        plan.name, _KIND[plan.shape], plan.direction, plan.role, tolerance, sizing.alpha,
+        min_samples=sizing.value_min_samples if is_value else sizing.min_samples,
+        planned_samples=sizing.value_planned if is_value else sizing.planned,
+        min_effect=min_effect, threshold=plan.threshold_seconds)
+
+
+def latency_note(baseline: Histogram, candidate: Histogram) -> str | None:
+    """Mean latencies (exact, from _sum and _count) and the chi-square homogeneity p over
+    the buckets: context for people; fixed-horizon, so never a gate."""
+    if bucket_bounds(baseline.buckets) != bucket_bounds(candidate.buckets):
+        return None
+    counts_a = cumulative_to_counts(baseline.buckets)
+    counts_b = cumulative_to_counts(candidate.buckets)
+    if sum(counts_a) <= 0 or sum(counts_b) <= 0:
+        return None
+    parts = []
+    if baseline.total is not None and candidate.total is not None:
+        parts.append(f"mean latency candidate {1000 * candidate.total / sum(counts_b):.4g} ms "
+                     f"vs stable {1000 * baseline.total / sum(counts_a):.4g} ms")
+    p_value = chi_square_homogeneity(counts_a, counts_b).p_value
+    parts.append(f"bucket χ² p={p_value:.2g} (fixed-horizon, for information)")
+    return "; ".join(parts)

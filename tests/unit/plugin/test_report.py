@@ -1,0 +1,83 @@
+"""The HTML report: self-contained, escaped, with analysis numbers and the Events timeline."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from controller.plugin.report import Section, interval_svg, render_report
+from tests.unit.plugin import samples
+from tests.unit.plugin.samples import NOW
+
+pytestmark = pytest.mark.unit
+
+
+class Tags(HTMLParser):
+    """Collects tags and attributes so tests can check structure, not only substrings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def parse(html: str) -> Tags:
+    tags = Tags()
+    tags.feed(html)
+    return tags
+
+
+def test_report_of_a_rolled_back_rollout() -> None:
+    html = render_report(samples.rolled_back(), samples.EVENTS, NOW)
+    assert html.startswith("<!DOCTYPE html>")
+    assert "<title>ModelRollout ml/fraud</title>" in html
+    for words in ("-0.2481", "[-0.2902, -0.2061]", "&lt;0.0001", "5,012", "AnalysisFailed",
+                  "accuracy: candidate worse than stable by 24.8 points", "RolledBack",
+                  "Promoted"):
+        assert words in html, words
+    # the Events timeline in time order, their text escaped
+    timeline = html.split('<ul class="timeline">')[1]
+    assert timeline.index("RolloutStarted") < timeline.index("StepCompleted") < \
+        timeline.index("AnalysisFailed")
+    assert "accuracy &lt;b&gt;worse&lt;/b&gt;" in timeline
+    assert "(x2)" in timeline
+
+
+def test_report_is_self_contained() -> None:
+    tags = parse(render_report(samples.in_analysis(), samples.EVENTS, NOW))
+    names = {tag for tag, _ in tags.tags}
+    assert "script" not in names
+    assert not any(attrs.get("src") or attrs.get("href") for _, attrs in tags.tags)
+    assert sum(1 for tag, _ in tags.tags if tag == "svg") == 2  # one chart per metric
+
+
+def test_report_of_an_empty_status() -> None:
+    html = render_report(samples.rollout(), [], NOW)
+    assert "The operator has not reported a status yet." in html
+    assert "No analysis has run" in html
+    assert "No Events" in html
+    assert "no status" in html
+
+
+def test_report_without_event_permission_and_with_extra_sections() -> None:
+    extra = [Section("Weights over time", "<svg id='weights'></svg>")]
+    html = render_report(samples.blue_green(1), None, NOW, extra)
+    assert "Events could not be read" in html
+    assert "<h2>Weights over time</h2><svg id='weights'></svg>" in html
+    assert "2/2: switch: waiting for promote" in html
+
+
+def test_interval_chart_places_estimate_and_zero() -> None:
+    metric = samples.metric("accuracy", "Fail", 10, 10, -0.25, -0.29, -0.21, 0.001)
+    svg = interval_svg(metric)
+    circle = re.search(r'<circle cx="([0-9.]+)"', svg)
+    assert circle is not None
+    assert float(circle.group(1)) < 110  # left of the zero line: candidate worse
+    assert 'x1="110"' in svg
+    assert "#cf222e" in svg
+    assert "no estimate" in interval_svg(samples.metric("x", "NoData", 0, 0, None, None, None,
+                                                        None))

@@ -1,0 +1,127 @@
+"""The container image cannot be built on these machines (no Docker engine), so the Dockerfile
+is parsed for what matters, and its entrypoint script runs against a stand-in `python`."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+ENTRYPOINT = REPO / "docker" / "entrypoint.sh"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
+    text = re.sub(r"\\\n\s*", " ", (REPO / "Dockerfile").read_text())
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            found.append((keyword.upper(), rest.strip()))
+    return found
+
+
+def final_stage() -> list[tuple[str, str]]:
+    steps = instructions()
+    last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
+    return steps[last_from:]
+
+
+def test_base_images_are_pinned_python_311_slim() -> None:
+    steps = instructions()
+    args = dict(rest.split("=", 1) for keyword, rest in steps
+                if keyword == "ARG" and "=" in rest)
+    images = [rest.split()[0] for keyword, rest in steps if keyword == "FROM"]
+    assert len(images) == 2
+    for image in images:
+        resolved = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], image)
+        name, _, tag = resolved.partition(":")
+        assert name == "python", resolved
+        assert tag.startswith("3.11-slim"), resolved
+        assert "latest" not in resolved
+
+
+def test_runtime_runs_as_a_numeric_non_root_user() -> None:
+    users = [rest for keyword, rest in final_stage() if keyword == "USER"]
+    assert users, "the final stage sets no USER"
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit(), "USER must be a numeric uid (runAsNonRoot checks it)"
+    assert int(uid) != 0, "USER must not be root"
+
+
+def test_runtime_environment_suits_a_read_only_root() -> None:
+    env = " ".join(rest for keyword, rest in final_stage() if keyword == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in env
+    assert "HOME=/tmp" in env
+    assert "TMPDIR=/tmp" in env
+
+
+def test_installs_the_package_without_dev_dependencies() -> None:
+    runs = " ".join(rest for keyword, rest in instructions() if keyword == "RUN")
+    assert re.search(r"pip install \"\.\$\{EXTRAS:\+\[\$EXTRAS\]\}\"", runs)
+    assert "dev" not in runs
+    assert "-e " not in runs
+    extras = [rest for keyword, rest in instructions() if keyword == "ARG"
+              and rest.startswith("EXTRAS=")]
+    assert extras == ["EXTRAS=modelserver"]
+
+
+def test_entrypoint_is_exec_form() -> None:
+    [entrypoint] = [rest for keyword, rest in final_stage() if keyword == "ENTRYPOINT"]
+    assert entrypoint == '["/usr/local/bin/modelrollout-entrypoint"]'
+    assert ("CMD", '["operator"]') in final_stage()
+
+
+def test_dockerignore_admits_exactly_what_the_build_copies() -> None:
+    allowed = [line[1:].rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
+               if line.startswith("!")]
+    copied = [source for keyword, rest in instructions() if keyword == "COPY"
+              and not rest.startswith("--from") for source in rest.split()[:-1]]
+    assert sorted(copied) == sorted(allowed)
+    for source in copied:
+        assert (REPO / source).exists(), source
+
+
+@pytest.fixture
+def fake_python(tmp_path: Path) -> dict[str, str]:
+    """A `python` that prints its arguments, first on PATH."""
+    python = tmp_path / "python"
+    python.write_text('#!/bin/sh\necho "python $*"\n')
+    python.chmod(0o755)
+    return {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+
+
+def entrypoint(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", str(ENTRYPOINT), *args], env=env, capture_output=True,
+                          text=True, check=False, timeout=30)
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ((), "python -m controller"),
+    (("operator", "--log-format", "json"), "python -m controller --log-format json"),
+    (("router", "--table-file", "/t.json"), "python -m controller.router --table-file /t.json"),
+    (("modelserver", "--port", "8080"), "python -m controller.modelserver --port 8080"),
+    (("python", "-m", "controller", "--help"), "python -m controller --help"),
+])
+def test_entrypoint_dispatches_components(fake_python: dict[str, str], args: tuple[str, ...],
+                                          expected: str) -> None:
+    result = entrypoint(fake_python, *args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+def test_entrypoint_refuses_flags_without_a_component(fake_python: dict[str, str]) -> None:
+    result = entrypoint(fake_python, "--listen", "0.0.0.0:8080")
+    assert result.returncode == 64
+    assert "name the component first" in result.stderr
+
+
+def test_entrypoint_is_executable() -> None:
+    assert os.access(ENTRYPOINT, os.X_OK)
