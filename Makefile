@@ -65,7 +65,7 @@ test: deps venv cluster-build lint check-crds
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 demo: deps venv cluster-up
-	PYTHONPATH=. $(PY) examples/demo.py --kubeconfig $(KUBECONFIG_FILE)
+	$(PY) -m examples.demo --kubeconfig $(KUBECONFIG_FILE)
 
 clean: cluster-down
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

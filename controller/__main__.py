@@ -45,6 +45,8 @@ def setup_logging(log_format: str, verbose: bool) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         handlers=[handler], force=True)
+    if not verbose:  # kopf logs every handler run; our Events and warnings say what matters
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

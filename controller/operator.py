@@ -19,7 +19,11 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from controller.analysis.engine import DEFAULT_SCOPE, PrometheusAnalyzer
+from controller.analysis.engine import (
+    DEFAULT_MIN_WINDOW_SECONDS,
+    DEFAULT_SCOPE,
+    PrometheusAnalyzer,
+)
 from controller.api import GROUP, PLURAL, VERSION
 from controller.children import ROLLOUT_LABEL
 from controller.reconciler import Reconciler
@@ -85,7 +89,10 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=RECONCILE_THREADS, thread_name_prefix="reconcile"))
     memo.reconciler = Reconciler(api_client(), analyzer=PrometheusAnalyzer(
-        scope=os.environ.get("MODELROLLOUT_PROMETHEUS_SCOPE", DEFAULT_SCOPE)))
+        scope=os.environ.get("MODELROLLOUT_PROMETHEUS_SCOPE", DEFAULT_SCOPE),
+        # increase() needs a few scrapes in the window: lower it only with fast scraping
+        min_window_seconds=int(os.environ.get("MODELROLLOUT_MIN_WINDOW_SECONDS",
+                                              DEFAULT_MIN_WINDOW_SECONDS))))
     memo.wakeups = {}
 
 

@@ -180,8 +180,9 @@ def _canary_step(draft: Draft) -> None:
     if step.set_weight is not None:
         _complete_step(draft, f"candidate at {step.set_weight}% live")
         return
-    if step.analysis is not None:
-        _judge(draft, step.analysis)
+    judged = analysis_step(draft.spec, index)
+    if judged is not None:
+        _judge(draft, judged)
         return
     duration = step_duration(step)
     if duration is None:

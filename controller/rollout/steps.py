@@ -32,7 +32,13 @@ def analysis_step(spec: ModelRolloutSpec, index: int | None) -> AnalysisStep | N
     if spec.strategy.blue_green:
         return spec.strategy.blue_green.pre_promotion_analysis
     steps = canary_steps(spec)
-    return steps[index].analysis if index < len(steps) else None
+    if index >= len(steps):
+        return None
+    step = steps[index]
+    if step.chaos is not None and spec.analysis is not None:
+        # A chaos step is judged for its whole length: the point is to see the analysis catch it.
+        return AnalysisStep(duration_seconds=step.chaos.duration_seconds)
+    return step.analysis
 
 
 def shadow_mirrors(spec: ModelRolloutSpec, shadow_revisions: dict[str, str],

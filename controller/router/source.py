@@ -35,11 +35,17 @@ class TableHolder:
         self._on_reject = on_reject
         self.current: RoutingTable | None = None
 
-    def offer(self, raw: Mapping[str, Any] | bytes | str, origin: str) -> list[str]:
-        """Apply a table; returns the field-named errors ([] when applied)."""
+    def offer(self, raw: Mapping[str, Any] | bytes | str, origin: str,
+              new_lineage: bool = False) -> list[str]:
+        """Apply a table; returns the field-named errors ([] when applied).
+
+        `new_lineage`: the table comes from a new incarnation of its source (a ConfigMap
+        deleted and created again), whose versions start over, so staleness is not checked.
+        """
         try:
             table = parse_table(raw)
-            check_successor(self.current, table)
+            if not new_lineage:
+                check_successor(self.current, table)
         except TableError as exc:
             reason = "stale" if exc.errors and exc.errors[0].startswith("version:") else "invalid"
             self.reject(origin, reason, exc.errors)

@@ -23,16 +23,18 @@ class ConfigMapTableSource:
     def __init__(self, namespace: str, name: str, key: str = TABLE_KEY) -> None:
         self.namespace, self.name, self.key = namespace, name, key
         self._stopped = threading.Event()
+        self._uid: str | None = None  # the ConfigMap incarnation whose tables we follow
 
     async def run(self, holder: TableHolder) -> None:
         loop = asyncio.get_running_loop()
 
-        def offer(text: str) -> None:
-            holder.offer(text, f"configmap {self.namespace}/{self.name}")
+        def offer(text: str, new_lineage: bool) -> None:
+            holder.offer(text, f"configmap {self.namespace}/{self.name}", new_lineage)
 
         # A daemon thread, not the executor: a blocking watch must never hold up shutdown.
         thread = threading.Thread(
-            target=self._watch, args=(lambda text: loop.call_soon_threadsafe(offer, text),),
+            target=self._watch,
+            args=(lambda text, new: loop.call_soon_threadsafe(offer, text, new),),
             name="table-configmap-watch", daemon=True)
         thread.start()
         try:
@@ -47,6 +49,11 @@ class ConfigMapTableSource:
             config.load_incluster_config()
         except config.ConfigException:
             config.load_kube_config()
+        if not client.Configuration.get_default_copy().verify_ssl:
+            import urllib3
+
+            log.warning("TLS verification of the API server is off (insecure-skip-tls-verify)")
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         core = client.CoreV1Api()
         selector = f"metadata.name={self.name}"
         while not self._stopped.is_set():
@@ -55,8 +62,12 @@ class ConfigMapTableSource:
                                               field_selector=selector, timeout_seconds=300)
                 for event in stream:
                     data = event["object"].data or {}
+                    uid = event["object"].metadata.uid
                     if event["type"] in ("ADDED", "MODIFIED") and self.key in data:
-                        deliver(data[self.key])
+                        # A recreated ConfigMap (the rollout was deleted and applied again)
+                        # numbers its tables from 1 again: not stale, a new lineage.
+                        deliver(data[self.key], uid != self._uid and self._uid is not None)
+                        self._uid = uid
             except Exception as error:  # the API may come and go: keep the last good table
                 log.warning("watching configmap %s/%s: %s", self.namespace, self.name, error)
                 self._stopped.wait(RETRY_SECONDS)

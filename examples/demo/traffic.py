@@ -42,6 +42,7 @@ class TrafficGenerator:
         self.model_path = model_path
         self.random = random.Random(seed)
         self.stats = TrafficStats()
+        self.first_error_at: float | None = None  # the first 5xx any user saw
         self._stop = threading.Event()
         self._pending: list[tuple[float, str, int]] = []
         self._pending_lock = threading.Lock()
@@ -84,11 +85,13 @@ class TrafficGenerator:
                 with self.stats.lock:
                     self.stats.requests[variant] += 1
                     self.stats.errors += response.status >= 500
+                    if response.status >= 500 and self.first_error_at is None:
+                        self.first_error_at = time.monotonic()
                 if prediction_id and response.status < 500:
                     due = time.monotonic() + self.feedback_delay
                     with self._pending_lock:
                         self._pending.append((due, prediction_id, int(self.labels[index])))
-            except OSError:
+            except (OSError, http.client.HTTPException):  # reconnect on any broken exchange
                 with self.stats.lock:
                     self.stats.errors += 1
                 connection.close()
@@ -111,7 +114,7 @@ class TrafficGenerator:
                     connection.getresponse().read()
                     with self.stats.lock:
                         self.stats.feedback_sent += 1
-                except OSError:
+                except (OSError, http.client.HTTPException):  # reconnect on any broken exchange
                     connection.close()
                     connection = self._connection()
             self._stop.wait(0.2)

@@ -75,3 +75,11 @@ def test_router_follows_the_configmap(api: client.ApiClient, namespace: str,
                                      {"data": {"table.json": json.dumps(bad)}})
     eventually(lambda: rejected(router) >= 1, "the bad table counted as rejected", timeout=30)
     assert applied_version(router) == 2, "the last good table stays in force"
+
+    # The rollout deleted and applied again: its new ConfigMap numbers tables from 1.
+    core.delete_namespaced_config_map("web-routing", namespace)
+    core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="web-routing"),
+        data={"table.json": json.dumps(table(1, 0))}))
+    eventually(lambda: applied_version(router) == 1, "the recreated ConfigMap's table",
+               timeout=30)
