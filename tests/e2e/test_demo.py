@@ -25,10 +25,15 @@ def test_worse_model_rolled_back_better_model_promoted(
     kubeconfig: Path, api: client.ApiClient, tmp_path: Path
 ) -> None:
     core = client.CoreV1Api(api)
-    with contextlib.suppress(client.ApiException):  # a reused cluster may have run the demo
+    # A reused cluster may have run the demo before: start from no rollout and no table.
+    with contextlib.suppress(client.ApiException):
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+    with contextlib.suppress(client.ApiException):
         client.CustomObjectsApi(api).delete_namespaced_custom_object(
             GROUP, VERSION, NAMESPACE, PLURAL, NAME)
+    eventually(lambda: not core.list_namespaced_config_map(
+        NAMESPACE, field_selector=f"metadata.name={NAME}-routing").items or None,
+        "no routing table left from an earlier run", timeout=120)
     recorder = TableRecorder(api, NAMESPACE, NAME)
     try:
         result = subprocess.run(
