@@ -29,7 +29,8 @@ def _scale(values: list[float], low: float, high: float, size: float, flip: bool
 
 def line_chart(title: str, series: dict[str, list[tuple[float, float]]],
                bands: dict[str, list[tuple[float, float, float]]] | None = None,
-               y_range: tuple[float, float] | None = None) -> str:
+               y_range: tuple[float, float] | None = None,
+               x_range: tuple[float, float] | None = None) -> str:
     """An SVG chart of named (x, y) series; `bands` draws (x, low, high) intervals behind."""
     points = [p for values in series.values() for p in values]
     band_points = [(x, lo) for b in (bands or {}).values() for x, lo, _ in b] + [
@@ -39,7 +40,7 @@ def line_chart(title: str, series: dict[str, list[tuple[float, float]]],
     xs = [x for x, _ in points + band_points]
     ys = [y for _, y in points + band_points]
     low, high = y_range or (min(ys), max(ys))
-    x_low, x_high = min(xs), max(xs)
+    x_low, x_high = x_range or (min(xs), max(xs))
     parts = [f'<svg width="{WIDTH}" height="{HEIGHT}" xmlns="http://www.w3.org/2000/svg">',
              f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white" stroke="#ccc"/>']
     for index, band in enumerate((bands or {}).values()):
@@ -73,7 +74,8 @@ def render(samples: list[Sample], outcomes: list[dict[str, Any]],
         mine = [s for s in samples if s.rollout == act]
         weights = {"candidate live %": [(s.seconds, float(s.candidate_weight)) for s in mine],
                    "candidate mirror %": [(s.seconds, float(s.mirror_percent)) for s in mine]}
-        sections.append(line_chart(f"{act}: traffic", weights, y_range=(0, 100)))
+        span = (mine[0].seconds, mine[-1].seconds)  # every chart of an act on one time axis
+        sections.append(line_chart(f"{act}: traffic", weights, y_range=(0, 100), x_range=span))
         names = dict.fromkeys(m["name"] for s in mine for m in s.metrics)
         for name in names:
             estimates, bands = [], []
@@ -85,7 +87,7 @@ def render(samples: list[Sample], outcomes: list[dict[str, Any]],
                             bands.append((sample.seconds, float(metric["lower"]),
                                           float(metric["upper"])))
             sections.append(line_chart(f"{act}: {name} (candidate minus stable, with interval)",
-                                       {name: estimates}, {name: bands}))
+                                       {name: estimates}, {name: bands}, x_range=span))
     rows = "".join(
         f"<tr><td>{html.escape(str(o.get('act')))}</td><td>{html.escape(str(o.get('revision')))}"
         f"</td><td>{html.escape(str(o.get('outcome')))}</td><td>{html.escape(str(o.get('reason')))}"
