@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -34,6 +35,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--liveness", metavar="URL",
                         help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument("--metrics", metavar="HOST:PORT",
+                        default=os.environ.get("MODELROLLOUT_METRICS_ADDRESS"),
+                        help="serve Prometheus metrics at http://HOST:PORT/metrics")
     return parser.parse_args(argv)
 
 
@@ -52,6 +56,8 @@ def setup_logging(log_format: str, verbose: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.log_format, args.verbose)
+    if args.metrics:
+        os.environ["MODELROLLOUT_METRICS_ADDRESS"] = args.metrics
     import controller.operator  # noqa: F401  (registers the handlers)
 
     kopf.run(

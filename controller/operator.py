@@ -16,6 +16,7 @@ from typing import Any
 
 import kopf
 import urllib3
+from aiohttp import web
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -88,12 +89,39 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     # Reconciles block on the API in threads; the default pool (cores + 4) would queue them.
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=RECONCILE_THREADS, thread_name_prefix="reconcile"))
+    memo.metrics_runner = await serve_metrics(memo)
     memo.reconciler = Reconciler(api_client(), analyzer=PrometheusAnalyzer(
         scope=os.environ.get("MODELROLLOUT_PROMETHEUS_SCOPE", DEFAULT_SCOPE),
         # increase() needs a few scrapes in the window: lower it only with fast scraping
         min_window_seconds=int(os.environ.get("MODELROLLOUT_MIN_WINDOW_SECONDS",
                                               DEFAULT_MIN_WINDOW_SECONDS))))
     memo.wakeups = {}
+
+
+async def serve_metrics(memo: Any) -> web.AppRunner | None:
+    """Prometheus metrics on MODELROLLOUT_METRICS_ADDRESS (host:port), if set."""
+    address = os.environ.get("MODELROLLOUT_METRICS_ADDRESS")
+    if not address:
+        return None
+    host, _, port = address.rpartition(":")
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=memo.reconciler.metrics.render(),
+                            content_type="text/plain", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
+    return runner
+
+
+@kopf.on.cleanup()
+async def _cleanup(memo: Any, **_: Any) -> None:
+    runner = getattr(memo, "metrics_runner", None)
+    if runner is not None:
+        await runner.cleanup()
 
 
 # Wake-ups are async: waking a loop must never wait for a thread.
@@ -124,6 +152,7 @@ async def _rollout_loop(stopped: kopf.DaemonStopped, namespace: str | None, name
             except Exception as error:  # the loop must outlive any one bad reconcile
                 delay = ERROR_BACKOFF_SECONDS[min(failures, len(ERROR_BACKOFF_SECONDS) - 1)]
                 failures += 1
+                memo.reconciler.metrics.reconcile_failed(namespace, name)
                 detail = (f"{error.status} {error.reason}" if isinstance(error, ApiException)
                           else repr(error))
                 log.warning("%s/%s: reconcile failed (%s); again in %.0fs", namespace, name,

@@ -35,6 +35,7 @@ from controller.rollout.commands import pending_command
 from controller.rollout.machine import analysis_due, decide
 from controller.rollout.model import ChildState, Event, Observation, Plan
 from controller.rollout.reconcile import invalid_spec_status, routing_failed
+from controller.telemetry import OperatorMetrics
 from controller.traffic import registry
 from controller.traffic.base import RolloutRef, RouterError, TrafficRouter
 
@@ -59,8 +60,10 @@ def child_state(deployment: client.V1Deployment) -> ChildState:
 class Reconciler:
     def __init__(self, api: client.ApiClient, analyzer: Analyzer | None = None,
                  router_for: RouterFor | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 metrics: OperatorMetrics | None = None) -> None:
         self.kube = Kube(api)
+        self.metrics = metrics or OperatorMetrics()
         self.analyzer = analyzer or NoopAnalyzer()
         self.router_for = router_for or (
             lambda spec: registry.router_for(api, spec.traffic_routing))
@@ -97,6 +100,8 @@ class Reconciler:
                          [Event("Warning", "TrafficRoutingFailed", str(error))])
             return ROUTER_RETRY_SECONDS
         self._record(body, plan.status, list(plan.events))
+        self.metrics.observe(namespace, name, observation.status, plan.status,
+                             observation.analysis)
         return plan.requeue_after_seconds
 
     def release(self, namespace: str, name: str, body: dict[str, Any]) -> None:
@@ -108,6 +113,7 @@ class Reconciler:
         rollout = RolloutRef(name=name, namespace=namespace, uid=body["metadata"]["uid"],
                              port=spec.port)
         self.router_for(spec).remove(rollout)
+        self.metrics.forget(namespace, name)
 
     # --- read -------------------------------------------------------------------------------------
 

@@ -81,8 +81,9 @@ def prometheus(
 class OperatorProcess:
     """`python -m controller` as a real process; restartable, and killable with SIGKILL."""
 
-    def __init__(self, kubeconfig: Path, log: Path) -> None:
+    def __init__(self, kubeconfig: Path, log: Path, env: dict[str, str] | None = None) -> None:
         self.kubeconfig, self.log = kubeconfig, log
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -92,7 +93,7 @@ class OperatorProcess:
             out.write(f"--- start {self.starts} ---\n".encode())
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "controller", "--log-format=json"],
-                env={**os.environ, "KUBECONFIG": str(self.kubeconfig)}, stdout=out,
+                env={**os.environ, **self.env, "KUBECONFIG": str(self.kubeconfig)}, stdout=out,
                 stderr=subprocess.STDOUT,
             )
 

@@ -92,7 +92,8 @@ def test_defaults_pass_a_server_side_dry_run(api: client.ApiClient, kubeconfig: 
                                              kubectl: Path) -> None:
     text = render(helm, {}, namespace=namespace, include_crds=True)
     applied = dry_run(kubectl, kubeconfig, text)
-    assert len(applied) == len(documents(text)) == 6
+    # the CRD, ServiceAccount, two ClusterRoles, the binding, Deployment and metrics Service
+    assert len(applied) == len(documents(text)) == 7
     assert all(line.endswith("serverside-applied (server dry run)") for line in applied)
     assert any("customresourcedefinition" in line for line in applied)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 
 from controller.api import GROUP, PLURAL, VERSION
+from tests.cluster.processes import free_port
 from tests.helpers import eventually
 from tests.integration.conftest import OperatorProcess
 from tests.invalid_manifests import valid_manifest
@@ -78,3 +81,31 @@ def test_operator_uses_its_own_finalizer_and_no_kopf_marks(
     assert eventually(finalizers, "the first reconcile", timeout=60) == [f"{GROUP}/finalizer"]
     annotations = read(api, namespace, "annotated")["metadata"].get("annotations", {})
     assert not any("kopf.zalando.org" in key for key in annotations), annotations
+
+
+def test_operator_serves_its_metrics(
+    api: client.ApiClient, namespace: str, kubeconfig: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log",
+                               env={"MODELROLLOUT_METRICS_ADDRESS": f"127.0.0.1:{port}"})
+    operator.start()
+    try:
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, valid_manifest("measured"))
+        series = (f'modelrollout_rollout_phase{{namespace="{namespace}",rollout="measured",'
+                  'phase="Healthy"} 1')
+
+        def scraped() -> str | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                            timeout=2) as response:
+                    text: str = response.read().decode()
+            except OSError:
+                return None
+            return text if series in text else None
+
+        assert "# TYPE modelrollout_analysis_verdicts_total counter" in eventually(
+            scraped, "the Healthy phase in the operator's metrics", timeout=60)
+    finally:
+        operator.stop()

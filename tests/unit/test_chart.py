@@ -44,7 +44,7 @@ def test_defaults_render_the_operator_and_its_rbac(helm: Path) -> None:
     docs = documents(render(helm, {}))
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == ["ClusterRole", "ClusterRole", "ClusterRoleBinding", "Deployment",
-                     "ServiceAccount"]
+                     "Service", "ServiceAccount"]
     for doc in docs:
         assert doc["metadata"]["labels"]["app.kubernetes.io/instance"] == "mro"
 
@@ -53,8 +53,11 @@ def test_everything_renders_every_optional_part(helm: Path) -> None:
     docs = documents(render(helm, EVERYTHING))
     assert {d["kind"] for d in docs} == {
         "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "RoleBinding", "Deployment",
-        "ServiceMonitor", "PrometheusRule", "ConfigMap"}
-    monitor = one(docs, "ServiceMonitor")
+        "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap"}
+    monitors = {d["metadata"]["name"].rsplit("-", 1)[-1]: d for d in by_kind(docs,
+                                                                            "ServiceMonitor")}
+    assert monitors["operator"]["spec"]["endpoints"][0]["port"] == "metrics"
+    monitor = monitors["routers"]
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["team-a", "team-b"]}
     assert monitor["spec"]["endpoints"][0]["port"] == "admin"
@@ -95,7 +98,8 @@ def test_operator_deployment_is_hardened_and_configured(helm: Path) -> None:
     assert container["image"] == "modelrollout/modelrollout:0.1.0"
     assert container["command"] == ["python", "-m", "controller"]
     assert container["args"] == ["--log-format=json",
-                                 "--liveness=http://0.0.0.0:8080/healthz"]
+                                 "--liveness=http://0.0.0.0:8080/healthz",
+                                 "--metrics=0.0.0.0:8081"]
     security = container["securityContext"]
     assert security["readOnlyRootFilesystem"] is True
     assert security["allowPrivilegeEscalation"] is False
@@ -117,7 +121,8 @@ def test_values_reach_the_operator(helm: Path) -> None:
         "spec"]["containers"][0]
     assert container["image"] == "registry.example/mro:1.2.3"
     assert container["args"] == [
-        "--log-format=text", "--liveness=http://0.0.0.0:8181/healthz", "--verbose",
+        "--log-format=text", "--liveness=http://0.0.0.0:8181/healthz",
+        "--metrics=0.0.0.0:8081", "--verbose",
         "--namespace=team-a", "--namespace=team-b"]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["MODELROLLOUT_ROUTER_IMAGE"] == "registry.example/router:1.2.3"

@@ -126,8 +126,8 @@ def test_alerts_fire_on_synthetic_series(rule_groups: list[dict[str, Any]], prom
     assert "SUCCESS" in output
 
 
-def test_operator_alerts_are_opt_in() -> None:
-    values = {"prometheusRule": {"enabled": True}}
+def test_operator_alerts_can_be_turned_off() -> None:
+    values = {"prometheusRule": {"enabled": True, "operatorAlerts": False}}
     rule = one(documents(render(ensure_helm(), values)), "PrometheusRule")
     names = [r.get("alert") for g in rule["spec"]["groups"] for r in g["rules"]]
     assert "ModelRolloutDegraded" not in names
