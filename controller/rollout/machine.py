@@ -37,10 +37,13 @@ def decide(observation: Observation) -> Plan:
     revision = spec_revision(observation.spec)
     command = _take_command(draft)
     if _follow_template(draft, revision, command):
-        command = None  # the retry it carried has been acted on
+        assert command is not None
+        _consume(draft, command)  # the retry it carried has been acted on
+        command = None
     if draft.candidate is not None:
         _progress(draft, command)
     elif command is not None:
+        _consume(draft, command)
         what = "nothing was rolled back" if command.action == "retry" else "no rollout in progress"
         draft.event("Warning", "CommandIgnored", f"{command.action}: {what}")
     _expire_scale_downs(draft)
@@ -58,15 +61,19 @@ def decide(observation: Observation) -> Plan:
 
 
 def _take_command(draft: Draft) -> Command | None:
+    """The pending command; an invalid one is reported (once) and goes no further."""
     command = draft.observation.command
-    if command is None:
-        return None
-    draft.set(last_command=command.value)
     if isinstance(command, InvalidCommand):
+        draft.set(last_command=command.value)
         draft.event("Warning", "InvalidCommand", command.message)
         return None
-    draft.event("Normal", "CommandReceived", f"{command.action} ({command.value})")
     return command
+
+
+def _consume(draft: Draft, command: Command) -> None:
+    """Mark the command done: status.lastCommand makes it run once, across restarts."""
+    draft.set(last_command=command.value)
+    draft.event("Normal", "CommandReceived", f"{command.action} ({command.value})")
 
 
 def _follow_template(draft: Draft, revision: str, command: Command | None) -> bool:
@@ -120,8 +127,12 @@ def _progress(draft: Draft, command: Command | None) -> None:
 
 
 def _apply_command(draft: Draft, command: Command, ready: bool) -> bool:
-    """Act on a manual command; True when it ended this reconcile's work."""
+    """Act on a manual command; True when it ended this reconcile's work. A promote waits,
+    still pending, until the candidate is Ready: it is neither lost nor acted on early."""
     action = command.action
+    if action in ("promote", "promote-full") and not ready:
+        return False
+    _consume(draft, command)
     if action == "abort":
         draft.roll_back("Aborted", f"aborted by command {command.value}", outcome="Aborted")
         return True
@@ -130,9 +141,6 @@ def _apply_command(draft: Draft, command: Command, ready: bool) -> bool:
         return False
     if action == "retry":
         draft.event("Warning", "CommandIgnored", "retry: the candidate was not rolled back")
-        return False
-    if not ready:
-        draft.event("Warning", "CommandIgnored", f"{action}: the candidate is not Ready")
         return False
     if action == "promote-full":
         draft.promote("PromotedByUser", f"promoted in full by command {command.value}")

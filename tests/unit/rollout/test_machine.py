@@ -316,3 +316,20 @@ def test_chaos_step_without_a_verdict_lasts_its_duration() -> None:
     started = world.now
     world.run_until(lambda w: w.status.current_step_index == 2)
     assert (world.now - started).total_seconds() >= 90
+
+
+def test_promote_waits_pending_until_the_candidate_is_ready() -> None:
+    world = deployed(base_spec(strategy={"canary": {"steps": [{"setWeight": 10},
+                                                              {"pause": {}}]}}))
+    slow = with_image(world.spec, "model:2")
+    world.never_ready.add(revision_for(slow))
+    world.edit(slow)
+    world.step()
+    world.command("promote-full@1")
+    world.step()
+    assert world.status.last_command is None, "not acted on while the candidate is not Ready"
+    assert world.status.candidate_revision is not None
+    world.never_ready.clear()  # its pods turn Ready before the deadline
+    world.run_until(settled)
+    assert world.status.last_command == "promote-full@1"
+    assert world.status.history[-1].reason == "PromotedByUser"
