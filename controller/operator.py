@@ -27,13 +27,13 @@ from controller.analysis.engine import (
 )
 from controller.api import GROUP, PLURAL, VERSION
 from controller.children import ROLLOUT_LABEL
+from controller.kube import FIELD_MANAGER
 from controller.reconciler import Reconciler
 from controller.rollout.commands import COMMAND_ANNOTATION
+from controller.rollout.machine import RESYNC_SECONDS
 
 FINALIZER = f"{GROUP}/finalizer"
 ANNOTATION_PREFIX = GROUP
-FIELD_MANAGER = "modelrollout-operator"
-RESYNC_SECONDS = 300.0
 RECONCILE_THREADS = 16
 ERROR_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 

@@ -17,13 +17,12 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from controller.kube import APPLY, FIELD_MANAGER
 from controller.rollout.traffic import CANDIDATE, STABLE, TrafficSplit
 from controller.traffic.base import RolloutRef, RouterError
 
 JSON = dict[str, Any]
 
-FIELD_MANAGER = "modelrollout-operator"
-APPLY_PATCH = "application/apply-patch+yaml"
 CONFLICT_ATTEMPTS = 5
 _SPEC = "spec"
 
@@ -135,7 +134,7 @@ def _apply(api: client.ApiClient, resource: Resource, current: JSON, field: str,
     client.CustomObjectsApi(api).patch_namespaced_custom_object(
         resource.group, resource.version, metadata["namespace"], resource.plural,
         metadata["name"], body, field_manager=FIELD_MANAGER, force=True,
-        _content_type=APPLY_PATCH)
+        _content_type=APPLY)
 
 
 def _as_router_error(error: ApiException, described: str) -> Exception:

@@ -6,7 +6,8 @@ from typing import Any
 
 from kubernetes import client
 
-from controller.traffic.managed import APPLY_PATCH, FIELD_MANAGER, Resource
+from controller.kube import APPLY, FIELD_MANAGER
+from controller.traffic.managed import Resource
 
 GITOPS_MANAGER = "argocd-controller"
 
@@ -17,7 +18,7 @@ def gitops_apply(api: client.ApiClient, resource: Resource, body: dict[str, Any]
     client.CustomObjectsApi(api).patch_namespaced_custom_object(
         resource.group, resource.version, metadata["namespace"], resource.plural,
         metadata["name"], body, field_manager=GITOPS_MANAGER, force=True,
-        _content_type=APPLY_PATCH)
+        _content_type=APPLY)
 
 
 def hand_edit(api: client.ApiClient, resource: Resource, namespace: str, name: str,
