@@ -5,6 +5,9 @@ sample of them and measures the time from the spec change to the routing-table u
 builtin router would apply (the ConfigMap write, seen through a watch). It reports the
 operator's peak RSS and p50/p99 latency, and prints one JSON line at the end.
 
+Each size gets a fresh operator and a fresh control plane (or, with --kubeconfig, its
+namespace is deleted before the next size), so its figures belong to N rollouts alone.
+
     python bench/reconcile_scale.py --sizes 100,500,1000 [--kubeconfig .cluster/kubeconfig]
 
 Goal (issue 3): 1,000 rollouts under 300 MB, p99 under 1 s.
@@ -117,11 +120,24 @@ def measure(api: client.ApiClient, size: int, sample: int, operator_pid: int) ->
                        if n in tables.first_candidate)
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
     return {
-        "rollouts": size, "sampled_changes": len(changed), "updated": len(latencies),
+        "namespace": namespace, "rollouts": size, "sampled_changes": len(changed),
+        "updated": len(latencies),
         "seconds_to_all_healthy": round(all_healthy, 1),
         "p50_seconds": round(quantiles[49], 3), "p99_seconds": round(quantiles[98], 3),
         "operator_peak_rss_mb": round(peak_rss_mb(operator_pid), 1),
     }
+
+
+def delete_namespace(api: client.ApiClient, namespace: str, timeout: float) -> None:
+    core = client.CoreV1Api(api)
+    core.delete_namespace(namespace)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        names = [n.metadata.name for n in core.list_namespace().items if n.metadata]
+        if namespace not in names:
+            return
+        time.sleep(1.0)
+    raise TimeoutError(f"namespace {namespace} still there after {timeout:.0f}s")
 
 
 def main() -> int:
@@ -133,30 +149,33 @@ def main() -> int:
     args = parser.parse_args()
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # loopback, self-signed
     workdir = Path(tempfile.mkdtemp(prefix="mro-bench-"))
-    plane = None
-    if args.kubeconfig is None:
-        plane = start(workdir / "cluster")
-        kubeconfig = plane.kubeconfig
-    else:
-        kubeconfig = args.kubeconfig.resolve()
-    install_crds(kubeconfig, REPO / "crds")
-    api = config.new_client_from_config(config_file=str(kubeconfig))
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
+        plane = None
+        if args.kubeconfig is None:
+            plane = start(workdir / f"cluster-{size}")
+            kubeconfig = plane.kubeconfig
+        else:
+            kubeconfig = args.kubeconfig.resolve()
+        install_crds(kubeconfig, REPO / "crds")
+        api = config.new_client_from_config(config_file=str(kubeconfig))
         log = (workdir / f"operator-{size}.log").open("w")
-        # A fresh operator per size, so its peak RSS belongs to that size alone.
         operator = subprocess.Popen([sys.executable, "-m", "controller"], cwd=REPO,
                                     env={**os.environ, "KUBECONFIG": str(kubeconfig)},
                                     stdout=log, stderr=subprocess.STDOUT)
         try:
             result = measure(api, size, min(args.sample, size), operator.pid)
+            if plane is None:  # the operator must still run to release the finalizers
+                delete_namespace(api, result.pop("namespace"), timeout=120 + size * 0.5)
+            else:
+                result.pop("namespace")
         finally:
             operator.terminate()
             operator.wait(timeout=60)
+            if plane is not None:
+                plane.stop()
         print(json.dumps(result), flush=True, file=sys.stderr)
         results.append(result)
-    if plane is not None:
-        plane.stop()
     largest = results[-1]
     print(json.dumps({
         "bench": "reconcile_scale", "results": results,

@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.api import GROUP, PLURAL, VERSION
 from controller.children import Manifest
+from controller.observed import ObservedDeployment, observe_deployment
 
 FIELD_MANAGER = "modelrollout-operator"
 APPLY = "application/apply-patch+yaml"
@@ -79,18 +80,23 @@ class Kube:
         assert isinstance(body, dict)
         return body
 
-    def replace_status(self, body: dict[str, Any], status: dict[str, Any]) -> None:
+    def replace_status(self, body: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
         """Write the whole status (a merge patch could not drop a nested field), guarded by
-        the resourceVersion we read: a 409 means we decided on a stale object."""
+        the resourceVersion we read: a 409 means we decided on a stale object. Returns the
+        object as the write left it."""
         meta = body["metadata"]
-        self.objects.replace_namespaced_custom_object_status(
+        written = self.objects.replace_namespaced_custom_object_status(
             GROUP, VERSION, meta["namespace"], PLURAL, meta["name"], {**body, "status": status})
+        assert isinstance(written, dict)
+        return written
 
     # --- children ---------------------------------------------------------------------------------
 
-    def list_deployments(self, namespace: str, selector: str) -> list[client.V1Deployment]:
-        return list(self.apps.list_namespaced_deployment(namespace,
-                                                         label_selector=selector).items)
+    def list_deployments(self, namespace: str, selector: str) -> list[ObservedDeployment]:
+        # Raw JSON: the client's model classes would cost more than the request.
+        listed: Any = self.apps.list_namespaced_deployment(namespace, label_selector=selector,
+                                                           _preload_content=False)
+        return [observe_deployment(item) for item in json.loads(listed.data)["items"]]
 
     def apply(self, manifest: Manifest) -> None:
         """Server-side apply, skipped when this process applied the same manifest recently:

@@ -4,6 +4,10 @@ Create, update, resume after a restart, a child Deployment's change and the roll
 timers all wake the same per-object loop (a kopf daemon); the loop runs the idempotent
 `Reconciler.reconcile` and sleeps until the plan's next wake-up or the next trigger. One loop
 per object means one reconcile at a time per object, without locks.
+
+Reads come from the watches, as an informer cache would serve them: the daemon's live body of
+the rollout and an index of every child Deployment (kopf fills indexes before any handler
+runs, so a restarted operator never decides on a half-listed cache).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import aiohttp
 import kopf
 import urllib3
 from aiohttp import web
@@ -28,6 +33,7 @@ from controller.analysis.engine import (
 from controller.api import GROUP, PLURAL, VERSION
 from controller.children import ROLLOUT_LABEL
 from controller.kube import FIELD_MANAGER
+from controller.observed import ObservedDeployment, observe_deployment
 from controller.reconciler import Reconciler
 from controller.rollout.commands import COMMAND_ANNOTATION
 from controller.rollout.machine import RESYNC_SECONDS
@@ -35,6 +41,9 @@ from controller.rollout.machine import RESYNC_SECONDS
 FINALIZER = f"{GROUP}/finalizer"
 ANNOTATION_PREFIX = GROUP
 RECONCILE_THREADS = 16
+# kopf's own API connections: its watch streams and its few writes (finalizers, Events).
+# Unbounded, a burst of writes opens a TLS connection each, with a 256 KiB buffer apiece.
+KOPF_CONNECTIONS = 16
 ERROR_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 log = logging.getLogger(__name__)
@@ -61,7 +70,7 @@ def api_client() -> client.ApiClient:
     except config.ConfigException:
         config.load_kube_config()
     configuration = client.Configuration.get_default_copy()
-    configuration.connection_pool_maxsize = 32  # reconciles run in a thread pool
+    configuration.connection_pool_maxsize = 2 * RECONCILE_THREADS  # reconciles run in threads
     if not configuration.verify_ssl:
         log.warning("TLS verification of the API server is off (insecure-skip-tls-verify)")
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -83,6 +92,19 @@ def _wake(memo: kopf.Memo, namespace: str | None, name: str | None) -> None:
         wake.set()
 
 
+@kopf.on.login()
+async def _login(**kwargs: Any) -> kopf.AiohttpSession | None:
+    """kopf's own login from the client library's config, on a bounded connection pool."""
+    info = kopf.login_via_client(**kwargs)
+    if info is None:
+        return None
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=KOPF_CONNECTIONS, ssl=info.as_ssl_context()),
+        headers=info.as_http_headers(), auth=info.as_aiohttp_basic_auth())
+    return kopf.AiohttpSession(server=info.server, default_namespace=info.default_namespace,
+                               expiration=info.expiration, aiohttp_session=session)
+
+
 @kopf.on.startup()
 async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure(settings)
@@ -96,6 +118,7 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
         min_window_seconds=int(os.environ.get("MODELROLLOUT_MIN_WINDOW_SECONDS",
                                               DEFAULT_MIN_WINDOW_SECONDS))))
     memo.wakeups = {}
+    memo.children_seen = {}
 
 
 async def serve_metrics(memo: Any) -> web.AppRunner | None:
@@ -127,27 +150,51 @@ async def _cleanup(memo: Any, **_: Any) -> None:
 # Wake-ups are async: waking a loop must never wait for a thread.
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def _rollout_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.reconciler.ahead_of_watch.delivered((body.metadata.namespace, body.metadata.name),
+                                             body)
     if needs_attention(body):
         _wake(memo, body.metadata.namespace, body.metadata.name)
 
 
+@kopf.index("apps", "v1", "deployments", labels={ROLLOUT_LABEL: kopf.PRESENT})
+async def rollout_children(body: kopf.Body, namespace: str | None, labels: kopf.Labels,
+                           **_: Any) -> dict[tuple[str | None, str], ObservedDeployment]:
+    """Every child Deployment, by (namespace, rollout): what a reconcile would list."""
+    return {(namespace, labels[ROLLOUT_LABEL]): observe_deployment(body)}
+
+
 @kopf.on.event("apps", "v1", "deployments", labels={ROLLOUT_LABEL: kopf.PRESENT})
-async def _child_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def _child_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo,
+                         **_: Any) -> None:
+    """Wake the rollout only when what it reads of the child changed: most Deployment
+    events are the controllers' bookkeeping (conditions, timestamps)."""
+    key = (body.metadata.namespace, body.metadata.name)
+    if event["type"] == "DELETED":
+        memo.children_seen.pop(key, None)
+    else:
+        summary = observe_deployment(body)
+        if memo.children_seen.get(key) == summary:
+            return
+        memo.children_seen[key] = summary
     _wake(memo, body.metadata.namespace, body.metadata.labels.get(ROLLOUT_LABEL))
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30)
 async def _rollout_loop(stopped: kopf.DaemonStopped, namespace: str | None, name: str,
-                        memo: Any, **_: Any) -> None:
+                        body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     assert namespace is not None  # ModelRollouts are namespaced
+    children_index: kopf.Index[Any, ObservedDeployment] = kwargs["rollout_children"]
     key = (namespace, name)
     wake = memo.wakeups.setdefault(key, asyncio.Event())
     failures = 0
     try:
         while not stopped:
             wake.clear()
+            # Snapshots taken on the event loop, where kopf updates both.
+            cached, children = dict(body), list(children_index.get(key, ()))
             try:
-                delay = await asyncio.to_thread(memo.reconciler.reconcile, namespace, name)
+                delay = await asyncio.to_thread(memo.reconciler.reconcile, namespace, name,
+                                                cached, children)
                 failures = 0
             except Exception as error:  # the loop must outlive any one bad reconcile
                 delay = ERROR_BACKOFF_SECONDS[min(failures, len(ERROR_BACKOFF_SECONDS) - 1)]

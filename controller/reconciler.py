@@ -8,28 +8,29 @@ status last, so a status that says "step N" always means step N's traffic is in 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from controller.analysis.analyzer import Analyzer, NoopAnalyzer
 from controller.api.spec import ModelRolloutSpec
 from controller.api.status import ModelRolloutStatus
 from controller.children import (
-    REVISION_LABEL,
     ROLE_LABEL,
     ROLLOUT_LABEL,
-    SHADOW_LABEL,
     deployment_name,
     model_deployment,
     revision_services,
     shadow_service,
 )
+from controller.freshness import AheadOfWatch
 from controller.kube import Kube
+from controller.observed import ObservedDeployment
 from controller.revision import shadow_revisions
 from controller.rollout.commands import pending_command
 from controller.rollout.machine import analysis_due, decide
@@ -45,18 +46,6 @@ ROUTER_RETRY_SECONDS = 10.0
 RouterFor = Callable[[ModelRolloutSpec], TrafficRouter]
 
 
-def child_state(deployment: client.V1Deployment) -> ChildState:
-    spec, status, meta = deployment.spec, deployment.status, deployment.metadata
-    assert spec is not None
-    assert meta is not None
-    observed = status.observed_generation if status else None
-    return ChildState(
-        replicas=spec.replicas or 0,
-        ready_replicas=(status.ready_replicas or 0) if status else 0,
-        up_to_date=observed is not None and observed >= (meta.generation or 0),
-    )
-
-
 class Reconciler:
     def __init__(self, api: client.ApiClient, analyzer: Analyzer | None = None,
                  router_for: RouterFor | None = None,
@@ -68,10 +57,30 @@ class Reconciler:
         self.router_for = router_for or (
             lambda spec: registry.router_for(api, spec.traffic_routing))
         self.clock = clock
+        self.ahead_of_watch = AheadOfWatch()
 
-    def reconcile(self, namespace: str, name: str) -> float | None:
-        """Returns the seconds until the rollout wants to be looked at again, or None."""
+    def reconcile(self, namespace: str, name: str, cached: dict[str, Any] | None = None,
+                  children: Sequence[ObservedDeployment] | None = None) -> float | None:
+        """Returns the seconds until the rollout wants to be looked at again, or None.
+
+        `cached` and `children` are what the operator's watches last saw; without them (or
+        when the cached body predates our own last write) they are read from the API."""
+        body = self._fresh_body(namespace, name, cached)
+        try:
+            return self._reconcile(namespace, name, body, children)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        # Written since we read it (kopf's finalizer, a user's edit): decide again, once, on
+        # what is there now; the writes so far were idempotent.
+        log.debug("%s/%s: conflict on status, reading it again", namespace, name)
         body = self.kube.get_rollout(namespace, name)
+        if body is not None and cached is not None:
+            self.ahead_of_watch.remember((namespace, name), body)
+        return self._reconcile(namespace, name, body, children)
+
+    def _reconcile(self, namespace: str, name: str, body: dict[str, Any] | None,
+                   children: Sequence[ObservedDeployment] | None) -> float | None:
         if body is None or body["metadata"].get("deletionTimestamp"):
             return None
         meta = body["metadata"]
@@ -84,7 +93,8 @@ class Reconciler:
             self._record(body, status, [event])
             return None
         rollout = RolloutRef(name=name, namespace=namespace, uid=meta["uid"], port=spec.port)
-        deployments = self.kube.list_deployments(namespace, f"{ROLLOUT_LABEL}={name}")
+        deployments = (list(children) if children is not None
+                       else self.kube.list_deployments(namespace, f"{ROLLOUT_LABEL}={name}"))
         observation = self._observe(body, spec, generation, deployments)
         if analysis_due(observation):
             outcome = self.analyzer.evaluate(rollout, observation)
@@ -114,25 +124,29 @@ class Reconciler:
                              port=spec.port)
         self.router_for(spec).remove(rollout)
         self.metrics.forget(namespace, name)
+        self.ahead_of_watch.forget((namespace, name))
+
+    def _fresh_body(self, namespace: str, name: str,
+                    cached: dict[str, Any] | None) -> dict[str, Any] | None:
+        newest = None if cached is None else self.ahead_of_watch.newest((namespace, name),
+                                                                       cached)
+        return newest if newest is not None else self.kube.get_rollout(namespace, name)
 
     # --- read -------------------------------------------------------------------------------------
 
     def _observe(self, body: dict[str, Any], spec: ModelRolloutSpec, generation: int,
-                 deployments: list[client.V1Deployment]) -> Observation:
+                 deployments: list[ObservedDeployment]) -> Observation:
         status = ModelRolloutStatus.model_validate(body.get("status") or {})
         children: dict[str, ChildState] = {}
         shadows_ready: dict[str, bool] = {}
         current_shadows = shadow_revisions(spec)
         for deployment in deployments:
-            labels = (deployment.metadata.labels if deployment.metadata else None) or {}
-            revision = labels.get(REVISION_LABEL, "")
-            shadow = labels.get(SHADOW_LABEL)
-            if shadow is None and labels.get(ROLE_LABEL) == "model":
-                children[revision] = child_state(deployment)
+            revision, shadow = deployment.revision, deployment.shadow
+            if shadow is None and deployment.role == "model":
+                children[revision] = deployment.state
             elif shadow is not None and current_shadows.get(shadow) == revision:
                 replicas = next(s.replicas for s in spec.shadows or () if s.name == shadow)
-                shadows_ready[shadow] = replicas > 0 and child_state(deployment).ready_for(
-                    replicas)
+                shadows_ready[shadow] = replicas > 0 and deployment.state.ready_for(replicas)
         annotations = body["metadata"].get("annotations") or {}
         return Observation(
             spec=spec, status=status, generation=generation, now=self.clock(),
@@ -143,17 +157,13 @@ class Reconciler:
     # --- write ------------------------------------------------------------------------------------
 
     def _apply(self, rollout: RolloutRef, spec: ModelRolloutSpec, plan: Plan,
-               deployments: list[client.V1Deployment]) -> None:
-        existing = {
-            (d.metadata.labels or {}).get(REVISION_LABEL, ""): d for d in deployments
-            if d.metadata is not None and (d.metadata.labels or {}).get(ROLE_LABEL) == "model"
-        }
+               deployments: list[ObservedDeployment]) -> None:
+        existing = {d.revision: d for d in deployments if d.role == "model"}
         for revision, replicas in plan.deployments.items():
             if revision == plan.revision:
                 self.kube.apply(model_deployment(rollout, spec.template, revision, replicas))
             elif revision in existing:
-                current = existing[revision].spec
-                if current is None or current.replicas != replicas:
+                if existing[revision].replicas != replicas:
                     self.kube.scale_deployment(rollout.namespace,
                                                deployment_name(rollout, revision), replicas)
             else:
@@ -168,7 +178,7 @@ class Reconciler:
         self.router_for(spec).apply(rollout, plan.traffic)
 
     def _apply_shadows(self, rollout: RolloutRef, spec: ModelRolloutSpec,
-                       deployments: list[client.V1Deployment]) -> None:
+                       deployments: list[ObservedDeployment]) -> None:
         wanted = shadow_revisions(spec)
         for shadow in spec.shadows or ():
             revision = wanted[shadow.name]
@@ -177,13 +187,11 @@ class Reconciler:
             self.kube.apply(shadow_service(rollout, spec, shadow.name, revision))
         had_shadows = False
         for deployment in deployments:
-            meta = deployment.metadata
-            labels = (meta.labels if meta else None) or {}
-            if meta is None or labels.get(ROLE_LABEL) != "shadow":
+            if deployment.role != "shadow":
                 continue
             had_shadows = True
-            if wanted.get(labels.get(SHADOW_LABEL, "")) != labels.get(REVISION_LABEL):
-                self.kube.delete_deployment(rollout.namespace, meta.name or "")
+            if wanted.get(deployment.shadow or "") != deployment.revision:
+                self.kube.delete_deployment(rollout.namespace, deployment.name)
         if not had_shadows:
             return  # no shadow ever ran here: no shadow Services to clean up either
         selector = f"{ROLLOUT_LABEL}={rollout.name},{ROLE_LABEL}=shadow"
@@ -197,7 +205,9 @@ class Reconciler:
                 events: list[Event]) -> None:
         wire = status.model_dump(by_alias=True, exclude_none=True)
         if wire != (body.get("status") or {}):
-            self.kube.replace_status(body, wire)
+            written = self.kube.replace_status(body, wire)
+            meta = body["metadata"]
+            self.ahead_of_watch.remember((meta["namespace"], meta["name"]), written)
         for event in events:
             self.kube.post_event(body, event.type, event.reason, event.message)
 
