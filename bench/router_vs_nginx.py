@@ -10,7 +10,9 @@ Load: Debian's `wrk` with a Lua script that sends a random x-user-id per request
 saturation, then at a fixed rate.  wrk has no rate flag, so the Lua `delay()` hook paces the
 requests from an absolute monotonic schedule (LuaJIT ffi clock_gettime), one slot per request.
 Added latency = proxy percentile - the same percentile measured directly against the backend
-at the same rate.  Everything is on 127.0.0.1 and bounded by --duration.
+at the same rate.  Everything is on 127.0.0.1 and bounded by --duration.  Saturation runs
+come in --rounds nginx/router pairs and the median pair's ratio is reported: one 10 s run on a
+shared machine varies by more than 10%.
 
 Prints one JSON line on stdout (progress goes to stderr).
 """
@@ -219,7 +221,7 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                   "--listen", f"127.0.0.1:{ports['router']}",
                   "--admin", f"127.0.0.1:{ports['admin']}",
                   "--table-file", str(work / "table.json")]
-    d, c = args.duration, args.connections
+    d = args.duration
     interval_ms = 1000.0 / args.rate  # one thread: its schedule is the whole rate
     rate_conns = max(4, args.rate // 100)
     with (
@@ -233,20 +235,34 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                      "admin"):
             wait_port(ports[name])
         for port in (ports["nginx"], ports["router"]):  # warm pools and caches
-            run_wrk(script, port, 1, c)
+            run_wrk(script, port, 1, args.connections)
         log("saturation, no mirror")
-        nginx_plain = run_wrk(script, ports["nginx"], d, c)
-        router_plain = run_wrk(script, ports["router"], d, c)
+        nginx_plain, router_plain = paired_rounds(script, ports["nginx"], ports["router"],
+                                                  args)
         log("fixed rate")
         direct = run_wrk(script, ports["stable"], d, rate_conns, interval_ms)
         nginx_rate = run_wrk(script, ports["nginx"], d, rate_conns, interval_ms)
         router_rate = run_wrk(script, ports["router"], d, rate_conns, interval_ms)
         log("saturation, mirror")
         put_table(ports["admin"], router_table(ports, 2, mirror=True))
-        nginx_mirror = run_wrk(script, ports["nginx_mirror"], d, c)
-        router_mirror = run_wrk(script, ports["router"], d, c)
+        nginx_mirror, router_mirror = paired_rounds(script, ports["nginx_mirror"],
+                                                    ports["router"], args)
     return summarise(args, nginx_plain, router_plain, nginx_mirror, router_mirror, direct,
                      nginx_rate, router_rate)
+
+
+def paired_rounds(script: Path, nginx_port: int, router_port: int,
+                  args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
+    """nginx and the router back to back, `--rounds` times; the round with the median ratio
+    stands for both (a busy neighbour then hits both sides of a pair alike)."""
+    pairs = []
+    for _ in range(args.rounds):
+        nginx = run_wrk(script, nginx_port, args.duration, args.connections)
+        router = run_wrk(script, router_port, args.duration, args.connections)
+        router["ratio"] = router["rps"] / nginx["rps"]
+        pairs.append((nginx, router))
+    pairs.sort(key=lambda pair: pair[1]["ratio"])
+    return pairs[len(pairs) // 2]
 
 
 def summarise(args: argparse.Namespace, nginx_plain: dict[str, float],
@@ -273,7 +289,7 @@ def summarise(args: argparse.Namespace, nginx_plain: dict[str, float],
         "errors": {k: int(v["errors"]) for k, v in (
             ("router", router_plain), ("nginx", nginx_plain), ("router_mirror", router_mirror),
             ("nginx_mirror", nginx_mirror), ("router_rate", router_rate))},
-        "duration_s": args.duration, "connections": args.connections,
+        "duration_s": args.duration, "connections": args.connections, "rounds": args.rounds,
         "workers": {"nginx": 1, "router": 1}, "cpus": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
@@ -283,6 +299,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=64, help="at saturation")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="nginx/router pairs at saturation; the median ratio is reported")
     parser.add_argument("--rate", type=int, default=1000, help="fixed rate, requests/s")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()

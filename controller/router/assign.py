@@ -20,8 +20,9 @@ _MAX_HASH = 0xFFFFFFFFFFFFFFF
 
 
 def planout_hash(experiment_salt: str, param_salt: str, unit: object) -> int:
-    digest = hashlib.sha1(f"{experiment_salt}.{param_salt}.{unit}".encode()).hexdigest()
-    return int(digest[:15], 16)
+    digest = hashlib.sha1(f"{experiment_salt}.{param_salt}.{unit}".encode()).digest()
+    # The first 15 hex digits are the first 60 bits: the same number, without the hex text.
+    return int.from_bytes(digest[:8], "big") >> 4
 
 
 def uniform_choice(choices: Sequence[T], experiment_salt: str, param_salt: str, unit: object) -> T:

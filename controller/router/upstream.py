@@ -1,8 +1,11 @@
 """Keep-alive connection pools to model backends (HTTP/1.1 client side, httptools).
 
-A call is one request/response on one pooled connection, bounded by a timer.  A pooled
+A call is one request/response on one pooled connection, bounded by a deadline.  A pooled
 connection the backend closed while idle is retried once on a fresh connection, but only if
 no response byte arrived (the request was never processed).
+
+Deadlines are checked by one sweep per pool every TIMEOUT_SWEEP_S, not by a timer per call:
+a timer costs ~3.6 us to arm and cancel, several percent of a proxied request.
 """
 
 from __future__ import annotations
@@ -18,26 +21,31 @@ from controller.router.wire import Headers
 # done(status, reason, headers, body, error) where error is "", "connect" or "timeout".
 Done = Callable[[int, bytes, Headers, bytes, str], None]
 
+TIMEOUT_SWEEP_S = 0.1  # how late a timeout may fire
+
 
 class Call:
-    __slots__ = ("conn", "connecting", "data", "done", "finished", "head_only", "retried", "timer")
+    __slots__ = ("conn", "connecting", "data", "deadline", "done", "finished", "head_only",
+                 "inflight", "retried")
 
-    def __init__(self, data: bytes, head_only: bool, done: Done) -> None:
+    def __init__(self, data: bytes, head_only: bool, done: Done, deadline: float,
+                 inflight: set[Call]) -> None:
         self.data = data
         self.head_only = head_only
         self.done = done
+        self.deadline = deadline
+        self.inflight = inflight
         self.finished = False
         self.retried = False
         self.conn: UpstreamConnection | None = None
         self.connecting: asyncio.Task[object] | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        inflight.add(self)
 
     def finish(self, status: int, reason: bytes, headers: Headers, body: bytes, error: str) -> None:
         if self.finished:
             return
         self.finished = True
-        if self.timer is not None:
-            self.timer.cancel()
+        self.inflight.discard(self)
         self.done(status, reason, headers, body, error)
 
     def fail(self, error: str) -> None:
@@ -167,11 +175,20 @@ class BackendPool:
         self.port = port
         self.max_idle = max_idle
         self.idle: list[UpstreamConnection] = []
+        self.inflight: set[Call] = set()
+        self.closed = False
         self.loop = asyncio.get_running_loop()
+        self.loop.call_later(TIMEOUT_SWEEP_S, self._sweep)
+
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        for call in [c for c in self.inflight if c.deadline <= now]:
+            call.on_timeout()
+        if not (self.closed and not self.inflight):  # a retired pool still times out its calls
+            self.loop.call_later(TIMEOUT_SWEEP_S, self._sweep)
 
     def send(self, data: bytes, head_only: bool, timeout_s: float, done: Done) -> None:
-        call = Call(data, head_only, done)
-        call.timer = self.loop.call_later(timeout_s, call.on_timeout)
+        call = Call(data, head_only, done, self.loop.time() + timeout_s, self.inflight)
         idle = self.idle
         while idle:
             conn = idle.pop()
@@ -214,6 +231,7 @@ class BackendPool:
             self.idle.remove(conn)
 
     def close(self) -> None:
+        self.closed = True
         idle, self.idle = self.idle, []
         for conn in idle:
             conn.abort()
