@@ -63,8 +63,9 @@ class Reconciler:
                   children: Sequence[ObservedDeployment] | None = None) -> float | None:
         """Returns the seconds until the rollout wants to be looked at again, or None.
 
-        `cached` and `children` are what the operator's watches last saw; without them (or
-        when the cached body predates our own last write) they are read from the API."""
+        `cached` and `children` are what the operator's watches last saw; without them they
+        are read from the API. A cached body older than one this reconciler has written or
+        read since is replaced by that newer one (see `controller.freshness`)."""
         body = self._fresh_body(namespace, name, cached)
         try:
             return self._reconcile(namespace, name, body, children)

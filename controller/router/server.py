@@ -106,10 +106,7 @@ class HttpConnection(asyncio.Protocol):
         self._count_header_bytes(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # Inlined _count_header_bytes: this runs for every header of every request.
-        self.header_bytes += len(name) + len(value) + 4
-        if self.header_bytes > self.limits.max_header_bytes:
-            raise RequestRejectedError(431, "headers", "request headers too large")
+        self._count_header_bytes(len(name) + len(value) + 4)
         self.headers.append((name.lower(), value))
         if len(self.headers) > self.limits.max_headers:
             raise RequestRejectedError(431, "headers", "too many request headers")
