@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from kubernetes import client
@@ -42,6 +44,7 @@ from controller.traffic.base import RolloutRef, RouterError, TrafficRouter
 
 log = logging.getLogger(__name__)
 ROUTER_RETRY_SECONDS = 10.0
+WRITER_THREADS = 8  # shared by all reconciles; a reconcile has a few independent writes
 
 RouterFor = Callable[[ModelRolloutSpec], TrafficRouter]
 
@@ -58,6 +61,8 @@ class Reconciler:
             lambda spec: registry.router_for(api, spec.traffic_routing))
         self.clock = clock
         self.ahead_of_watch = AheadOfWatch()
+        self._writers = ThreadPoolExecutor(max_workers=WRITER_THREADS,
+                                           thread_name_prefix="write")
 
     def reconcile(self, namespace: str, name: str, cached: dict[str, Any] | None = None,
                   children: Sequence[ObservedDeployment] | None = None) -> float | None:
@@ -160,23 +165,37 @@ class Reconciler:
     def _apply(self, rollout: RolloutRef, spec: ModelRolloutSpec, plan: Plan,
                deployments: list[ObservedDeployment]) -> None:
         existing = {d.revision: d for d in deployments if d.role == "model"}
+        # Children and Services do not depend on each other: write them side by side, then
+        # the traffic, which depends on all of them.
+        writes: list[Callable[[], None]] = []
         for revision, replicas in plan.deployments.items():
             if revision == plan.revision:
-                self.kube.apply(model_deployment(rollout, spec.template, revision, replicas))
+                writes.append(partial(self.kube.apply, model_deployment(
+                    rollout, spec.template, revision, replicas)))
             elif revision in existing:
                 if existing[revision].replicas != replicas:
-                    self.kube.scale_deployment(rollout.namespace,
-                                               deployment_name(rollout, revision), replicas)
+                    writes.append(partial(self.kube.scale_deployment, rollout.namespace,
+                                          deployment_name(rollout, revision), replicas))
             else:
                 log.warning("%s/%s: revision %s has no Deployment and its template is gone",
                             rollout.namespace, rollout.name, revision)
         for revision in existing.keys() - plan.deployments.keys():
-            self.kube.delete_deployment(rollout.namespace, deployment_name(rollout, revision))
-        self._apply_shadows(rollout, spec, deployments)
+            writes.append(partial(self.kube.delete_deployment, rollout.namespace,
+                                  deployment_name(rollout, revision)))
         for manifest in revision_services(rollout, spec, plan.stable_service,
                                           plan.candidate_service):
-            self.kube.apply(manifest)
+            writes.append(partial(self.kube.apply, manifest))
+        writes.append(partial(self._apply_shadows, rollout, spec, deployments))
+        self._side_by_side(writes)
         self.router_for(spec).apply(rollout, plan.traffic)
+
+    def _side_by_side(self, writes: list[Callable[[], None]]) -> None:
+        """Run the writes concurrently; the first failure is raised once all have ended."""
+        futures = [self._writers.submit(write) for write in writes]
+        for future in futures:
+            future.exception()  # wait for every one: none is left running behind a failure
+        for future in futures:
+            future.result()
 
     def _apply_shadows(self, rollout: RolloutRef, spec: ModelRolloutSpec,
                        deployments: list[ObservedDeployment]) -> None:
