@@ -18,7 +18,6 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.api import GROUP, PLURAL, VERSION
 from controller.children import Manifest
-from controller.observed import ObservedDeployment, observe_deployment
 
 FIELD_MANAGER = "modelrollout-operator"
 APPLY = "application/apply-patch+yaml"
@@ -91,12 +90,6 @@ class Kube:
         return written
 
     # --- children ---------------------------------------------------------------------------------
-
-    def list_deployments(self, namespace: str, selector: str) -> list[ObservedDeployment]:
-        # Raw JSON: the client's model classes would cost more than the request.
-        listed: Any = self.apps.list_namespaced_deployment(namespace, label_selector=selector,
-                                                           _preload_content=False)
-        return [observe_deployment(item) for item in json.loads(listed.data)["items"]]
 
     def apply(self, manifest: Manifest) -> None:
         """Server-side apply, skipped when this process applied the same manifest recently:

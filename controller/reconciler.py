@@ -64,13 +64,13 @@ class Reconciler:
         self._writers = ThreadPoolExecutor(max_workers=WRITER_THREADS,
                                            thread_name_prefix="write")
 
-    def reconcile(self, namespace: str, name: str, cached: dict[str, Any] | None = None,
-                  children: Sequence[ObservedDeployment] | None = None) -> float | None:
+    def reconcile(self, namespace: str, name: str, cached: dict[str, Any],
+                  children: Sequence[ObservedDeployment]) -> float | None:
         """Returns the seconds until the rollout wants to be looked at again, or None.
 
-        `cached` and `children` are what the operator's watches last saw; without them they
-        are read from the API. A cached body older than one this reconciler has written or
-        read since is replaced by that newer one (see `controller.freshness`)."""
+        `cached` and `children` are what the operator's watches last saw. A cached body older
+        than one this reconciler has written or read since is replaced by that newer one
+        (see `controller.freshness`)."""
         body = self._fresh_body(namespace, name, cached)
         try:
             return self._reconcile(namespace, name, body, children)
@@ -81,12 +81,12 @@ class Reconciler:
         # what is there now; the writes so far were idempotent.
         log.debug("%s/%s: conflict on status, reading it again", namespace, name)
         body = self.kube.get_rollout(namespace, name)
-        if body is not None and cached is not None:
+        if body is not None:
             self.ahead_of_watch.remember((namespace, name), body)
         return self._reconcile(namespace, name, body, children)
 
     def _reconcile(self, namespace: str, name: str, body: dict[str, Any] | None,
-                   children: Sequence[ObservedDeployment] | None) -> float | None:
+                   children: Sequence[ObservedDeployment]) -> float | None:
         if body is None or body["metadata"].get("deletionTimestamp"):
             return None
         meta = body["metadata"]
@@ -99,8 +99,7 @@ class Reconciler:
             self._record(body, status, [event])
             return None
         rollout = RolloutRef(name=name, namespace=namespace, uid=meta["uid"], port=spec.port)
-        deployments = (list(children) if children is not None
-                       else self.kube.list_deployments(namespace, f"{ROLLOUT_LABEL}={name}"))
+        deployments = list(children)
         observation = self._observe(body, spec, generation, deployments)
         if analysis_due(observation):
             outcome = self.analyzer.evaluate(rollout, observation)
@@ -133,9 +132,8 @@ class Reconciler:
         self.ahead_of_watch.forget((namespace, name))
 
     def _fresh_body(self, namespace: str, name: str,
-                    cached: dict[str, Any] | None) -> dict[str, Any] | None:
-        newest = None if cached is None else self.ahead_of_watch.newest((namespace, name),
-                                                                       cached)
+                    cached: dict[str, Any]) -> dict[str, Any] | None:
+        newest = self.ahead_of_watch.newest((namespace, name), cached)
         return newest if newest is not None else self.kube.get_rollout(namespace, name)
 
     # --- read -------------------------------------------------------------------------------------
