@@ -55,13 +55,24 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix=ANNOTATION_PREFIX
     )
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.reporting_component = FIELD_MANAGER
     settings.posting.level = logging.WARNING  # Events come from the core's decisions, not logs
     settings.watching.server_timeout = 270
     settings.networking.request_timeout = 30
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No diff-base: it serves on.update handlers, and we have none (a reconcile compares
+    metadata.generation with status.observedGeneration).  kopf's default stores it in an
+    annotation, one PATCH per spec change that races our status write into a 409 and a retry.
+    Without one, kopf sees each event as a creation with no handlers and writes nothing."""
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
 
 
 def api_client() -> client.ApiClient:

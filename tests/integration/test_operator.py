@@ -79,8 +79,18 @@ def test_operator_uses_its_own_finalizer_and_no_kopf_marks(
         return found if body.get("status", {}).get("observedGeneration") == 1 else None
 
     assert eventually(finalizers, "the first reconcile", timeout=60) == [f"{GROUP}/finalizer"]
-    annotations = read(api, namespace, "annotated")["metadata"].get("annotations", {})
+    # A spec change must not make kopf store a diff-base annotation (a write racing ours).
+    client.CustomObjectsApi(api).patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "annotated", {"spec": {"replicas": 2}})
+
+    def reconciled_edit() -> dict[str, Any] | None:
+        body = read(api, namespace, "annotated")
+        return body if body.get("status", {}).get("observedGeneration") == 2 else None
+
+    body = eventually(reconciled_edit, "the edit reconciled", timeout=60)
+    annotations = body["metadata"].get("annotations", {})
     assert not any("kopf.zalando.org" in key for key in annotations), annotations
+    assert not any(key.endswith("last-handled-configuration") for key in annotations), annotations
 
 
 def test_operator_serves_its_metrics(
