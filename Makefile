@@ -8,7 +8,7 @@ KUBECONFIG_FILE := $(CLUSTER_DIR)/kubeconfig
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv crds check-crds lint unit integration e2e test cluster-build cluster-up \
-	cluster-down demo clean
+	cluster-down demo clean router-compiled
 
 help:
 	@echo "make demo          bring everything up and show a rollout (see README)"
@@ -63,6 +63,10 @@ e2e: deps venv cluster-build
 
 test: deps venv cluster-build lint check-crds
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(MAKE) router-compiled
+
+router-compiled: venv  ## the router tests again, against the mypyc build the image ships
+	$(PY) -m tests.compiled_router test $(PYTEST_ARGS)
 
 demo: deps venv cluster-up
 	$(PY) -m examples.demo --kubeconfig $(KUBECONFIG_FILE)

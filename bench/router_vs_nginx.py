@@ -4,14 +4,16 @@ Backends: one nginx process serving fixed JSON predictions on three ports (stabl
 shadow), so the backends are never the bottleneck and both proxies talk to exactly the same
 servers.  The nginx proxy splits with `split_clients` on the x-user-id header, tees with
 `mirror`, and keeps upstream connections alive; our router gets the equivalent routing table.
-Both proxies run one process (nginx `worker_processes 1`): a per-core comparison.
+Both proxies run one process (nginx `worker_processes 1`): a per-core comparison.  Two routers
+run side by side: the shipped build, whose request path is compiled with mypyc as in the image
+(built by tests/compiled_router.py, cached), and the same sources under the interpreter.
 
 Load: Debian's `wrk` with a Lua script that sends a random x-user-id per request, first at
 saturation, then at a fixed rate.  wrk has no rate flag, so the Lua `delay()` hook paces the
 requests from an absolute monotonic schedule (LuaJIT ffi clock_gettime), one slot per request.
 Added latency = proxy percentile - the same percentile measured directly against the backend
 at the same rate.  Everything is on 127.0.0.1 and bounded by --duration.  Saturation runs
-come in --rounds nginx/router pairs and the median pair's ratio is reported: one 10 s run on a
+come in --rounds nginx/router/router rounds and the median round is reported: one 10 s run on a
 shared machine varies by more than 10%.
 
 Prints one JSON line on stdout (progress goes to stderr).
@@ -36,6 +38,13 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests import compiled_router  # noqa: E402
+
+# The shipped router (mypyc-compiled request path, as in the image) and the same sources run by
+# the interpreter; the throughput_ratio keys without a suffix are the shipped one's.
+ROUTERS = ("router", "router_interpreted")
 BODY = '{"instances":[[1.0,2.0,3.0,4.0]]}'
 WEIGHT_PERCENT = 10
 
@@ -167,9 +176,10 @@ def router_table(ports: dict[str, int], version: int, mirror: bool) -> dict[str,
 
 
 @contextmanager
-def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(args: list[str], log: Path, env: dict[str, str] | None = None
+            ) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
     try:
         yield proc
@@ -196,6 +206,25 @@ def run_wrk(script: Path, port: int, seconds: int, connections: int,
     raise RuntimeError(f"wrk printed no result: {out.stdout}\n{out.stderr}")
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process so far (/proc/<pid>/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+def run_wrk_measured(script: Path, port: int, seconds: int, connections: int,
+                     pid: int | None) -> dict[str, float]:
+    """run_wrk at saturation, plus the proxy's CPU per request if its pid is known."""
+    before = cpu_seconds(pid) if pid is not None else (0.0, 0.0)
+    stats = run_wrk(script, port, seconds, connections)
+    if pid is not None:
+        after = cpu_seconds(pid)
+        stats["user_us_per_request"] = 1e6 * (after[0] - before[0]) / stats["requests"]
+        stats["sys_us_per_request"] = 1e6 * (after[1] - before[1]) / stats["requests"]
+    return stats
+
+
 def put_table(admin_port: int, table: dict[str, Any]) -> None:
     req = urllib.request.Request(f"http://127.0.0.1:{admin_port}/table", method="PUT",
                                  data=json.dumps(table).encode())
@@ -208,8 +237,17 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def router_command(ports: dict[str, int], work: Path, name: str) -> list[str]:
+    # -P: `python -m` must not put the checkout ahead of the compiled build on PYTHONPATH
+    return [sys.executable, "-P", "-m", "controller.router", "--log-level", "WARNING",
+            "--listen", f"127.0.0.1:{ports[name]}",
+            "--admin", f"127.0.0.1:{ports[name + '_admin']}",
+            "--table-file", str(work / "table.json")]
+
+
 def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    names = ("stable", "candidate", "shadow", "nginx", "nginx_mirror", "router", "admin")
+    names = ("stable", "candidate", "shadow", "nginx", "nginx_mirror", *ROUTERS,
+             *(f"{router}_admin" for router in ROUTERS))
     ports = {name: free_port() for name in names}
     (work / "backends.conf").write_text(backends_conf(work, ports))
     (work / "proxy.conf").write_text(proxy_conf(work, ports))
@@ -217,10 +255,8 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     script = work / "load.lua"
     script.write_text(LUA)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    router_cmd = [sys.executable, "-m", "controller.router", "--log-level", "WARNING",
-                  "--listen", f"127.0.0.1:{ports['router']}",
-                  "--admin", f"127.0.0.1:{ports['admin']}",
-                  "--table-file", str(work / "table.json")]
+    compiled = compiled_router.test_environment(compiled_router.build())
+    interpreted = dict(os.environ, PYTHONPATH=str(REPO))
     d = args.duration
     interval_ms = 1000.0 / args.rate  # one thread: its schedule is the whole rate
     rate_conns = max(4, args.rate // 100)
@@ -229,70 +265,79 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                  "daemon off;"], work / "backends.log"),
         process([nginx, "-p", str(work), "-c", str(work / "proxy.conf"), "-g", "daemon off;"],
                 work / "proxy.log"),
-        process(router_cmd, work / "router.log"),
+        process(router_command(ports, work, "router"), work / "router.log",
+                compiled) as shipped,
+        process(router_command(ports, work, "router_interpreted"),
+                work / "router_interpreted.log", interpreted) as interpreter,
     ):
-        for name in ("stable", "candidate", "shadow", "nginx", "nginx_mirror", "router",
-                     "admin"):
+        pids = {ports["router"]: shipped.pid, ports["router_interpreted"]: interpreter.pid}
+        for name in names:
             wait_port(ports[name])
-        for port in (ports["nginx"], ports["router"]):  # warm pools and caches
+        for port in (ports["nginx"], *(ports[router] for router in ROUTERS)):  # warm up
             run_wrk(script, port, 1, args.connections)
         log("saturation, no mirror")
-        nginx_plain, router_plain = paired_rounds(script, ports["nginx"], ports["router"],
-                                                  args)
+        plain = rounds(script, [ports["nginx"], *(ports[router] for router in ROUTERS)], pids,
+                       args)
         log("fixed rate")
-        direct = run_wrk(script, ports["stable"], d, rate_conns, interval_ms)
-        nginx_rate = run_wrk(script, ports["nginx"], d, rate_conns, interval_ms)
-        router_rate = run_wrk(script, ports["router"], d, rate_conns, interval_ms)
+        rate = {"direct": run_wrk(script, ports["stable"], d, rate_conns, interval_ms)}
+        for name in ("nginx", *ROUTERS):
+            rate[name] = run_wrk(script, ports[name], d, rate_conns, interval_ms)
         log("saturation, mirror")
-        put_table(ports["admin"], router_table(ports, 2, mirror=True))
-        nginx_mirror, router_mirror = paired_rounds(script, ports["nginx_mirror"],
-                                                    ports["router"], args)
-    return summarise(args, nginx_plain, router_plain, nginx_mirror, router_mirror, direct,
-                     nginx_rate, router_rate)
+        for router in ROUTERS:
+            put_table(ports[f"{router}_admin"], router_table(ports, 2, mirror=True))
+        mirror = rounds(script, [ports["nginx_mirror"], *(ports[router] for router in ROUTERS)],
+                        pids, args)
+    return summarise(args, plain, mirror, rate)
 
 
-def paired_rounds(script: Path, nginx_port: int, router_port: int,
-                  args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
-    """nginx and the router back to back, `--rounds` times; the round with the median ratio
-    stands for both (a busy neighbour then hits both sides of a pair alike)."""
-    pairs = []
-    for _ in range(args.rounds):
-        nginx = run_wrk(script, nginx_port, args.duration, args.connections)
-        router = run_wrk(script, router_port, args.duration, args.connections)
-        router["ratio"] = router["rps"] / nginx["rps"]
-        pairs.append((nginx, router))
-    pairs.sort(key=lambda pair: pair[1]["ratio"])
-    return pairs[len(pairs) // 2]
+def rounds(script: Path, ports: list[int], pids: dict[int, int],
+           args: argparse.Namespace) -> list[dict[str, float]]:
+    """nginx (first port) and each router back to back, `--rounds` times; the round with the
+    median ratio of the shipped (compiled) router stands for all (a busy neighbour then hits
+    every side of a round alike)."""
+    runs = [[run_wrk_measured(script, port, args.duration, args.connections, pids.get(port))
+             for port in ports]
+            for _ in range(args.rounds)]
+    runs.sort(key=lambda run: run[1]["rps"] / run[0]["rps"])
+    return runs[len(runs) // 2]
 
 
-def summarise(args: argparse.Namespace, nginx_plain: dict[str, float],
-              router_plain: dict[str, float], nginx_mirror: dict[str, float],
-              router_mirror: dict[str, float], direct: dict[str, float],
-              nginx_rate: dict[str, float], router_rate: dict[str, float]) -> dict[str, Any]:
+def summarise(args: argparse.Namespace, plain: list[dict[str, float]],
+              mirror: list[dict[str, float]], rate: dict[str, dict[str, float]]
+              ) -> dict[str, Any]:
     def ms(us: float) -> float:
         return round(us / 1000.0, 3)
 
-    return {
-        "throughput_ratio": round(router_plain["rps"] / nginx_plain["rps"], 3),
-        "throughput_ratio_mirror": round(router_mirror["rps"] / nginx_mirror["rps"], 3),
-        "added_p50_ms": ms(router_rate["p50_us"] - direct["p50_us"]),
-        "added_p99_ms": ms(router_rate["p99_us"] - direct["p99_us"]),
-        "nginx_added_p50_ms": ms(nginx_rate["p50_us"] - direct["p50_us"]),
-        "nginx_added_p99_ms": ms(nginx_rate["p99_us"] - direct["p99_us"]),
-        "router_rps": round(router_plain["rps"]), "nginx_rps": round(nginx_plain["rps"]),
-        "router_mirror_rps": round(router_mirror["rps"]),
-        "nginx_mirror_rps": round(nginx_mirror["rps"]),
+    def added(name: str, percentile: str) -> float:
+        return ms(rate[name][percentile] - rate["direct"][percentile])
+
+    result: dict[str, Any] = {
+        "nginx_rps": round(plain[0]["rps"]), "nginx_mirror_rps": round(mirror[0]["rps"]),
+        "nginx_added_p50_ms": added("nginx", "p50_us"),
+        "nginx_added_p99_ms": added("nginx", "p99_us"),
         "fixed_rate_target_rps": args.rate,
-        "fixed_rate_measured_rps": {"direct": round(direct["rps"]),
-                                    "nginx": round(nginx_rate["rps"]),
-                                    "router": round(router_rate["rps"])},
-        "errors": {k: int(v["errors"]) for k, v in (
-            ("router", router_plain), ("nginx", nginx_plain), ("router_mirror", router_mirror),
-            ("nginx_mirror", nginx_mirror), ("router_rate", router_rate))},
+        "fixed_rate_measured_rps": {name: round(stats["rps"]) for name, stats in rate.items()},
+        "errors": {name: int(stats["errors"]) for name, stats in (
+            *zip(("nginx", *ROUTERS), plain, strict=True),
+            *zip(("nginx_mirror", *(f"{r}_mirror" for r in ROUTERS)), mirror, strict=True),
+            *((f"{r}_rate", rate[r]) for r in ROUTERS))},
         "duration_s": args.duration, "connections": args.connections, "rounds": args.rounds,
         "workers": {"nginx": 1, "router": 1}, "cpus": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
+    for index, router in enumerate(ROUTERS, start=1):
+        suffix = "" if router == "router" else "_interpreted"
+        result |= {
+            f"throughput_ratio{suffix}": round(plain[index]["rps"] / plain[0]["rps"], 3),
+            f"throughput_ratio_mirror{suffix}": round(mirror[index]["rps"] / mirror[0]["rps"], 3),
+            f"added_p50_ms{suffix}": added(router, "p50_us"),
+            f"added_p99_ms{suffix}": added(router, "p99_us"),
+            f"{router}_rps": round(plain[index]["rps"]),
+            f"{router}_mirror_rps": round(mirror[index]["rps"]),
+            f"{router}_cpu_us_per_request": {
+                kind: round(plain[index][f"{kind}_us_per_request"], 1) for kind in ("user", "sys")},
+        }
+    return result
 
 
 def main() -> None:
@@ -307,7 +352,6 @@ def main() -> None:
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             sys.exit(f"{tool} not found: apt-get install -y nginx wrk")
-    os.chdir(REPO)  # so `python -m controller.router` imports this checkout
     work = Path(tempfile.mkdtemp(prefix="router-bench-"))
     try:
         result = bench(args, work)
