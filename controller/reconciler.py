@@ -1,8 +1,9 @@
 """One idempotent reconcile of one ModelRollout: read, decide (pure), apply, record.
 
 Every trigger — create, update, resume after a restart, a child's change, a timer — ends here.
-The order of writes is what makes it restart-safe: Deployments, Services and traffic first,
-status last, so a status that says "step N" always means step N's traffic is in place.
+The order of writes is what makes it restart-safe: children, Services and traffic first (make
+before break, see controller.rollout.ordering), status last, so a status that says "step N"
+always means step N's traffic is in place.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from controller.revision import shadow_revisions
 from controller.rollout.commands import pending_command
 from controller.rollout.machine import analysis_due, decide
 from controller.rollout.model import ChildState, Event, Observation, Plan
+from controller.rollout.ordering import ChildWrite, order_writes
 from controller.rollout.reconcile import invalid_spec_status, routing_failed
 from controller.telemetry import OperatorMetrics
 from controller.traffic import registry
@@ -162,33 +164,39 @@ class Reconciler:
 
     def _apply(self, rollout: RolloutRef, spec: ModelRolloutSpec, plan: Plan,
                deployments: list[ObservedDeployment]) -> None:
-        existing = {d.revision: d for d in deployments if d.role == "model"}
-        # Children and Services do not depend on each other: write them side by side, then
-        # the traffic, which depends on all of them.
-        writes: list[Callable[[], None]] = []
-        for revision, replicas in plan.deployments.items():
-            if revision == plan.revision:
-                writes.append(partial(self.kube.apply, model_deployment(
-                    rollout, spec.template, revision, replicas)))
-            elif revision in existing:
-                if existing[revision].replicas != replicas:
-                    writes.append(partial(self.kube.scale_deployment, rollout.namespace,
-                                          deployment_name(rollout, revision), replicas))
-            else:
-                log.warning("%s/%s: revision %s has no Deployment and its template is gone",
-                            rollout.namespace, rollout.name, revision)
-        for revision in existing.keys() - plan.deployments.keys():
-            writes.append(partial(self.kube.delete_deployment, rollout.namespace,
-                                  deployment_name(rollout, revision)))
-        for manifest in revision_services(rollout, spec, plan.stable_service,
-                                          plan.candidate_service):
-            writes.append(partial(self.kube.apply, manifest))
-        writes.append(partial(self._apply_shadows, rollout, spec, deployments))
-        self._side_by_side(writes)
-        self.router_for(spec).apply(rollout, plan.traffic)
+        """Make before break (controller.rollout.ordering); independent writes side by side."""
+        existing = {d.revision: d.replicas for d in deployments if d.role == "model"}
+        order = order_writes(plan, existing)
+        for revision in order.unknown:
+            log.warning("%s/%s: revision %s has no Deployment and its template is gone",
+                        rollout.namespace, rollout.name, revision)
+        services = dict(zip(("stable", "candidate"), revision_services(
+            rollout, spec, plan.stable_service, plan.candidate_service), strict=True))
+
+        def child(write: ChildWrite) -> Callable[[], None]:
+            if write.action == "apply":
+                return partial(self.kube.apply, model_deployment(
+                    rollout, spec.template, write.revision, write.replicas))
+            name = deployment_name(rollout, write.revision)
+            if write.action == "scale":
+                return partial(self.kube.scale_deployment, rollout.namespace, name,
+                               write.replicas)
+            return partial(self.kube.delete_deployment, rollout.namespace, name)
+
+        self._side_by_side([
+            *(partial(self.kube.apply, services[role]) for role in order.services_before_traffic),
+            partial(self._apply_shadows, rollout, spec, deployments)])
+        self._side_by_side([partial(self.router_for(spec).apply, rollout, plan.traffic),
+                            *map(child, order.children_with_traffic)])
+        self._side_by_side([
+            *(partial(self.kube.apply, services[role]) for role in order.services_after_traffic),
+            *map(child, order.children_after_traffic)])
 
     def _side_by_side(self, writes: list[Callable[[], None]]) -> None:
         """Run the writes concurrently; the first failure is raised once all have ended."""
+        if len(writes) == 1:
+            writes[0]()  # no thread hop for a write with nothing beside it
+            return
         futures = [self._writers.submit(write) for write in writes]
         for future in futures:
             future.exception()  # wait for every one: none is left running behind a failure

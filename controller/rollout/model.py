@@ -61,7 +61,8 @@ class Event:
 
 @dataclass(frozen=True)
 class Plan:
-    """What the shell must make true, in this order: Deployments, Services, traffic, status."""
+    """What the shell must make true: children, Services and traffic make before break
+    (controller.rollout.ordering), then the status."""
 
     status: ModelRolloutStatus
     revision: str  # the revision of spec.template (the only one the shell may create)
