@@ -13,8 +13,8 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-# The router's request path is compiled to C with mypyc (pyproject.toml, hook `mypyc`): about
-# 1.4x its interpreted throughput (bench/router_vs_nginx.py).  A C compiler for this stage only.
+# The router's request path is compiled to C with mypyc (pyproject.toml, hook `mypyc`): 1.2-1.4x
+# its interpreted throughput (bench/router_vs_nginx.py).  A C compiler for this stage only.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/*
