@@ -101,6 +101,7 @@ class TableRecorder:
         self.core = client.CoreV1Api(api)
         self.namespace, self.config_map = namespace, f"{name}-routing"
         self.tables: list[dict[str, Any]] = []
+        self.resource_versions: list[int] = []  # of the ConfigMap, per table in `tables`
         self._lock = threading.Lock()
         self._watch = watch.Watch()
         self._stopped = False
@@ -125,6 +126,8 @@ class TableRecorder:
                 with self._lock:
                     if not self.tables or self.tables[-1]["version"] != table["version"]:
                         self.tables.append(table)
+                        self.resource_versions.append(
+                            int(event["object"].metadata.resource_version))
 
     def stop(self) -> None:
         self._stopped = True
@@ -148,3 +151,35 @@ class TableRecorder:
     def last(self) -> dict[str, Any]:
         with self._lock:
             return self.tables[-1]
+
+    def last_resource_version(self) -> int:
+        with self._lock:
+            return self.resource_versions[-1]
+
+
+class ScaleToZeroRecorder:
+    """The resourceVersion at which a Deployment's spec first asked for 0 replicas.
+    resourceVersions are etcd revisions here, one order across objects, so they tell which of
+    two writes landed first."""
+
+    def __init__(self, api: client.ApiClient, namespace: str, name: str) -> None:
+        self.apps = client.AppsV1Api(api)
+        self.namespace, self.name = namespace, name
+        self.resource_version: int | None = None
+        self._watch = watch.Watch()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for event in self._watch.stream(self.apps.list_namespaced_deployment, self.namespace,
+                                            field_selector=f"metadata.name={self.name}",
+                                            timeout_seconds=600):
+                deployment = event["object"]
+                if deployment.spec.replicas == 0 and self.resource_version is None:
+                    self.resource_version = int(deployment.metadata.resource_version)
+        except Exception:  # the connection closes under us when the test stops watching
+            return
+
+    def stop(self) -> None:
+        self._watch.stop()

@@ -13,7 +13,13 @@ from kubernetes import client
 from tests.cluster.build import ensure_binaries
 from tests.helpers import eventually
 from tests.integration.conftest import OperatorProcess
-from tests.integration.rollouts import Rollouts, TableRecorder, canary, manifest
+from tests.integration.rollouts import (
+    Rollouts,
+    ScaleToZeroRecorder,
+    TableRecorder,
+    canary,
+    manifest,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -98,6 +104,7 @@ def test_pause_holds_promote_moves_on_abort_returns_to_stable(
     rollouts.command("ranker", "promote@1")
     status = rollouts.wait_status("ranker", "step 3", lambda s: s.get("currentStepIndex") == 3)
     assert status["traffic"]["candidateWeight"] == 50
+    scaled = ScaleToZeroRecorder(api, namespace, f"ranker-{status['candidateRevision']}")
 
     rollouts.command("ranker", "abort@2")
     kubectl = ensure_binaries() / "kubectl"
@@ -111,6 +118,10 @@ def test_pause_holds_promote_moves_on_abort_returns_to_stable(
     assert status["traffic"]["candidateWeight"] == 0
     eventually(lambda: recorder.candidate_weights()[-1] is None, "stable-only table")
     assert recorder.candidate_weights() == [None, 0, 20, 50, None]
+    # make before break: the traffic left the candidate before it was scaled to zero
+    scaled_at = eventually(lambda: scaled.resource_version, "the candidate scaled to zero")
+    scaled.stop()
+    assert recorder.last_resource_version() < scaled_at
 
 
 def test_candidate_never_ready_is_rolled_back_at_the_deadline(rollouts: Rollouts) -> None:
