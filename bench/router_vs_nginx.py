@@ -255,7 +255,7 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     script = work / "load.lua"
     script.write_text(LUA)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    compiled = compiled_router.test_environment(compiled_router.build())
+    compiled = compiled_router.compiled_environment(compiled_router.build())
     interpreted = dict(os.environ, PYTHONPATH=str(REPO))
     d = args.duration
     interval_ms = 1000.0 / args.rate  # one thread: its schedule is the whole rate

@@ -65,7 +65,7 @@ def build() -> Path:
     return target
 
 
-def test_environment(site: Path) -> dict[str, str]:
+def compiled_environment(site: Path) -> dict[str, str]:
     """Environment whose `import controller` finds the compiled build first."""
     path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
     return dict(os.environ, PYTHONPATH=path, **{EXPECT_COMPILED_ENV: "1"})
@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
     # -P and append: neither Python nor pytest may put the checkout ahead of PYTHONPATH
     command = [sys.executable, "-P", "-m", "pytest", "--import-mode=append", *ROUTER_TESTS,
                *argv[1:]]
-    return subprocess.run(command, cwd=REPO, env=test_environment(site), check=False).returncode
+    return subprocess.run(command, cwd=REPO, env=compiled_environment(site), check=False).returncode
 
 
 if __name__ == "__main__":
