@@ -183,6 +183,8 @@ class Reconciler:
                                write.replicas)
             return partial(self.kube.delete_deployment, rollout.namespace, name)
 
+        # Shadows go first as a whole: a mirror only ever reaches a Ready shadow, and a copy
+        # lost while one is replaced never touches a primary answer.
         self._side_by_side([
             *(partial(self.kube.apply, services[role]) for role in order.services_before_traffic),
             partial(self._apply_shadows, rollout, spec, deployments)])
