@@ -7,9 +7,12 @@ import json
 import logging
 import os
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import kopf
+
+from controller.operator.settings import METRICS_ADDRESS_ENV, OperatorSettings, SettingsError
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,8 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--liveness", metavar="URL",
                         help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
     parser.add_argument("--metrics", metavar="HOST:PORT",
-                        default=os.environ.get("MODELROLLOUT_METRICS_ADDRESS"),
-                        help="serve Prometheus metrics at http://HOST:PORT/metrics")
+                        help="serve Prometheus metrics at http://HOST:PORT/metrics "
+                             f"(default: ${METRICS_ADDRESS_ENV})")
     return parser.parse_args(argv)
 
 
@@ -56,11 +59,17 @@ def setup_logging(log_format: str, verbose: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.log_format, args.verbose)
+    try:
+        settings = OperatorSettings.from_env(os.environ)
+    except SettingsError as error:
+        print(f"modelrollout-operator: {error}", file=sys.stderr)
+        return 2
     if args.metrics:
-        os.environ["MODELROLLOUT_METRICS_ADDRESS"] = args.metrics
-    import controller.operator  # noqa: F401  (registers the handlers)
+        settings = replace(settings, metrics_address=args.metrics)
+    import controller.operator.handlers  # noqa: F401  (registers the handlers)
 
     kopf.run(
+        memo=kopf.Memo(settings=settings),
         standalone=True,  # one active replica; no peering CRD needed
         clusterwide=not args.namespace,
         namespaces=args.namespace,

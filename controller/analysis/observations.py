@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from controller.analysis.histogram import bucket_bounds, cumulative_to_counts
-from controller.analysis.provider import Counts, Histogram, ProviderError, Summary
+from controller.analysis.provider import BucketCounts, Counts, ProviderError, Summary
 from controller.analysis.stats import chi_square_homogeneity
-from controller.analysis.templates import CANDIDATE, STABLE, MetricPlan, Shape
+from controller.analysis.templates import MetricPlan, Shape
 from controller.analysis.types import (
     HistogramObservation,
     MeanObservation,
@@ -19,8 +19,9 @@ from controller.analysis.types import (
     Observation,
     ProportionObservation,
 )
+from controller.contract.table import CANDIDATE, STABLE
 
-Answer = Counts | Histogram | Summary
+Answer = Counts | BucketCounts | Summary
 # shadowAgreement has no baseline arm: the stable's answer is the reference, so the
 # candidate is compared with perfect agreement, known (almost) exactly.
 REFERENCE_TRIALS = 10**9
@@ -43,13 +44,13 @@ def proportion(counts: Counts, query: str) -> ProportionObservation:
     return ProportionObservation(max(successes, 0), max(trials, 0))
 
 
-def _same_buckets(plan: MetricPlan, baseline: Histogram, candidate: Histogram) -> None:
+def _same_buckets(plan: MetricPlan, baseline: BucketCounts, candidate: BucketCounts) -> None:
     if bucket_bounds(baseline.buckets) != bucket_bounds(candidate.buckets):
         raise ProviderError("query", plan.name, "the variants' histograms have different "
                             "bucket boundaries; they cannot be compared")
 
 
-def slower_probability(baseline: Histogram, candidate: Histogram
+def slower_probability(baseline: BucketCounts, candidate: BucketCounts
                        ) -> tuple[MeanObservation, MeanObservation]:
     """Mann-Whitney over the buckets, as two means for the core's mean comparison.
 
@@ -86,7 +87,7 @@ def to_observations(plan: MetricPlan, answers: Mapping[str, Answer]
     base = answers[STABLE]
     if plan.shape is Shape.RATE and isinstance(base, Counts) and isinstance(cand, Counts):
         return proportion(base, plan.name), proportion(cand, plan.name)
-    if isinstance(base, Histogram) and isinstance(cand, Histogram):
+    if isinstance(base, BucketCounts) and isinstance(cand, BucketCounts):
         _same_buckets(plan, base, cand)
         if plan.shape is Shape.SLOW_SHARE:
             return HistogramObservation(base.buckets), HistogramObservation(cand.buckets)
@@ -145,7 +146,7 @@ def metric_config(plan: MetricPlan, sizing: Sizing, baseline: Observation | None
         min_effect=min_effect, threshold=plan.threshold_seconds)
 
 
-def latency_note(baseline: Histogram, candidate: Histogram) -> str | None:
+def latency_note(baseline: BucketCounts, candidate: BucketCounts) -> str | None:
     """Mean latencies (exact, from _sum and _count) and the chi-square homogeneity p over
     the buckets: context for people; fixed-horizon, so never a gate."""
     if bucket_bounds(baseline.buckets) != bucket_bounds(candidate.buckets):

@@ -29,7 +29,7 @@ from controller.analysis.types import (
 )
 from controller.api.spec import Analysis, FailurePolicy
 from controller.api.status import AnalysisStatus, MetricResult, VariantSamples
-from controller.conditions import rfc3339
+from controller.rollout.conditions import rfc3339
 from controller.rollout.model import AnalysisOutcome, AnalysisVerdict
 
 MAX_OUTCOME_REASON = 2000

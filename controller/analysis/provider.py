@@ -10,14 +10,13 @@ Queries are PromQL text with the placeholders ``{{variant}}`` and ``{{window}}``
 window's length, e.g. ``93s``); the provider substitutes both. Three outcomes are kept
 apart and never turned into zeros: a value; ``Empty`` (the query ran and matched no
 series); and ``ProviderError`` (the query failed, timed out, or the provider is
-unreachable). ``FakeProvider`` is the test double.
+unreachable).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -92,7 +91,7 @@ class Counts:
 
 
 @dataclass(frozen=True, slots=True)
-class Histogram:
+class BucketCounts:
     """Cumulative (upper bound, count) pairs, +Inf included; ``total`` = sum of values."""
 
     buckets: tuple[tuple[float, float], ...]
@@ -141,7 +140,7 @@ class MetricProvider(Protocol):
         """Successes and trials of ``variant`` over ``window``."""
 
     def histogram(self, query: HistogramQuery, variant: str, window: Window
-                  ) -> Histogram | Empty:
+                  ) -> BucketCounts | Empty:
         """Cumulative bucket counts of ``variant`` over ``window``."""
 
     def summary(self, query: SummaryQuery, variant: str, window: Window) -> Summary | Empty:
@@ -151,42 +150,3 @@ class MetricProvider(Protocol):
 def summarise(values: list[float]) -> Summary:
     finite = [v for v in values if math.isfinite(v)]
     return Summary(float(len(finite)), math.fsum(finite), math.fsum(v * v for v in finite))
-
-
-# --- the test double ------------------------------------------------------------------------
-
-Answer = Counts | Histogram | Summary | Empty | ProviderError
-AnswerSource = Answer | Callable[[Window], Answer]
-
-
-@dataclass
-class FakeProvider:
-    """Answers by (metric name, variant); an answer may be a callable of the window.
-    A ProviderError answer is raised. Unknown keys are Empty. Records every call."""
-
-    answers: Mapping[tuple[str, str], AnswerSource] = field(default_factory=dict)
-    calls: list[tuple[str, str, Window]] = field(default_factory=list)
-
-    def _answer(self, metric: str, variant: str, window: Window) -> Answer:
-        self.calls.append((metric, variant, window))
-        source = self.answers.get((metric, variant), Empty(f"{metric}/{variant}"))
-        answer = source(window) if callable(source) else source
-        if isinstance(answer, ProviderError):
-            raise answer
-        return answer
-
-    def counts(self, query: CountsQuery, variant: str, window: Window) -> Counts | Empty:
-        answer = self._answer(query.metric, variant, window)
-        assert isinstance(answer, Counts | Empty), f"{query.metric}: not counts: {answer}"
-        return answer
-
-    def histogram(self, query: HistogramQuery, variant: str, window: Window
-                  ) -> Histogram | Empty:
-        answer = self._answer(query.metric, variant, window)
-        assert isinstance(answer, Histogram | Empty), f"{query.metric}: not buckets: {answer}"
-        return answer
-
-    def summary(self, query: SummaryQuery, variant: str, window: Window) -> Summary | Empty:
-        answer = self._answer(query.metric, variant, window)
-        assert isinstance(answer, Summary | Empty), f"{query.metric}: not a summary: {answer}"
-        return answer

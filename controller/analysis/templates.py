@@ -16,14 +16,10 @@ from enum import StrEnum
 from controller.analysis.provider import VARIANT, WINDOW, CountsQuery, HistogramQuery, SummaryQuery
 from controller.analysis.types import Direction, Role
 from controller.api.spec import Metric
-from controller.router.telemetry import LATENCY_BUCKETS, PREFIX
+from controller.contract.metrics import COMPARISONS, DURATION, FEEDBACK, LATENCY_BUCKETS, REQUESTS
+from controller.contract.table import CANDIDATE, STABLE
 
-STABLE, CANDIDATE = "stable", "candidate"
 BOTH = (STABLE, CANDIDATE)
-REQUESTS = PREFIX + "requests_total"
-DURATION = PREFIX + "request_duration_seconds"
-COMPARISONS = PREFIX + "shadow_comparisons_total"
-FEEDBACK = PREFIX + "feedback_total"
 _SELECTOR = re.compile(r"^\s*[A-Za-z_:][A-Za-z0-9_:]*\s*(\{.*\})?\s*$", re.DOTALL)
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from controller.api.status import HistoryEntry, ModelRolloutStatus, Outcome, ScaleDown
-from controller.conditions import rfc3339
+from controller.rollout.conditions import rfc3339
 from controller.rollout.model import Event, Observation
 from controller.rollout.steps import step_count
 

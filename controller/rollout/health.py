@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from controller.api.status import ConditionType, Phase
-from controller.conditions import set_condition
+from controller.rollout.conditions import set_condition
 from controller.rollout.draft import Draft
 
 

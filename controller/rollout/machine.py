@@ -11,12 +11,14 @@ from __future__ import annotations
 from controller.api.spec import AnalysisStep
 from controller.api.status import Mirror as MirrorStatus
 from controller.api.status import Traffic
-from controller.conditions import rfc3339
-from controller.revision import shadow_revisions, spec_revision
+from controller.contract.table import CANDIDATE
 from controller.rollout.commands import Command, InvalidCommand
+from controller.rollout.conditions import rfc3339
 from controller.rollout.draft import Draft, parse_time
 from controller.rollout.health import finish_status
 from controller.rollout.model import Observation, Plan
+from controller.rollout.revision import shadow_revisions, spec_revision
+from controller.rollout.split import TrafficSplit
 from controller.rollout.steps import (
     analysis_step,
     canary_split,
@@ -25,7 +27,6 @@ from controller.rollout.steps import (
     shadow_mirrors,
     step_duration,
 )
-from controller.rollout.traffic import CANDIDATE, TrafficSplit
 
 RESYNC_SECONDS = 300.0
 _UNTRUSTED = {"NoData": "AnalysisNoData", "Error": "AnalysisProviderError",

@@ -10,7 +10,7 @@ from typing import Literal
 from controller.api.spec import ModelRolloutSpec
 from controller.api.status import AnalysisStatus, ModelRolloutStatus
 from controller.rollout.commands import Command, InvalidCommand
-from controller.rollout.traffic import TrafficSplit
+from controller.rollout.split import TrafficSplit
 
 
 @dataclass(frozen=True)

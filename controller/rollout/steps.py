@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from controller.api.spec import AnalysisStep, CanaryStep, ModelRolloutSpec
-from controller.rollout.traffic import CANDIDATE, Faults, Mirror, TrafficSplit
+from controller.contract.table import CANDIDATE
+from controller.rollout.split import Faults, Mirror, TrafficSplit
 
 
 def canary_steps(spec: ModelRolloutSpec) -> list[CanaryStep]:

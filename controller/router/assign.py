@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from controller.router.table import BASIS_POINTS, CANDIDATE, STABLE, RoutingTable
+from controller.contract.table import BASIS_POINTS, CANDIDATE, STABLE, RoutingTable
 
 T = TypeVar("T")
 SPLIT_PARAM = "split"

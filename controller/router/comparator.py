@@ -1,41 +1,15 @@
-"""Prediction extraction and comparison (pure).
-
-Paths are a small JSON-path subset: an optional `$`, then `.key` or `[index]` steps, e.g.
-`predictions[0].label` or `$.outputs[0].data[0]` (KServe v1 and v2 responses).
-"""
+"""Prediction extraction and comparison (pure); paths are parsed by controller.contract.jsonpath."""
 
 from __future__ import annotations
 
 import json
 import math
-import re
-from functools import lru_cache
 from typing import Any, Literal
 
-Step = str | int
+from controller.contract.jsonpath import Step
+
 Outcome = Literal["agree", "disagree", "error"]
 _MISSING = object()
-_STEP_RE = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[\"([^\"]+)\"\]")
-
-
-@lru_cache(maxsize=256)
-def parse_path(path: str) -> tuple[Step, ...]:
-    """'a.b[0]' -> ('a', 'b', 0); raises ValueError on anything else."""
-    text = path[1:] if path.startswith("$") else path
-    if text and not text.startswith((".", "[")):
-        text = "." + text
-    steps: list[Step] = []
-    position = 0
-    while position < len(text):
-        match = _STEP_RE.match(text, position)
-        if match is None:
-            raise ValueError(f"invalid JSON path {path!r} at offset {position}")
-        key, index, quoted = match.groups()
-        steps.append(int(index) if index is not None else (key or quoted))
-        position = match.end()
-    if not steps:
-        raise ValueError(f"JSON path {path!r} selects nothing")
-    return tuple(steps)
 
 
 def extract(document: Any, steps: tuple[Step, ...]) -> Any:

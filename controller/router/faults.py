@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.router.table import FaultSpec
+from controller.contract.table import FaultSpec
 
 
 @dataclass(frozen=True, slots=True)

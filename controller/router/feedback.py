@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from controller.router.comparator import Step, is_missing, prediction_of, same_prediction
+from controller.contract.jsonpath import Step
+from controller.router.comparator import is_missing, prediction_of, same_prediction
 
 Verdict = Literal["correct", "incorrect"]
 

@@ -10,13 +10,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from controller.contract.table import RoutingTable
 from controller.router.admin import AdminApp
 from controller.router.assign import compile_plan
 from controller.router.feedback import FeedbackStore
 from controller.router.proxy import ProxySettings, Router
 from controller.router.server import App, HttpConnection, Limits
 from controller.router.source import TableHolder, TableSource
-from controller.router.table import RoutingTable
 from controller.router.targets import build_targets
 from controller.router.telemetry import RouterMetrics, Telemetry
 from controller.router.upstream import PoolSet

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from controller.router.table import RoutingTable, TableError, check_successor, parse_table
+from controller.contract.table import RoutingTable, TableError, check_successor, parse_table
 
 log = logging.getLogger("modelrouter.table")
 

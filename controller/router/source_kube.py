@@ -12,10 +12,10 @@ import logging
 import threading
 from typing import Any
 
+from controller.contract.table import TABLE_KEY
 from controller.router.source import TableHolder
 
 log = logging.getLogger("modelrouter.table")
-TABLE_KEY = "table.json"
 RETRY_SECONDS = 1.0
 
 

@@ -6,9 +6,10 @@ import asyncio
 import itertools
 from collections.abc import Iterator
 
-from controller.router.comparator import Step, corrupt, parse_path
+from controller.contract.jsonpath import Step, parse_path
+from controller.contract.table import RoutingTable, split_address
+from controller.router.comparator import corrupt
 from controller.router.faults import FaultAction, action_for
-from controller.router.table import RoutingTable, split_address
 from controller.router.upstream import BackendPool, Done, PoolSet
 from controller.router.wire import Headers, json_body
 

@@ -1,4 +1,4 @@
-"""Router metrics (stable names, documented in docs/router.md) and the off-path event flush.
+"""Router metrics (names from controller.contract.metrics) and the off-path event flush.
 
 The request path only appends one tuple to a list; `Telemetry.flush` (run every 100 ms, before
 each scrape and before each feedback join) turns the batch into metric updates, prediction
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from controller.contract import metrics as names
+from controller.contract.jsonpath import Step
+from controller.contract.table import CANDIDATE, STABLE, RoutingTable
 from controller.router.comparator import (
-    Step,
     as_number,
     compare,
     is_missing,
@@ -19,11 +21,7 @@ from controller.router.comparator import (
 )
 from controller.router.feedback import FeedbackStore, Judge
 from controller.router.metrics import Counter, Gauge, Histogram, Registry
-from controller.router.table import CANDIDATE, STABLE, RoutingTable
 
-PREFIX = "modelrouter_"
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 MAX_LABELS_PER_VARIANT = 64
 # Classifiers repeat the same small response bodies: remember their parsed predictions.
 PARSE_CACHE_ENTRIES = 4096
@@ -48,7 +46,7 @@ def code_class(status: int) -> str:
 
 
 def rules_from(table: RoutingTable) -> dict[str, PredictionRule]:
-    from controller.router.comparator import parse_path
+    from controller.contract.jsonpath import parse_path
 
     rules = {}
     for name in table.variant_names():
@@ -61,55 +59,53 @@ def rules_from(table: RoutingTable) -> dict[str, PredictionRule]:
 class RouterMetrics:
     def __init__(self) -> None:
         r = self.registry = Registry()
-        v = ("variant",)
-        self.requests = r.add(Counter(PREFIX + "requests_total",
+        v = (names.VARIANT,)
+        self.requests = r.add(Counter(names.REQUESTS,
                                       "Proxied requests by variant and status class.",
-                                      ("variant", "code")))
-        self.errors = r.add(Counter(PREFIX + "errors_total",
+                                      (names.VARIANT, names.CODE)))
+        self.errors = r.add(Counter(names.ERRORS,
                                     "Failed requests; reason is 5xx, connect or timeout.",
-                                    ("variant", "reason")))
-        self.duration = r.add(Histogram(PREFIX + "request_duration_seconds",
+                                    (names.VARIANT, names.REASON)))
+        self.duration = r.add(Histogram(names.DURATION,
                                         "Time from full request to full response.", v,
-                                        LATENCY_BUCKETS))
-        self.predictions = r.add(Counter(PREFIX + "predictions_total",
+                                        names.LATENCY_BUCKETS))
+        self.predictions = r.add(Counter(names.PREDICTIONS,
                                          "Predicted labels (exact-mode variants).",
-                                         ("variant", "label")))
-        self.scores = r.add(Histogram(PREFIX + "prediction_score",
+                                         (names.VARIANT, names.LABEL)))
+        self.scores = r.add(Histogram(names.SCORES,
                                       "Predicted scores (numeric-mode variants).", v,
-                                      SCORE_BUCKETS))
-        self.shadow_requests = r.add(Counter(PREFIX + "shadow_requests_total",
+                                      names.SCORE_BUCKETS))
+        self.shadow_requests = r.add(Counter(names.SHADOW_REQUESTS,
                                              "Shadow copies answered, by status class.",
-                                             ("variant", "code")))
-        self.shadow_duration = r.add(Histogram(PREFIX + "shadow_duration_seconds",
-                                               "Latency of shadow copies.", v, LATENCY_BUCKETS))
-        self.comparisons = r.add(Counter(PREFIX + "shadow_comparisons_total",
-                                         "Shadow vs primary predictions.", ("variant", "result")))
-        self.dropped = r.add(Counter(PREFIX + "shadow_dropped_total",
+                                             (names.VARIANT, names.CODE)))
+        self.shadow_duration = r.add(Histogram(names.SHADOW_DURATION, "Latency of shadow copies.",
+                                               v, names.LATENCY_BUCKETS))
+        self.comparisons = r.add(Counter(names.COMPARISONS, "Shadow vs primary predictions.",
+                                         (names.VARIANT, names.RESULT)))
+        self.dropped = r.add(Counter(names.SHADOW_DROPPED,
                                      "Shadow copies not sent: in-flight bound reached.", v))
-        self.feedback = r.add(Counter(PREFIX + "feedback_total",
+        self.feedback = r.add(Counter(names.FEEDBACK,
                                       "Joined labels by variant (shadows included).",
-                                      ("variant", "result")))
-        self.feedback_unknown = r.add(Counter(PREFIX + "feedback_unknown_total",
+                                      (names.VARIANT, names.RESULT)))
+        self.feedback_unknown = r.add(Counter(names.FEEDBACK_UNKNOWN,
                                               "Feedback for unknown or expired prediction ids."))
-        self.rewards = r.add(Counter(PREFIX + "feedback_reward_sum",
+        self.rewards = r.add(Counter(names.REWARDS,
                                      "Sum of numeric rewards joined to the serving variant.", v))
-        self.faults = r.add(Counter(PREFIX + "faults_injected_total",
+        self.faults = r.add(Counter(names.FAULTS,
                                     "Injected faults by kind (delay, error, corrupt).",
-                                    ("variant", "kind")))
-        self.rejected = r.add(Counter(PREFIX + "rejected_requests_total",
-                                      "Requests refused by the router itself.", ("reason",)))
-        self.table_version = r.add(Gauge(PREFIX + "table_version",
+                                    (names.VARIANT, names.KIND)))
+        self.rejected = r.add(Counter(names.REJECTED, "Requests refused by the router itself.",
+                                      (names.REASON,)))
+        self.table_version = r.add(Gauge(names.TABLE_VERSION,
                                          "Version of the applied routing table."))
-        self.table_rejected = r.add(Counter(PREFIX + "table_rejected_total",
+        self.table_rejected = r.add(Counter(names.TABLE_REJECTED,
                                             "Routing tables refused (invalid or stale).",
-                                            ("reason",)))
-        self.variant_info = r.add(Gauge(PREFIX + "variant_info",
-                                        "1 per variant of the applied table.",
-                                        ("variant", "role", "model")))
-        self.weight = r.add(Gauge(PREFIX + "variant_weight_basis_points",
+                                            (names.REASON,)))
+        self.variant_info = r.add(Gauge(names.VARIANT_INFO, "1 per variant of the applied table.",
+                                        (names.VARIANT, names.ROLE, names.MODEL)))
+        self.weight = r.add(Gauge(names.WEIGHT,
                                   "Live weight of each serving variant (of 10000).", v))
-        self.store_size = r.add(Gauge(PREFIX + "feedback_store_entries",
-                                      "Predictions waiting for feedback."))
+        self.store_size = r.add(Gauge(names.STORE_SIZE, "Predictions waiting for feedback."))
 
     def show_table(self, table: RoutingTable) -> None:
         self.table_version.set((), table.version)

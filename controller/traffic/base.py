@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
-from controller.rollout.traffic import TrafficSplit
-
-
-@dataclass(frozen=True)
-class RolloutRef:
-    """The ModelRollout a router acts for, and the Services the operator keeps for it."""
-
-    name: str
-    namespace: str
-    uid: str
-    port: int
-
-    @property
-    def stable_service(self) -> str:
-        return f"{self.name}-stable"
-
-    @property
-    def candidate_service(self) -> str:
-        return f"{self.name}-candidate"
-
-    def shadow_service(self, shadow: str) -> str:
-        return f"{self.name}-sh-{shadow}"
+from controller.rollout.ref import RolloutRef
+from controller.rollout.split import TrafficSplit
 
 
 class TrafficRouter(Protocol):
-    """Routers are idempotent: apply the same split twice and the second call changes nothing."""
+    """Routers are idempotent: apply the same split twice and the second call changes nothing.
+    `apply` reads what the data plane holds and rewrites it when it differs, so each apply also
+    repairs drift (an edit by someone else, a lost object)."""
 
     def apply(self, rollout: RolloutRef, split: TrafficSplit) -> None:
         """Make the managed route hold `split`: live weights, mirrors (and faults, if able)."""
-
-    def verify(self, rollout: RolloutRef, split: TrafficSplit) -> bool:
-        """True when what the data plane holds now equals `split`."""
 
     def remove(self, rollout: RolloutRef) -> None:
         """On deletion: send everything to stable (or drop our entries); leave the rest alone."""

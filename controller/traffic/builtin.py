@@ -1,133 +1,147 @@
 """The builtin router: our model router, driven by a routing table in a ConfigMap we own.
 
-The table (docs/router.md) lives in ConfigMap `<name>-routing`, key `table.json`; the router
-Deployment `<name>-router` watches it and serves on Service `<name>`. The table's version
-grows by one whenever its content changes, so a router never applies an older table.
+The table (controller.contract.table, docs/router.md) lives in ConfigMap `<name>-routing`, key
+`table.json`; the router Deployment `<name>-router` watches it and serves on Service `<name>`.
+The table's version grows by one whenever its content changes, so a router never applies an
+older table.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from kubernetes import client
+from pydantic import ValidationError
 
 from controller.api.spec import BuiltinRouter, TrafficRouting
-from controller.children import MANAGED_BY, ROLE_LABEL, ROLLOUT_LABEL, owner_reference
-from controller.kube import Kube
-from controller.rollout.traffic import TrafficSplit
-from controller.router.table import parse_table
-from controller.traffic.base import RolloutRef
+from controller.contract.table import (
+    BASIS_POINTS,
+    CANDIDATE,
+    TABLE_KEY,
+    Candidate,
+    FaultSpec,
+    Overrides,
+    PredictionSpec,
+    RoutingTable,
+    Shadow,
+    Sticky,
+    TableError,
+    Variant,
+    parse_table,
+    table_error,
+    table_json,
+)
+from controller.operator.children import MANAGED_BY, ROLE_LABEL, ROLLOUT_LABEL, owner_reference
+from controller.operator.kube import Kube
+from controller.operator.settings import BuiltinRouterSettings, OperatorSettings
+from controller.rollout.ref import RolloutRef
+from controller.rollout.split import TrafficSplit
 
-TABLE_KEY = "table.json"
-ROUTER_IMAGE = os.environ.get("MODELROLLOUT_ROUTER_IMAGE", "modelrollout/modelrollout:0.1.0")
-ROUTER_SERVICE_ACCOUNT = os.environ.get("MODELROLLOUT_ROUTER_SERVICE_ACCOUNT", "")
 ROUTER_PORT, ADMIN_PORT = 8080, 9090
-# Where a revision really answers when its pods cannot (kwok's pods are not processes): a JSON
-# object from a revision hash, or a Service DNS name, to host:port. The local demo uses it.
-ADDRESS_OVERRIDES: dict[str, str] = json.loads(os.environ.get("MODELROLLOUT_ADDRESSES", "{}"))
+_PERCENT = BASIS_POINTS // 100
 
 
 def config_map_name(rollout: RolloutRef) -> str:
     return f"{rollout.name}-routing"
 
 
-def address(rollout: RolloutRef, service: str, revision: str) -> str:
+def address(rollout: RolloutRef, service: str, revision: str,
+            overrides: BuiltinRouterSettings) -> str:
     dns = f"{service}.{rollout.namespace}.svc"
-    return ADDRESS_OVERRIDES.get(revision) or ADDRESS_OVERRIDES.get(dns, f"{dns}:{rollout.port}")
+    found = overrides.address_overrides
+    return found.get(revision) or found.get(dns, f"{dns}:{rollout.port}")
 
 
 def routing_table(rollout: RolloutRef, config: BuiltinRouter, split: TrafficSplit,
-                  version: int) -> dict[str, Any]:
-    """The model router's table for `split`; weights and fractions in basis points."""
-    prediction = config.prediction.model_dump(by_alias=True) if config.prediction else None
+                  version: int, settings: BuiltinRouterSettings | None = None) -> RoutingTable:
+    """The model router's table for `split`; weights and fractions in basis points.
+    Raises TableError (fields named) for a table the router would refuse."""
+    where = settings or BuiltinRouterSettings()
+    prediction = (PredictionSpec.model_validate(config.prediction.model_dump(by_alias=True))
+                  if config.prediction else None)
 
-    def variant(service: str, revision: str) -> dict[str, Any]:
-        entry: dict[str, Any] = {"backends": [address(rollout, service, revision)],
-                                 "model": revision}
-        if prediction is not None:
-            entry["prediction"] = prediction
-        return entry
+    def backends(service: str, revision: str) -> list[str]:
+        return [address(rollout, service, revision, where)]
 
-    table: dict[str, Any] = {
-        "version": version,
-        "salt": config.salt or f"{rollout.namespace}/{rollout.name}",
-        "stable": variant(rollout.stable_service, split.stable_revision),
-    }
-    if split.candidate_revision is not None:
-        candidate = variant(rollout.candidate_service, split.candidate_revision)
-        candidate["weightBp"] = split.candidate_weight * 100
-        candidate["mirrorBp"] = split.mirror_percent("candidate") * 100
-        if split.candidate_faults is not None:
+    try:
+        candidate = None
+        if split.candidate_revision is not None:
             faults = split.candidate_faults
-            candidate["faults"] = {
-                "fractionBp": faults.fraction_basis_points,
-                "addedLatencyMs": faults.added_latency_milliseconds,
-                "errorStatus": faults.error_status,
-                "corruptPrediction": faults.corrupt_prediction,
-            }
-        table["candidate"] = candidate
-    table["shadows"] = [
-        {**variant(rollout.shadow_service(m.variant), m.revision), "name": m.variant,
-         "mirrorBp": m.percent * 100}
-        for m in split.mirrors if m.variant != "candidate"
-    ]
-    if config.unit is not None:
-        table["sticky"] = config.unit.model_dump(by_alias=True, exclude_none=True)
-    if config.overrides is not None:
-        table["overrides"] = config.overrides.model_dump(by_alias=True, exclude_none=True)
-    parse_table(table)  # the router would refuse an invalid table: fail here, loudly
-    return table
+            candidate = Candidate(
+                backends=backends(rollout.candidate_service, split.candidate_revision),
+                model=split.candidate_revision, prediction=prediction,
+                weight_bp=split.candidate_weight * _PERCENT,
+                mirror_bp=split.mirror_percent(CANDIDATE) * _PERCENT,
+                faults=FaultSpec() if faults is None else FaultSpec(
+                    fraction_bp=faults.fraction_basis_points,
+                    added_latency_ms=faults.added_latency_milliseconds,
+                    error_status=faults.error_status,
+                    corrupt_prediction=faults.corrupt_prediction))
+        return RoutingTable(
+            version=version,
+            salt=config.salt or f"{rollout.namespace}/{rollout.name}",
+            stable=Variant(backends=backends(rollout.stable_service, split.stable_revision),
+                           model=split.stable_revision, prediction=prediction),
+            candidate=candidate,
+            shadows=[Shadow(backends=backends(rollout.shadow_service(m.variant), m.revision),
+                            model=m.revision, prediction=prediction, name=m.variant,
+                            mirror_bp=m.percent * _PERCENT)
+                     for m in split.mirrors if m.variant != CANDIDATE],
+            sticky=Sticky.model_validate(_wire(config.unit)),
+            overrides=Overrides.model_validate(_wire(config.overrides)),
+        )
+    except ValidationError as error:
+        raise table_error(error) from None
 
 
-def _without_version(table: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in table.items() if k != "version"}
+def _wire(section: Any) -> dict[str, Any]:
+    return {} if section is None else dict(section.model_dump(by_alias=True, exclude_none=True))
 
 
 class BuiltinTrafficRouter:
-    def __init__(self, api: client.ApiClient, config: BuiltinRouter) -> None:
-        self.kube = Kube(api)
+    def __init__(self, kube: Kube, config: BuiltinRouter,
+                 settings: BuiltinRouterSettings) -> None:
+        self.kube = kube
         self.config = config
+        self.settings = settings
 
-    def current_table(self, rollout: RolloutRef) -> dict[str, Any] | None:
+    def held_table(self, rollout: RolloutRef) -> tuple[int, RoutingTable | None]:
+        """The version and table the ConfigMap holds (0 and None if there is none; the
+        version alone if the table does not parse, so that ours still supersedes it)."""
         found = self.kube.read_config_map(rollout.namespace, config_map_name(rollout))
         if found is None or not found.data or TABLE_KEY not in found.data:
-            return None
-        table: dict[str, Any] = json.loads(found.data[TABLE_KEY])
-        return table
+            return 0, None
+        try:
+            table = parse_table(found.data[TABLE_KEY])
+        except TableError:
+            raw = _loads(found.data[TABLE_KEY])
+            version = raw.get("version") if isinstance(raw, dict) else None
+            return (version if isinstance(version, int) and version >= 0 else 0), None
+        return table.version, table
 
     def apply(self, rollout: RolloutRef, split: TrafficSplit) -> None:
         key = ("RoutingTable", rollout.namespace, rollout.name)
-        content = json.dumps(_without_version(routing_table(rollout, self.config, split, 0)),
-                             sort_keys=True)
+        wanted = routing_table(rollout, self.config, split, 0, self.settings)
+        content = table_json(wanted)
         if self.kube.applied.fresh(key, content):
             return  # this process wrote exactly this table moments ago: skip the read
-        current = self.current_table(rollout)
-        version = (current or {}).get("version", 0)
-        wanted = routing_table(rollout, self.config, split, version + 1)
-        if current is None or _without_version(current) != _without_version(wanted):
-            self.kube.apply(self._config_map(rollout, wanted))
-        for manifest in router_manifests(rollout, self.config):
+        version, held = self.held_table(rollout)
+        if held is None or held.model_copy(update={"version": 0}) != wanted:
+            self.kube.apply(self._config_map(
+                rollout, wanted.model_copy(update={"version": version + 1})))
+        for manifest in router_manifests(rollout, self.config, self.settings):
             self.kube.apply(manifest)
         self.kube.applied.remember(key, content)
 
-    def verify(self, rollout: RolloutRef, split: TrafficSplit) -> bool:
-        current = self.current_table(rollout)
-        if current is None:
-            return False
-        wanted = routing_table(rollout, self.config, split, current.get("version", 0))
-        return _without_version(current) == _without_version(wanted)
-
     def remove(self, rollout: RolloutRef) -> None:
         self.kube.applied.forget(("RoutingTable", rollout.namespace, rollout.name))
-        current = self.current_table(rollout)
-        if current is not None and current.get("candidate") is not None:
-            current.pop("candidate")
-            current["version"] = current.get("version", 0) + 1
-            self.kube.apply(self._config_map(rollout, current))
+        version, held = self.held_table(rollout)
+        if held is not None and held.candidate is not None:
+            self.kube.apply(self._config_map(
+                rollout, held.model_copy(update={"candidate": None, "version": version + 1})))
 
-    def _config_map(self, rollout: RolloutRef, table: dict[str, Any]) -> dict[str, Any]:
+    def _config_map(self, rollout: RolloutRef, table: RoutingTable) -> dict[str, Any]:
         return {
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {
@@ -135,17 +149,26 @@ class BuiltinTrafficRouter:
                 "labels": {ROLLOUT_LABEL: rollout.name, ROLE_LABEL: "routing", **MANAGED_BY},
                 "ownerReferences": [owner_reference(rollout)],
             },
-            "data": {TABLE_KEY: json.dumps(table, sort_keys=True)},
+            "data": {TABLE_KEY: table_json(table)},
         }
 
 
-def router_manifests(rollout: RolloutRef, config: BuiltinRouter) -> list[dict[str, Any]]:
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def router_manifests(rollout: RolloutRef, config: BuiltinRouter,
+                     settings: BuiltinRouterSettings) -> list[dict[str, Any]]:
     """The model router's Deployment and the Service clients call (`<name>`)."""
     labels = {ROLLOUT_LABEL: rollout.name, ROLE_LABEL: "router"}
     meta = {"namespace": rollout.namespace, "labels": {**labels, **MANAGED_BY},
             "ownerReferences": [owner_reference(rollout)]}
     container = {
-        "name": "router", "image": ROUTER_IMAGE, "command": ["python", "-m", "controller.router"],
+        "name": "router", "image": settings.image,
+        "command": ["python", "-m", "controller.router"],
         "args": ["--listen", f"0.0.0.0:{ROUTER_PORT}", "--admin", f"0.0.0.0:{ADMIN_PORT}",
                  "--table-configmap", f"{rollout.namespace}/{config_map_name(rollout)}"],
         "ports": [{"name": "http", "containerPort": ROUTER_PORT},
@@ -155,8 +178,8 @@ def router_manifests(rollout: RolloutRef, config: BuiltinRouter) -> list[dict[st
                             "allowPrivilegeEscalation": False},
     }
     pod_spec: dict[str, Any] = {"containers": [container]}
-    if ROUTER_SERVICE_ACCOUNT:  # it must watch the table ConfigMap (see docs/helm.md)
-        pod_spec["serviceAccountName"] = ROUTER_SERVICE_ACCOUNT
+    if settings.service_account:  # it must watch the table ConfigMap (see docs/helm.md)
+        pod_spec["serviceAccountName"] = settings.service_account
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": f"{rollout.name}-router", **meta},
@@ -173,5 +196,6 @@ def router_manifests(rollout: RolloutRef, config: BuiltinRouter) -> list[dict[st
     return [deployment, service]
 
 
-def from_routing(api: client.ApiClient, routing: TrafficRouting) -> BuiltinTrafficRouter:
-    return BuiltinTrafficRouter(api, routing.builtin or BuiltinRouter())
+def from_routing(api: client.ApiClient, routing: TrafficRouting,
+                 settings: OperatorSettings) -> BuiltinTrafficRouter:
+    return BuiltinTrafficRouter(Kube(api), routing.builtin or BuiltinRouter(), settings.router)

@@ -14,8 +14,10 @@ import copy
 from kubernetes import client
 
 from controller.api import spec
-from controller.rollout.traffic import TrafficSplit
-from controller.traffic.base import RolloutRef, RouterError
+from controller.operator.settings import OperatorSettings
+from controller.rollout.ref import RolloutRef
+from controller.rollout.split import TrafficSplit
+from controller.traffic.base import RouterError
 from controller.traffic.managed import (
     JSON,
     ManagedRouteRouter,
@@ -142,7 +144,8 @@ class HTTPRouteRouter(ManagedRouteRouter):
         return route_released(obj, rollout, self._rule_name)
 
 
-def from_routing(api: client.ApiClient, routing: spec.TrafficRouting) -> HTTPRouteRouter:
+def from_routing(api: client.ApiClient, routing: spec.TrafficRouting,
+                 settings: OperatorSettings) -> HTTPRouteRouter:
     if routing.gateway_api is None:
         raise RouterError("trafficRouting.gatewayAPI is not set")
     return HTTPRouteRouter(api, routing.gateway_api)

@@ -14,8 +14,10 @@ import copy
 from kubernetes import client
 
 from controller.api import spec
-from controller.rollout.traffic import TrafficSplit
-from controller.traffic.base import RolloutRef, RouterError
+from controller.operator.settings import OperatorSettings
+from controller.rollout.ref import RolloutRef
+from controller.rollout.split import TrafficSplit
+from controller.traffic.base import RouterError
 from controller.traffic.managed import (
     JSON,
     ManagedRouteRouter,
@@ -144,7 +146,8 @@ class VirtualServiceRouter(ManagedRouteRouter):
         return service_released(obj, rollout, self._route_name)
 
 
-def from_routing(api: client.ApiClient, routing: spec.TrafficRouting) -> VirtualServiceRouter:
+def from_routing(api: client.ApiClient, routing: spec.TrafficRouting,
+                 settings: OperatorSettings) -> VirtualServiceRouter:
     if routing.istio is None:
         raise RouterError("trafficRouting.istio is not set")
     return VirtualServiceRouter(api, routing.istio)

@@ -17,9 +17,11 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from controller.kube import APPLY, FIELD_MANAGER
-from controller.rollout.traffic import CANDIDATE, STABLE, TrafficSplit
-from controller.traffic.base import RolloutRef, RouterError
+from controller.contract.table import CANDIDATE, STABLE
+from controller.operator.kube import APPLY, FIELD_MANAGER
+from controller.rollout.ref import RolloutRef
+from controller.rollout.split import TrafficSplit
+from controller.traffic.base import RouterError
 
 JSON = dict[str, Any]
 

@@ -1,6 +1,6 @@
 """One registry from router kind to factory: the operator asks it for the router a spec names.
 
-Registered here: builtin (the default), gatewayAPI, istio, noop.
+Registered here: builtin (the default), gatewayAPI, istio.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from collections.abc import Callable
 from kubernetes import client
 
 from controller.api.spec import TrafficRouting
+from controller.operator.settings import OperatorSettings
 from controller.traffic import builtin, gatewayapi, istio
 from controller.traffic.base import TrafficRouter
-from controller.traffic.noop import NoopRouter
 
-RouterFactory = Callable[[client.ApiClient, TrafficRouting], TrafficRouter]
+RouterFactory = Callable[[client.ApiClient, TrafficRouting, OperatorSettings], TrafficRouter]
 
 _FACTORIES: dict[str, RouterFactory] = {}
 
@@ -30,24 +30,21 @@ def kinds() -> tuple[str, ...]:
     return tuple(sorted(_FACTORIES))
 
 
-def create(kind: str, api: client.ApiClient, routing: TrafficRouting) -> TrafficRouter:
+def create(kind: str, api: client.ApiClient, routing: TrafficRouting,
+           settings: OperatorSettings) -> TrafficRouter:
     factory = _FACTORIES.get(kind)
     if factory is None:
         raise NotImplementedError(
             f"no traffic router registered for {kind!r} (registered: {', '.join(kinds())})")
-    return factory(api, routing)
+    return factory(api, routing, settings)
 
 
-def router_for(api: client.ApiClient, routing: TrafficRouting) -> TrafficRouter:
+def router_for(api: client.ApiClient, routing: TrafficRouting,
+               settings: OperatorSettings) -> TrafficRouter:
     """The router that `spec.trafficRouting` selects."""
-    return create(routing.kind, api, routing)
-
-
-def _noop(api: client.ApiClient, routing: TrafficRouting) -> TrafficRouter:
-    return NoopRouter()
+    return create(routing.kind, api, routing, settings)
 
 
 register("builtin", builtin.from_routing)
 register("gatewayAPI", gatewayapi.from_routing)
 register("istio", istio.from_routing)
-register("noop", _noop)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from controller.api.crd import CRD_PATH, custom_resource_definition, render, spec_schema
 from controller.api.schema import JsonDict, walk
 from controller.api.spec import ModelRolloutSpec
-from controller.rollout.reconcile import describe_validation_error
+from controller.rollout.failures import describe_validation_error
 from tests.invalid_manifests import valid_manifest
 
 pytestmark = pytest.mark.unit

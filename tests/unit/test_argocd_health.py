@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from controller.api.status import ConditionType, ModelRolloutStatus
-from controller.conditions import set_condition
+from controller.rollout.conditions import set_condition
 
 pytestmark = pytest.mark.unit
 

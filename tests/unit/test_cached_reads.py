@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from controller.children import REVISION_LABEL, ROLE_LABEL, SHADOW_LABEL
-from controller.observed import observe_deployment
-from controller.reconciler import Reconciler
+from controller.operator.children import REVISION_LABEL, ROLE_LABEL, SHADOW_LABEL
+from controller.operator.kube import Kube
+from controller.operator.observed import observe_deployment
+from controller.operator.reconciler import Reconciler
+from tests.doubles import PassingAnalyzer, RecordingRouter
 
 pytestmark = pytest.mark.unit
 
@@ -40,8 +42,9 @@ def test_a_child_the_deployment_controller_has_not_seen_is_not_ready() -> None:
     assert not observe_deployment(deployment(1, None)).state.ready_for(1)
 
 
-class CountingKube:
+class CountingKube(Kube):
     def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(client.ApiClient())
         self.body, self.reads = body, 0
 
     def get_rollout(self, namespace: str, name: str) -> dict[str, Any]:
@@ -55,10 +58,8 @@ def rollout(version: str, step: int) -> dict[str, Any]:
 
 
 def reconciler(api_body: dict[str, Any]) -> tuple[Reconciler, CountingKube]:
-    subject = Reconciler(client.ApiClient())
     kube = CountingKube(api_body)
-    subject.kube = kube  # type: ignore[assignment]
-    return subject, kube
+    return Reconciler(kube, PassingAnalyzer(), lambda _spec: RecordingRouter()), kube
 
 
 def test_the_watch_copy_is_used_when_nothing_newer_is_known() -> None:

@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from controller.api.spec import ModelRolloutSpec
-from controller.conditions import set_condition
-from controller.revision import template_revision
-from controller.rollout.reconcile import invalid_spec_status
+from controller.rollout.conditions import set_condition
+from controller.rollout.failures import invalid_spec_status
+from controller.rollout.revision import template_revision
 from tests.invalid_manifests import valid_manifest
 
 pytestmark = pytest.mark.unit

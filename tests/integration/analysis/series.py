@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from controller.analysis.provider import Window
-from controller.router.telemetry import LATENCY_BUCKETS
+from controller.contract.metrics import LATENCY_BUCKETS
 from tests.cluster.metrics_endpoint import MetricsEndpoint
 from tests.cluster.prometheus import Prometheus
 from tests.helpers import eventually

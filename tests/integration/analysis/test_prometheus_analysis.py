@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from controller.analysis.engine import PrometheusAnalyzer
-from controller.analysis.prometheus import PrometheusProvider
-from controller.analysis.provider import Counts, CountsQuery, Empty, Histogram, ProviderError
+from controller.analysis.analyzer import PrometheusAnalyzer
+from controller.analysis.provider import BucketCounts, Counts, CountsQuery, Empty, ProviderError
 from controller.analysis.templates import MetricPlan, plan_metric, traffic_query
 from controller.api.spec import Metric, ModelRolloutSpec
 from controller.api.status import ModelRolloutStatus, Traffic
-from controller.conditions import rfc3339
+from controller.providers.prometheus import PrometheusProvider, prometheus_provider
+from controller.rollout.conditions import rfc3339
 from controller.rollout.model import AnalysisOutcome, Observation
-from controller.traffic.base import RolloutRef
+from controller.rollout.ref import RolloutRef
 from tests.cluster.metrics_endpoint import MetricsEndpoint
 from tests.cluster.prometheus import Prometheus, start_prometheus
 from tests.integration.analysis.series import RouterSeries, scraped_after, window_around
@@ -96,7 +96,7 @@ def test_latency_buckets_and_sum_per_variant(scraped: Scraped) -> None:
     for variant, buckets, total in (("stable", STABLE_LATENCY, 1000.0),
                                     ("candidate", CANDIDATE_LATENCY, 400.0)):
         answer = scraped.provider.histogram(query, variant, scraped.window)  # type: ignore[arg-type]
-        assert isinstance(answer, Histogram), answer
+        assert isinstance(answer, BucketCounts), answer
         count = sum(buckets.values())
         factor = _scale(answer.count, count)
         running = 0.0
@@ -150,7 +150,8 @@ def _observation(spec: ModelRolloutSpec, window: Any, analysis: Any = None) -> O
 def test_the_analyzer_fails_a_regression_from_real_prometheus_data(
     scraped: Scraped, prometheus: Prometheus
 ) -> None:
-    analyzer = PrometheusAnalyzer(scope=scraped.series.scope, min_window_seconds=2)
+    analyzer = PrometheusAnalyzer(prometheus_provider, scope=scraped.series.scope,
+                                  min_window_seconds=2)
     outcome = analyzer.evaluate(ROLLOUT, _observation(_spec(prometheus.url), scraped.window))
     assert (outcome.verdict, outcome.action) == ("Fail", "Rollback")
     assert outcome.status is not None
@@ -211,7 +212,8 @@ def test_a_stopped_prometheus_is_a_counted_error_never_a_pass(
 ) -> None:
     spec = _spec(stopped_prometheus, onProviderError={"action": "Rollback",
                                                       "maxConsecutive": 1})
-    analyzer = PrometheusAnalyzer(scope=scraped.series.scope, min_window_seconds=2)
+    analyzer = PrometheusAnalyzer(prometheus_provider, scope=scraped.series.scope,
+                                  min_window_seconds=2)
     outcomes: list[AnalysisOutcome] = []
     analysis = None
     for _ in range(2):

@@ -6,7 +6,7 @@ from typing import Any
 
 from kubernetes import client
 
-from controller.kube import APPLY, FIELD_MANAGER
+from controller.operator.kube import APPLY, FIELD_MANAGER
 from controller.traffic.managed import Resource
 
 GITOPS_MANAGER = "argocd-controller"

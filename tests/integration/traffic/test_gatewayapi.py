@@ -9,9 +9,10 @@ import pytest
 from kubernetes import client
 
 from controller.api.spec import GatewayAPIRouter
-from controller.rollout.traffic import Mirror, TrafficSplit
+from controller.rollout.ref import RolloutRef
+from controller.rollout.split import Mirror, TrafficSplit
 from controller.traffic import managed
-from controller.traffic.base import RolloutRef, RouterError
+from controller.traffic.base import RouterError
 from controller.traffic.gatewayapi import HTTPROUTE, HTTPRouteRouter
 from tests.integration.traffic.kube import (
     GITOPS_MANAGER,

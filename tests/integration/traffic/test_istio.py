@@ -8,9 +8,10 @@ import pytest
 from kubernetes import client
 
 from controller.api.spec import IstioRouter
-from controller.rollout.traffic import Mirror, TrafficSplit
+from controller.rollout.ref import RolloutRef
+from controller.rollout.split import Mirror, TrafficSplit
 from controller.traffic import managed
-from controller.traffic.base import RolloutRef, RouterError
+from controller.traffic.base import RouterError
 from controller.traffic.istio import VIRTUALSERVICE, VirtualServiceRouter
 from tests.integration.traffic.kube import (
     GITOPS_MANAGER,

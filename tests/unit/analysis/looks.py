@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controller.analysis.engine import PrometheusAnalyzer
-from controller.analysis.provider import AnswerSource, Counts, FakeProvider
+from controller.analysis.analyzer import PrometheusAnalyzer
+from controller.analysis.provider import Counts
 from controller.api.spec import ModelRolloutSpec
 from controller.api.status import AnalysisStatus, ModelRolloutStatus, Traffic
-from controller.conditions import rfc3339
+from controller.rollout.conditions import rfc3339
 from controller.rollout.model import AnalysisOutcome, Observation
-from controller.traffic.base import RolloutRef
+from controller.rollout.ref import RolloutRef
+from tests.doubles import AnswerSource, FakeProvider
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ROLLOUT = RolloutRef("fraud", "models", "uid-1", 8080)

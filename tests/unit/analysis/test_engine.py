@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from controller.analysis.provider import Counts, Empty, FakeProvider, ProviderError
+from controller.analysis.provider import Counts, Empty, ProviderError
 from controller.api.spec import ModelRolloutSpec
 from controller.api.status import AnalysisStatus
+from tests.doubles import FakeProvider
 from tests.unit.analysis.looks import (
     ROLLOUT,
     T0,

@@ -10,18 +10,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from controller.analysis.engine import PrometheusAnalyzer
+from controller.analysis.analyzer import PrometheusAnalyzer
 from controller.analysis.provider import (
+    BucketCounts,
     Counts,
     Empty,
-    FakeProvider,
-    Histogram,
     ProviderError,
     Summary,
     Window,
 )
+from controller.contract.metrics import LATENCY_BUCKETS
 from controller.rollout.model import AnalysisOutcome, Observation
-from controller.router.telemetry import LATENCY_BUCKETS
+from tests.doubles import FakeProvider
 from tests.unit.analysis.looks import ROLLOUT, look, spec, status
 from tests.unit.rollout.world import World, base_spec, settled, with_image
 
@@ -30,13 +30,13 @@ pytestmark = pytest.mark.unit
 TRAFFIC = {("traffic", "stable"): Counts(0, 8000), ("traffic", "candidate"): Counts(0, 2000)}
 
 
-def histogram(values: np.ndarray) -> Histogram:
+def histogram(values: np.ndarray) -> BucketCounts:
     bounds = (*LATENCY_BUCKETS, math.inf)
-    return Histogram(tuple((b, float(np.sum(values <= b))) for b in bounds),
+    return BucketCounts(tuple((b, float(np.sum(values <= b))) for b in bounds),
                      float(values.sum()))
 
 
-def latencies(median: float, n: int, seed: int) -> Histogram:
+def latencies(median: float, n: int, seed: int) -> BucketCounts:
     return histogram(np.random.default_rng(seed).lognormal(math.log(median), 0.5, n))
 
 

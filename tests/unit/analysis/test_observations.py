@@ -17,12 +17,12 @@ from controller.analysis.observations import (
     slower_probability,
     to_observations,
 )
-from controller.analysis.provider import Counts, Histogram, ProviderError, summarise
+from controller.analysis.provider import BucketCounts, Counts, ProviderError, summarise
 from controller.analysis.stats import mann_whitney_counts_z, summary_from_sums
 from controller.analysis.templates import plan_metric
 from controller.analysis.types import MeanObservation, ProportionObservation
 from controller.api.spec import Metric
-from controller.router.telemetry import LATENCY_BUCKETS
+from controller.contract.metrics import LATENCY_BUCKETS
 
 pytestmark = pytest.mark.unit
 
@@ -30,10 +30,10 @@ SIZING = Sizing(alpha=0.05, min_samples=100, planned=1000, value_min_samples=10,
                 value_planned=30)
 
 
-def histogram(values: np.ndarray) -> Histogram:
+def histogram(values: np.ndarray) -> BucketCounts:
     bounds = (*LATENCY_BUCKETS, math.inf)
     cumulative = tuple((b, float(np.sum(values <= b))) for b in bounds)
-    return Histogram(cumulative, float(values.sum()))
+    return BucketCounts(cumulative, float(values.sum()))
 
 
 def test_fractional_counts_round_to_whole_events() -> None:
@@ -75,8 +75,8 @@ def test_slower_probability_is_mann_whitney_over_the_buckets() -> None:
 
 
 def test_slower_probability_without_requests_is_empty() -> None:
-    empty = Histogram(((0.1, 0.0), (math.inf, 0.0)), 0.0)
-    some = Histogram(((0.1, 3.0), (math.inf, 4.0)), 0.5)
+    empty = BucketCounts(((0.1, 0.0), (math.inf, 0.0)), 0.0)
+    some = BucketCounts(((0.1, 3.0), (math.inf, 4.0)), 0.5)
     base, cand = slower_probability(some, empty)
     assert cand == MeanObservation(0.0, 0.0, 0.0)
     assert base.count == 4.0
@@ -90,15 +90,15 @@ def test_latency_note_gives_mean_latencies_and_the_chi_square_shift() -> None:
     assert note is not None
     assert note.startswith("mean latency candidate ")
     assert "bucket χ² p=" in note
-    other = Histogram(((0.5, 1.0), (math.inf, 2.0)), 1.0)
+    other = BucketCounts(((0.5, 1.0), (math.inf, 2.0)), 1.0)
     assert latency_note(stable, other) is None
 
 
 def test_histograms_with_different_buckets_are_not_compared() -> None:
     p = plan_metric(Metric.model_validate({"name": "lat", "template": "latencyShift"}), 0,
                     scope="", step_seconds=15)
-    a = Histogram(((0.1, 1.0), (math.inf, 2.0)))
-    b = Histogram(((0.2, 1.0), (math.inf, 2.0)))
+    a = BucketCounts(((0.1, 1.0), (math.inf, 2.0)))
+    b = BucketCounts(((0.2, 1.0), (math.inf, 2.0)))
     with pytest.raises(ProviderError, match="different bucket boundaries"):
         to_observations(p, {"stable": a, "candidate": b})
 

@@ -11,18 +11,18 @@ import pytest
 import requests
 from prometheus_api_client.exceptions import PrometheusApiClientException
 
-from controller.analysis.prometheus import PrometheusProvider
 from controller.analysis.provider import (
+    BucketCounts,
     Counts,
     CountsQuery,
     Empty,
-    Histogram,
     HistogramQuery,
     ProviderError,
     Summary,
     SummaryQuery,
     Window,
 )
+from controller.providers.prometheus import PrometheusProvider
 
 pytestmark = pytest.mark.unit
 
@@ -135,7 +135,7 @@ def test_histogram_buckets_are_sorted_and_kept_cumulative() -> None:
                vector("3.95", le="0.25")]
     p, _ = provider({'b{variant="stable"}': buckets, 's{variant="stable"}': [vector("0.7")]})
     answer = p.histogram(HIST, "stable", WINDOW)
-    assert answer == Histogram(((0.05, 3.9), (0.1, 4.0), (0.25, 4.0), (math.inf, 10.2)), 0.7)
+    assert answer == BucketCounts(((0.05, 3.9), (0.1, 4.0), (0.25, 4.0), (math.inf, 10.2)), 0.7)
 
 
 def test_a_histogram_without_its_inf_bucket_is_empty() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from controller.analysis.engine import DEFAULT_SCOPE, render_scope
+from controller.analysis.analyzer import DEFAULT_SCOPE, render_scope
 from controller.analysis.provider import (
     CountsQuery,
     HistogramQuery,
@@ -16,7 +16,6 @@ from controller.analysis.provider import (
     render,
 )
 from controller.analysis.templates import (
-    CANDIDATE,
     ConfigError,
     MetricPlan,
     Shape,
@@ -25,7 +24,8 @@ from controller.analysis.templates import (
 )
 from controller.analysis.types import Direction, Role
 from controller.api.spec import Metric
-from controller.traffic.base import RolloutRef
+from controller.contract.table import CANDIDATE
+from controller.rollout.ref import RolloutRef
 
 pytestmark = pytest.mark.unit
 

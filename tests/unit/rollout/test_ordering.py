@@ -9,7 +9,7 @@ import pytest
 from controller.api.status import ModelRolloutStatus
 from controller.rollout.model import Plan
 from controller.rollout.ordering import ChildWrite, WriteOrder, order_writes
-from controller.rollout.traffic import Mirror, TrafficSplit
+from controller.rollout.split import Mirror, TrafficSplit
 
 pytestmark = pytest.mark.unit
 

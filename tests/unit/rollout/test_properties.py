@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from controller.contract.table import CANDIDATE
 from controller.rollout.machine import decide
 from controller.rollout.model import AnalysisOutcome, Observation
-from controller.rollout.traffic import CANDIDATE
 from tests.unit.rollout.world import World, base_spec, with_image
 
 pytestmark = pytest.mark.unit

@@ -11,11 +11,11 @@ from typing import Any
 
 from controller.api.spec import ModelRolloutSpec
 from controller.api.status import ModelRolloutStatus
-from controller.revision import template_revision
 from controller.rollout.commands import parse_command
 from controller.rollout.machine import analysis_due, decide
 from controller.rollout.model import AnalysisOutcome, ChildState, Observation, Plan
-from controller.rollout.traffic import TrafficSplit
+from controller.rollout.revision import template_revision
+from controller.rollout.split import TrafficSplit
 
 START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 Analyzer = Callable[[Observation], AnalysisOutcome]

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import chisquare
 
+from controller.contract.table import parse_table
 from controller.router.assign import (
     Plan,
     bucket_of,
@@ -19,7 +20,6 @@ from controller.router.assign import (
     uniform,
     uniform_choice,
 )
-from controller.router.table import parse_table
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from controller.router.comparator import compare, corrupt, extract, is_missing, parse_path
+from controller.contract.jsonpath import parse_path
+from controller.router.comparator import compare, corrupt, extract, is_missing
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ import random
 import pytest
 from scipy.stats import binomtest
 
+from controller.contract.table import FaultSpec
 from controller.router.faults import action_for, decide
-from controller.router.table import FaultSpec
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from controller.router.comparator import parse_path
+from controller.contract.jsonpath import parse_path
 from controller.router.feedback import FeedbackStore, Judge, judge
 
 pytestmark = pytest.mark.unit

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from controller.contract.table import RoutingTable
 from controller.router.source import FileTableSource, TableHolder
-from controller.router.table import RoutingTable
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from controller.contract.table import RoutingTable, TableError, check_successor, parse_table
 from controller.router.source import TableHolder, decode_document
-from controller.router.table import RoutingTable, TableError, check_successor, parse_table
 
 pytestmark = pytest.mark.unit
 

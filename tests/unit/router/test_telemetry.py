@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from controller.contract.metrics import LATENCY_BUCKETS
+from controller.contract.table import parse_table
 from controller.router.feedback import FeedbackStore
 from controller.router.metrics import Counter, Histogram, Registry
-from controller.router.table import parse_table
 from controller.router.telemetry import (
-    LATENCY_BUCKETS,
     MAX_LABELS_PER_VARIANT,
     RouterMetrics,
     Telemetry,

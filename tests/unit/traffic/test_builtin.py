@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from controller.api.spec import BuiltinRouter
-from controller.rollout.traffic import Faults, Mirror, TrafficSplit
-from controller.router.table import parse_table
-from controller.traffic.base import RolloutRef
+from controller.contract.table import TableError, parse_table, table_json
+from controller.rollout.ref import RolloutRef
+from controller.rollout.split import Faults, Mirror, TrafficSplit
 from controller.traffic.builtin import routing_table
 
 pytestmark = pytest.mark.unit
@@ -17,14 +19,18 @@ ROLLOUT = RolloutRef(name="fraud", namespace="ml", uid="u-1", port=8080)
 
 def test_stable_only_table() -> None:
     table = routing_table(ROLLOUT, BuiltinRouter(), TrafficSplit("aaa"), version=3)
-    assert table == {"version": 3, "salt": "ml/fraud", "shadows": [],
-                     "stable": {"backends": ["fraud-stable.ml.svc:8080"], "model": "aaa"}}
+    assert json.loads(table_json(table)) == {
+        "version": 3, "salt": "ml/fraud", "shadows": [],
+        "stable": {"backends": ["fraud-stable.ml.svc:8080"], "model": "aaa",
+                   "faults": {"fractionBp": 0, "addedLatencyMs": 0, "corruptPrediction": False}},
+        "sticky": {}, "overrides": {"segments": []}}
 
 
 def test_candidate_weight_mirror_and_faults_in_basis_points() -> None:
     split = TrafficSplit("aaa", "bbb", 25, (Mirror("candidate", "bbb", 10),),
                          Faults(fraction_basis_points=3000, error_status=503))
-    candidate = routing_table(ROLLOUT, BuiltinRouter(), split, 1)["candidate"]
+    candidate = json.loads(table_json(routing_table(ROLLOUT, BuiltinRouter(), split, 1)))[
+        "candidate"]
     assert candidate["backends"] == ["fraud-candidate.ml.svc:8080"]
     assert (candidate["weightBp"], candidate["mirrorBp"]) == (2500, 1000)
     assert candidate["faults"] == {"fractionBp": 3000, "addedLatencyMs": 0, "errorStatus": 503,
@@ -39,12 +45,14 @@ def test_shadows_sticky_overrides_and_prediction_reach_the_router() -> None:
                       "segments": [{"name": "beta", "variant": "candidate", "units": ["u1"]}]},
     })
     split = TrafficSplit("aaa", "bbb", 0, (Mirror("challenger", "ccc", 10),))
-    table = routing_table(ROLLOUT, config, split, 1)
+    table = json.loads(table_json(routing_table(ROLLOUT, config, split, 1)))
     assert table["salt"] == "exp-7"
     assert table["sticky"] == {"header": "x-user-id"}
     assert table["overrides"]["segments"][0]["units"] == ["u1"]
     assert table["shadows"] == [{"backends": ["fraud-sh-challenger.ml.svc:8080"], "model": "ccc",
                                  "name": "challenger", "mirrorBp": 1000,
+                                 "faults": {"fractionBp": 0, "addedLatencyMs": 0,
+                                            "corruptPrediction": False},
                                  "prediction": {"path": "predictions[0].label", "mode": "exact",
                                                 "tolerancePpm": 0}}]
     assert parse_table(table).version == 1  # the router accepts what the operator writes
@@ -53,5 +61,5 @@ def test_shadows_sticky_overrides_and_prediction_reach_the_router() -> None:
 def test_a_table_the_router_would_refuse_fails_at_the_operator() -> None:
     config = BuiltinRouter.model_validate({"overrides": {"segments": [
         {"name": "beta", "variant": "nobody", "units": ["u1"]}]}})
-    with pytest.raises(ValueError, match="unknown variant"):
+    with pytest.raises(TableError, match="unknown variant"):
         routing_table(ROLLOUT, config, TrafficSplit("aaa"), 1)

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.rollout.traffic import Mirror, TrafficSplit
-from controller.traffic.base import RolloutRef, RouterError
+from controller.rollout.ref import RolloutRef
+from controller.rollout.split import Mirror, TrafficSplit
+from controller.traffic.base import RouterError
 from controller.traffic.gatewayapi import (
     find_rule,
     rewrite_rule,

@@ -8,9 +8,10 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from controller.rollout.traffic import Mirror, TrafficSplit
+from controller.rollout.ref import RolloutRef
+from controller.rollout.split import Mirror, TrafficSplit
 from controller.traffic import managed
-from controller.traffic.base import RolloutRef, RouterError
+from controller.traffic.base import RouterError
 
 pytestmark = pytest.mark.unit
 

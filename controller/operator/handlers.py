@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,18 +24,17 @@ from aiohttp import web
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from controller.analysis.engine import (
-    DEFAULT_MIN_WINDOW_SECONDS,
-    DEFAULT_SCOPE,
-    PrometheusAnalyzer,
-)
+from controller.analysis.analyzer import PrometheusAnalyzer
 from controller.api import GROUP, PLURAL, VERSION
-from controller.children import ROLLOUT_LABEL
-from controller.kube import FIELD_MANAGER
-from controller.observed import ObservedDeployment, observe_deployment
-from controller.reconciler import Reconciler
+from controller.operator.children import ROLLOUT_LABEL
+from controller.operator.kube import FIELD_MANAGER, Kube
+from controller.operator.observed import ObservedDeployment, observe_deployment
+from controller.operator.reconciler import Reconciler
+from controller.operator.settings import OperatorSettings
+from controller.providers.prometheus import prometheus_provider
 from controller.rollout.commands import COMMAND_ANNOTATION
 from controller.rollout.machine import RESYNC_SECONDS
+from controller.traffic import registry
 
 FINALIZER = f"{GROUP}/finalizer"
 ANNOTATION_PREFIX = GROUP
@@ -122,19 +120,22 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     # Reconciles block on the API in threads; the default pool (cores + 4) would queue them.
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=RECONCILE_THREADS, thread_name_prefix="reconcile"))
-    memo.metrics_runner = await serve_metrics(memo)
-    memo.reconciler = Reconciler(api_client(), analyzer=PrometheusAnalyzer(
-        scope=os.environ.get("MODELROLLOUT_PROMETHEUS_SCOPE", DEFAULT_SCOPE),
-        # increase() needs a few scrapes in the window: lower it only with fast scraping
-        min_window_seconds=int(os.environ.get("MODELROLLOUT_MIN_WINDOW_SECONDS",
-                                              DEFAULT_MIN_WINDOW_SECONDS))))
+    operator_settings: OperatorSettings = memo.settings  # from main(), via kopf.run(memo=...)
+    memo.reconciler = build_reconciler(api_client(), operator_settings)
+    memo.metrics_runner = await serve_metrics(memo, operator_settings.metrics_address)
     memo.wakeups = {}
     memo.children_seen = {}
 
 
-async def serve_metrics(memo: Any) -> web.AppRunner | None:
-    """Prometheus metrics on MODELROLLOUT_METRICS_ADDRESS (host:port), if set."""
-    address = os.environ.get("MODELROLLOUT_METRICS_ADDRESS")
+def build_reconciler(api: client.ApiClient, settings: OperatorSettings) -> Reconciler:
+    analyzer = PrometheusAnalyzer(prometheus_provider, scope=settings.prometheus_scope,
+                                  min_window_seconds=settings.min_window_seconds)
+    return Reconciler(Kube(api), analyzer,
+                      lambda spec: registry.router_for(api, spec.traffic_routing, settings))
+
+
+async def serve_metrics(memo: Any, address: str | None) -> web.AppRunner | None:
+    """Prometheus metrics at http://<address>/metrics (host:port), if an address is set."""
     if not address:
         return None
     host, _, port = address.rpartition(":")

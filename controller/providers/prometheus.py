@@ -21,10 +21,10 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from controller.analysis.provider import (
+    BucketCounts,
     Counts,
     CountsQuery,
     Empty,
-    Histogram,
     HistogramQuery,
     ProviderError,
     Summary,
@@ -33,6 +33,7 @@ from controller.analysis.provider import (
     render,
     summarise,
 )
+from controller.api.spec import PrometheusSource
 
 T = TypeVar("T")
 Series = list[dict[str, Any]]
@@ -134,7 +135,7 @@ class PrometheusProvider:
         return Counts(successes, trials)
 
     def histogram(self, query: HistogramQuery, variant: str, window: Window
-                  ) -> Histogram | Empty:
+                  ) -> BucketCounts | Empty:
         text = render(query.buckets, variant, window)
         series = self._instant(text, window.end)
         if not series:
@@ -148,7 +149,7 @@ class PrometheusProvider:
             if isinstance(value, Empty):
                 return value
             total = value
-        return Histogram(buckets, total)
+        return BucketCounts(buckets, total)
 
     def summary(self, query: SummaryQuery, variant: str, window: Window) -> Summary | Empty:
         text = render(query.value, variant, window)
@@ -187,3 +188,8 @@ def _buckets(query: str, series: Series) -> tuple[tuple[float, float], ...] | Em
         running = max(running, pairs[bound])
         ordered.append((bound, running))
     return tuple(ordered)
+
+
+def prometheus_provider(source: PrometheusSource) -> PrometheusProvider:
+    """The provider for one `spec.analysis.prometheus`: what PrometheusAnalyzer is given."""
+    return PrometheusProvider(source.address, source.timeout_seconds)

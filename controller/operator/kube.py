@@ -17,7 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from controller.api import GROUP, PLURAL, VERSION
-from controller.children import Manifest
+from controller.operator.children import Manifest
 
 FIELD_MANAGER = "modelrollout-operator"
 APPLY = "application/apply-patch+yaml"

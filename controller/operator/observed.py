@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controller.children import REVISION_LABEL, ROLE_LABEL, SHADOW_LABEL
+from controller.operator.children import REVISION_LABEL, ROLE_LABEL, SHADOW_LABEL
 from controller.rollout.model import ChildState
 
 

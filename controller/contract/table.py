@@ -1,4 +1,4 @@
-"""The routing table: the contract between the rollout engine and the router.
+"""The routing table: the contract between the operator (which writes it) and the router.
 
 Only integers appear in the table (weights and fractions are basis points, 0..10000), so
 what the engine writes is exactly what the router applies.  `parse_table` turns raw input into
@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 BASIS_POINTS = 10_000
 STABLE = "stable"
 CANDIDATE = "candidate"
+TABLE_KEY = "table.json"  # the key of the table in the operator's `<name>-routing` ConfigMap
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$|^\[[0-9A-Fa-f:.]+\]$")
 _TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
@@ -50,7 +51,7 @@ class PredictionSpec(_Model):
     @field_validator("path")
     @classmethod
     def _path_parses(cls, value: str) -> str:
-        from controller.router.comparator import parse_path
+        from controller.contract.jsonpath import parse_path
 
         parse_path(value)  # raises ValueError with a precise message
         return value
@@ -200,6 +201,16 @@ def _format_error(error: Mapping[str, Any]) -> str:
     return f"{location}: {message}" if location else message
 
 
+def table_error(error: ValidationError) -> TableError:
+    return TableError([_format_error(e) for e in error.errors()])
+
+
+def table_json(table: RoutingTable) -> str:
+    """The wire form: camelCase keys, unset optionals left out, keys sorted (stable text)."""
+    return json.dumps(table.model_dump(mode="json", by_alias=True, exclude_none=True),
+                      sort_keys=True)
+
+
 def parse_table(raw: Mapping[str, Any] | bytes | str) -> RoutingTable:
     """Validate a table from JSON text or an already decoded mapping."""
     if isinstance(raw, bytes | str):
@@ -212,7 +223,7 @@ def parse_table(raw: Mapping[str, Any] | bytes | str) -> RoutingTable:
     try:
         return RoutingTable.model_validate(raw)
     except ValidationError as exc:
-        raise TableError([_format_error(e) for e in exc.errors()]) from None
+        raise table_error(exc) from None
 
 
 def check_successor(current: RoutingTable | None, new: RoutingTable) -> None:

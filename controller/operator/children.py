@@ -8,7 +8,7 @@ from typing import Any
 
 from controller.api import API_VERSION, GROUP, KIND
 from controller.api.spec import ModelRolloutSpec, PodTemplate
-from controller.traffic.base import RolloutRef
+from controller.rollout.ref import RolloutRef
 
 Manifest = dict[str, Any]
 

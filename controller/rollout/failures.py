@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from controller.api.status import ModelRolloutStatus
-from controller.conditions import set_condition
+from controller.rollout.conditions import set_condition
 from controller.rollout.model import Event, Observation
 
 

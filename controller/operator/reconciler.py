@@ -16,14 +16,13 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from controller.analysis.analyzer import Analyzer, NoopAnalyzer
+from controller.analysis.analyzer import Analyzer
 from controller.api.spec import ModelRolloutSpec
 from controller.api.status import ModelRolloutStatus
-from controller.children import (
+from controller.operator.children import (
     ROLE_LABEL,
     ROLLOUT_LABEL,
     deployment_name,
@@ -31,18 +30,18 @@ from controller.children import (
     revision_services,
     shadow_service,
 )
-from controller.freshness import AheadOfWatch
-from controller.kube import Kube
-from controller.observed import ObservedDeployment
-from controller.revision import shadow_revisions
+from controller.operator.freshness import AheadOfWatch
+from controller.operator.kube import Kube
+from controller.operator.metrics import OperatorMetrics
+from controller.operator.observed import ObservedDeployment
 from controller.rollout.commands import pending_command
+from controller.rollout.failures import invalid_spec_status, routing_failed
 from controller.rollout.machine import analysis_due, decide
 from controller.rollout.model import ChildState, Event, Observation, Plan
 from controller.rollout.ordering import ChildWrite, order_writes
-from controller.rollout.reconcile import invalid_spec_status, routing_failed
-from controller.telemetry import OperatorMetrics
-from controller.traffic import registry
-from controller.traffic.base import RolloutRef, RouterError, TrafficRouter
+from controller.rollout.ref import RolloutRef
+from controller.rollout.revision import shadow_revisions
+from controller.traffic.base import RouterError, TrafficRouter
 
 log = logging.getLogger(__name__)
 ROUTER_RETRY_SECONDS = 10.0
@@ -51,16 +50,21 @@ WRITER_THREADS = 8  # shared by all reconciles; a reconcile has a few independen
 RouterFor = Callable[[ModelRolloutSpec], TrafficRouter]
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Reconciler:
-    def __init__(self, api: client.ApiClient, analyzer: Analyzer | None = None,
-                 router_for: RouterFor | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    """Everything it talks to is handed in: the API (`kube`), the analyzer, the routers, the
+    clock and the metrics, so that a test can give it its own."""
+
+    def __init__(self, kube: Kube, analyzer: Analyzer, router_for: RouterFor,
+                 clock: Callable[[], datetime] = utc_now,
                  metrics: OperatorMetrics | None = None) -> None:
-        self.kube = Kube(api)
+        self.kube = kube
         self.metrics = metrics or OperatorMetrics()
-        self.analyzer = analyzer or NoopAnalyzer()
-        self.router_for = router_for or (
-            lambda spec: registry.router_for(api, spec.traffic_routing))
+        self.analyzer = analyzer
+        self.router_for = router_for
         self.clock = clock
         self.ahead_of_watch = AheadOfWatch()
         self._writers = ThreadPoolExecutor(max_workers=WRITER_THREADS,
@@ -72,7 +76,7 @@ class Reconciler:
 
         `cached` and `children` are what the operator's watches last saw. A cached body older
         than one this reconciler has written or read since is replaced by that newer one
-        (see `controller.freshness`)."""
+        (see `controller.operator.freshness`)."""
         body = self._fresh_body(namespace, name, cached)
         try:
             return self._reconcile(namespace, name, body, children)

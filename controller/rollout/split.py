@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-CANDIDATE = "candidate"
-STABLE = "stable"
-
 
 @dataclass(frozen=True)
 class Mirror:

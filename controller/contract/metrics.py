@@ -1,0 +1,43 @@
+"""The router's metric names, label names and bucket bounds (documented in docs/router.md).
+
+The router exports them and the analysis queries them: both import this one definition.
+"""
+
+from __future__ import annotations
+
+PREFIX = "modelrouter_"
+
+# Label names.
+VARIANT = "variant"
+CODE = "code"
+REASON = "reason"
+LABEL = "label"
+RESULT = "result"
+KIND = "kind"
+ROLE = "role"
+MODEL = "model"
+
+# Series.
+REQUESTS = PREFIX + "requests_total"
+ERRORS = PREFIX + "errors_total"
+DURATION = PREFIX + "request_duration_seconds"
+PREDICTIONS = PREFIX + "predictions_total"
+SCORES = PREFIX + "prediction_score"
+SHADOW_REQUESTS = PREFIX + "shadow_requests_total"
+SHADOW_DURATION = PREFIX + "shadow_duration_seconds"
+COMPARISONS = PREFIX + "shadow_comparisons_total"
+SHADOW_DROPPED = PREFIX + "shadow_dropped_total"
+FEEDBACK = PREFIX + "feedback_total"
+FEEDBACK_UNKNOWN = PREFIX + "feedback_unknown_total"
+REWARDS = PREFIX + "feedback_reward_sum"
+FAULTS = PREFIX + "faults_injected_total"
+REJECTED = PREFIX + "rejected_requests_total"
+TABLE_VERSION = PREFIX + "table_version"
+TABLE_REJECTED = PREFIX + "table_rejected_total"
+VARIANT_INFO = PREFIX + "variant_info"
+WEIGHT = PREFIX + "variant_weight_basis_points"
+STORE_SIZE = PREFIX + "feedback_store_entries"
+
+# Bucket bounds: a latencyOver threshold must be one of LATENCY_BUCKETS.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))

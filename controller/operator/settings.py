@@ -1,0 +1,83 @@
+"""The operator's settings: read once from the environment in `main()`, then passed down.
+
+No module reads the environment at import time; tests build the object they need.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from controller.analysis.analyzer import DEFAULT_MIN_WINDOW_SECONDS, DEFAULT_SCOPE
+
+DEFAULT_ROUTER_IMAGE = "modelrollout/modelrollout:0.1.0"
+
+# The environment variables, documented in the README ("Operator settings").
+ROUTER_IMAGE_ENV = "MODELROLLOUT_ROUTER_IMAGE"
+ROUTER_SERVICE_ACCOUNT_ENV = "MODELROLLOUT_ROUTER_SERVICE_ACCOUNT"
+ADDRESSES_ENV = "MODELROLLOUT_ADDRESSES"
+PROMETHEUS_SCOPE_ENV = "MODELROLLOUT_PROMETHEUS_SCOPE"
+MIN_WINDOW_ENV = "MODELROLLOUT_MIN_WINDOW_SECONDS"
+METRICS_ADDRESS_ENV = "MODELROLLOUT_METRICS_ADDRESS"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class BuiltinRouterSettings:
+    """How the operator runs the builtin model router for each rollout."""
+
+    image: str = DEFAULT_ROUTER_IMAGE
+    service_account: str = ""  # it must be allowed to watch the table ConfigMap
+    # Where a revision really answers when its pods cannot (kwok's pods are not processes):
+    # a revision hash, or a Service DNS name, to host:port. The local demo uses it.
+    address_overrides: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    router: BuiltinRouterSettings = BuiltinRouterSettings()
+    # label matchers added to every analysis query ({namespace} and {name} are filled in)
+    prometheus_scope: str = DEFAULT_SCOPE
+    # increase() needs a few scrapes in the window: lower it only with fast scraping
+    min_window_seconds: int = DEFAULT_MIN_WINDOW_SECONDS
+    metrics_address: str | None = None  # host:port of /metrics; None serves none
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> OperatorSettings:
+        return cls(
+            router=BuiltinRouterSettings(
+                image=environ.get(ROUTER_IMAGE_ENV) or DEFAULT_ROUTER_IMAGE,
+                service_account=environ.get(ROUTER_SERVICE_ACCOUNT_ENV, ""),
+                address_overrides=_addresses(environ.get(ADDRESSES_ENV, "")),
+            ),
+            prometheus_scope=environ.get(PROMETHEUS_SCOPE_ENV, DEFAULT_SCOPE),
+            min_window_seconds=_whole_seconds(environ.get(MIN_WINDOW_ENV, ""),
+                                              DEFAULT_MIN_WINDOW_SECONDS),
+            metrics_address=environ.get(METRICS_ADDRESS_ENV) or None,
+        )
+
+
+def _addresses(text: str) -> dict[str, str]:
+    if not text:
+        return {}
+    try:
+        parsed = json.loads(text)
+    except ValueError as error:
+        raise SettingsError(f"{ADDRESSES_ENV}: not JSON: {error}") from None
+    if not isinstance(parsed, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()):
+        raise SettingsError(f"{ADDRESSES_ENV}: must be a JSON object of strings")
+    return parsed
+
+
+def _whole_seconds(text: str, default: int) -> int:
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise SettingsError(f"{MIN_WINDOW_ENV}: must be a whole number of seconds >= 1, "
+                            f"got {text!r}")
+    return int(text)

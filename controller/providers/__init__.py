@@ -1,0 +1,1 @@
+"""Metric-provider implementations (network I/O) behind analysis.provider.MetricProvider."""
