@@ -32,16 +32,16 @@ from controller.analysis.types import (
     HistogramObservation,
     MeanObservation,
     MetricConfig,
+    MetricJudgement,
     MetricKind,
     MetricObservations,
-    MetricResult,
-    Observation,
+    MetricVerdict,
     OverallVerdict,
     ProportionObservation,
     Role,
+    SplitObservation,
     StatResult,
-    TrafficSplit,
-    Verdict,
+    VariantObservation,
 )
 
 
@@ -74,7 +74,7 @@ def _compare_rates(sa: int, ta: int, sb: int, tb: int) -> _Comparison:
                        _rate_variance(sb, tb), sa / ta)
 
 
-def _compare(config: MetricConfig, a: Observation, b: Observation) -> _Comparison:
+def _compare(config: MetricConfig, a: VariantObservation, b: VariantObservation) -> _Comparison:
     """Reduce observations to an estimate of B - A with its variance."""
     if isinstance(a, ProportionObservation) and isinstance(b, ProportionObservation):
         return _compare_rates(a.successes, a.trials, b.successes, b.trials)
@@ -102,14 +102,14 @@ _OBSERVATION_TYPE = {MetricKind.PROPORTION: ProportionObservation,
                      MetricKind.MEAN: MeanObservation}
 
 
-def _check_kind(config: MetricConfig, a: Observation, b: Observation) -> None:
+def _check_kind(config: MetricConfig, a: VariantObservation, b: VariantObservation) -> None:
     expected = _OBSERVATION_TYPE[config.kind]
     if not (isinstance(a, expected) and isinstance(b, expected)):
         raise ValueError(f"observations for metric {config.name!r} do not match kind "
                          f"{config.kind}: expected {expected.__name__}")
 
 
-def _sample_count(obs: Observation) -> float:
+def _sample_count(obs: VariantObservation) -> float:
     if isinstance(obs, ProportionObservation):
         return float(obs.trials)
     if isinstance(obs, HistogramObservation):
@@ -117,7 +117,7 @@ def _sample_count(obs: Observation) -> float:
     return float(obs.count)
 
 
-def _enough_to_compare(config: MetricConfig, a: Observation, b: Observation) -> bool:
+def _enough_to_compare(config: MetricConfig, a: VariantObservation, b: VariantObservation) -> bool:
     need = 2.0 if config.kind is MetricKind.MEAN else 1.0
     return _sample_count(a) >= need and _sample_count(b) >= need
 
@@ -169,7 +169,7 @@ def _interval(res: StatResult, alpha: float) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Judged:
-    result: MetricResult
+    result: MetricJudgement
     missing: bool
     p_for_state: float | None
 
@@ -181,8 +181,8 @@ def _missing_result(config: MetricConfig, observations: MetricObservations | Non
     absent = [arm for arm, obs in arms if obs is None]
     reason = (f"{config.name}: no data for {' and '.join(absent)} (query failed or empty); "
               "not judged, and never counted as zero")
-    result = MetricResult(config.name, config.role, Verdict.INCONCLUSIVE, 0.0, 0.0, None, None,
-                          None, previous_p, None, float(config.planned_samples), reason)
+    result = MetricJudgement(config.name, config.role, MetricVerdict.INCONCLUSIVE, 0.0, 0.0, None,
+                          None, None, previous_p, None, float(config.planned_samples), reason)
     return _Judged(result, True, previous_p)
 
 
@@ -196,22 +196,23 @@ def _judge_metric(config: MetricConfig, observations: MetricObservations | None,
     if not _enough_to_compare(config, a, b):
         reason = (f"{config.name}: too few samples to compare yet "
                   f"(baseline {_fmt(_sample_count(a))}, candidate {_fmt(_sample_count(b))})")
-        result = MetricResult(config.name, config.role, Verdict.INCONCLUSIVE, _sample_count(a),
-                              _sample_count(b), None, None, None, previous_p, None,
+        result = MetricJudgement(config.name, config.role, MetricVerdict.INCONCLUSIVE,
+                              _sample_count(a), _sample_count(b), None, None, None, previous_p,
+                              None,
                               more_samples_needed(_sample_count(b), config.planned_samples),
                               reason)
         return _Judged(result, False, previous_p), None, config.planned_samples
     comparison = _compare(config, a, b)
     res = _run_test(config, comparison, 1.0 if previous_p is None else previous_p)
     required = _required_samples(config, comparison)
-    result = MetricResult(config.name, config.role, Verdict.INCONCLUSIVE, comparison.n_a,
+    result = MetricJudgement(config.name, config.role, MetricVerdict.INCONCLUSIVE, comparison.n_a,
                           comparison.n_b, res.estimate, res.ci_low, res.ci_high, res.p_value,
                           None, 0.0, "", comparison.shift_p_value)
     return _Judged(result, False, res.p_value), res, required
 
 
-def _verdict(config: MetricConfig, draft: MetricResult, res: StatResult, adjusted: float,
-             required: float) -> MetricResult:
+def _verdict(config: MetricConfig, draft: MetricJudgement, res: StatResult, adjusted: float,
+             required: float) -> MetricJudgement:
     """Turn a tested draft into pass / fail / inconclusive with a reason a person can act on.
     ``adjusted`` is the Holm-adjusted p for a guardrail, the raw p for a success metric."""
     n_b, p = res.n_b, res.p_value
@@ -222,23 +223,23 @@ def _verdict(config: MetricConfig, draft: MetricResult, res: StatResult, adjuste
             reason = (f"{config.name}: candidate worse than baseline beyond tolerance "
                       f"{_fmt(config.tolerance)}: {diff}; always-valid p = {_fmt(p)}, "
                       f"Holm-adjusted {_fmt(adjusted)} <= alpha {_fmt(config.alpha)}; roll back")
-            verdict, needed = Verdict.FAIL, 0.0
+            verdict, needed = MetricVerdict.FAIL, 0.0
         elif needed == 0:
             reason = (f"{config.name}: {_fmt(n_b)} candidate samples (>= {_fmt(required)} "
                       f"required); no harm beyond tolerance {_fmt(config.tolerance)}: {diff}; "
                       f"p = {_fmt(p)}")
-            verdict = Verdict.PASS
+            verdict = MetricVerdict.PASS
         else:
             reason = (f"{config.name}: no significant harm yet ({diff}; Holm-adjusted "
                       f"p = {_fmt(adjusted)}); {_fmt(n_b)} of {_fmt(required)} candidate "
                       f"samples, needs {_fmt(needed)} more")
-            verdict = Verdict.INCONCLUSIVE
+            verdict = MetricVerdict.INCONCLUSIVE
     else:
         shown = p <= config.alpha
         if shown and n_b >= config.planned_samples:
             reason = (f"{config.name}: non-inferior within tolerance {_fmt(config.tolerance)}: "
                       f"{diff}; p = {_fmt(p)}")
-            verdict, needed = Verdict.PASS, 0.0
+            verdict, needed = MetricVerdict.PASS, 0.0
         else:
             needed = max(needed, more_samples_needed(n_b, config.planned_samples))
             status = "shown" if shown else f"not yet shown (p = {_fmt(p)})"
@@ -250,8 +251,8 @@ def _verdict(config: MetricConfig, draft: MetricResult, res: StatResult, adjuste
                 # Enough data to show it for an equal candidate: likely worse than tolerated.
                 reason += ("the sample is large enough to show it if the candidate were as good "
                            "as the baseline; it is probably worse than the tolerance allows")
-            verdict = Verdict.INCONCLUSIVE
-    return MetricResult(draft.name, draft.role, verdict, res.n_a, n_b, res.estimate, res.ci_low,
+            verdict = MetricVerdict.INCONCLUSIVE
+    return MetricJudgement(draft.name, draft.role, verdict, res.n_a, n_b, res.estimate, res.ci_low,
                         res.ci_high, p, adjusted, needed, reason, draft.shift_p_value)
 
 
@@ -287,10 +288,10 @@ def _validate(metrics: Sequence[MetricConfig], observations: Mapping[str, Metric
         raise ValueError(f"observations has metrics that are not configured: {sorted(unknown)}")
 
 
-def decide(
+def judge_metrics(
     metrics: Sequence[MetricConfig],
     observations: Mapping[str, MetricObservations],
-    traffic: TrafficSplit,
+    traffic: SplitObservation,
     state: AnalysisState | None = None,
     policy: AnalysisPolicy | None = None,
 ) -> Decision:
@@ -322,17 +323,17 @@ def decide(
     return Decision(verdict, reason, results, srm, missing, next_state)
 
 
-def _not_judged(result: MetricResult) -> MetricResult:
-    return MetricResult(result.name, result.role, Verdict.INCONCLUSIVE, result.n_baseline,
+def _not_judged(result: MetricJudgement) -> MetricJudgement:
+    return MetricJudgement(result.name, result.role, MetricVerdict.INCONCLUSIVE, result.n_baseline,
                         result.n_candidate, result.estimate, result.ci_low, result.ci_high,
                         result.p_value, result.adjusted_p_value, result.samples_needed,
                         f"not judged (sample ratio mismatch); {result.reason}",
                         result.shift_p_value)
 
 
-def _overall(results: Sequence[MetricResult], missing: Sequence[str], state: AnalysisState,
+def _overall(results: Sequence[MetricJudgement], missing: Sequence[str], state: AnalysisState,
              policy: AnalysisPolicy) -> tuple[OverallVerdict, str]:
-    failed = [r for r in results if r.verdict is Verdict.FAIL]
+    failed = [r for r in results if r.verdict is MetricVerdict.FAIL]
     if failed:
         return OverallVerdict.FAIL, "; ".join(r.reason for r in failed)
     if missing:
@@ -344,9 +345,9 @@ def _overall(results: Sequence[MetricResult], missing: Sequence[str], state: Ana
                 return OverallVerdict.FAIL, f"{text}; policy is to roll back"
             return OverallVerdict.INCONCLUSIVE, f"{text}; policy is to hold"
         return OverallVerdict.INCONCLUSIVE, f"{text}; never promoted without data"
-    if all(r.verdict is Verdict.PASS for r in results):
+    if all(r.verdict is MetricVerdict.PASS for r in results):
         return OverallVerdict.PASS, "all metrics reached their samples without failure"
-    pending = [r for r in results if r.verdict is not Verdict.PASS]
+    pending = [r for r in results if r.verdict is not MetricVerdict.PASS]
     most = max(r.samples_needed for r in pending)
     return OverallVerdict.INCONCLUSIVE, (f"waiting for {', '.join(r.name for r in pending)}; "
                                          f"up to {_fmt(most)} more candidate samples")

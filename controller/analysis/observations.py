@@ -16,8 +16,8 @@ from controller.analysis.types import (
     MeanObservation,
     MetricConfig,
     MetricKind,
-    Observation,
     ProportionObservation,
+    VariantObservation,
 )
 from controller.contract.table import CANDIDATE, STABLE
 
@@ -79,7 +79,7 @@ def slower_probability(baseline: BucketCounts, candidate: BucketCounts
 
 
 def to_observations(plan: MetricPlan, answers: Mapping[str, Answer]
-                    ) -> tuple[Observation, Observation]:
+                    ) -> tuple[VariantObservation, VariantObservation]:
     """(baseline, candidate) observations for this metric's shape."""
     cand = answers[CANDIDATE]
     if plan.shape is Shape.AGREEMENT and isinstance(cand, Counts):
@@ -100,7 +100,7 @@ def to_observations(plan: MetricPlan, answers: Mapping[str, Answer]
     raise ProviderError("query", plan.name, f"answers do not fit metric shape {plan.shape}")
 
 
-def mean_of(observation: Observation | None) -> float | None:
+def mean_of(observation: VariantObservation | None) -> float | None:
     """The per-variant level shown to people and used for relative margins: a rate or a
     mean (None for a histogram, whose level depends on the threshold)."""
     if isinstance(observation, ProportionObservation):
@@ -122,7 +122,7 @@ class Sizing:
     value_planned: int
 
 
-def metric_config(plan: MetricPlan, sizing: Sizing, baseline: Observation | None
+def metric_config(plan: MetricPlan, sizing: Sizing, baseline: VariantObservation | None
                   ) -> MetricConfig:
     """Basis points become the metric's units: absolute for rates, shares and the
     slower-probability, a fraction of the stable's mean for the value form (re-read at

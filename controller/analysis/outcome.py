@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from controller.analysis.decision import decide
+from controller.analysis.decision import judge_metrics
 from controller.analysis.observations import Sizing, metric_config
 from controller.analysis.report import clip, metric_reason
 from controller.analysis.templates import MetricPlan, Shape
@@ -23,22 +23,23 @@ from controller.analysis.types import (
     Decision,
     MetricConfig,
     MetricObservations,
+    MetricVerdict,
     OverallVerdict,
-    TrafficSplit,
-    Verdict,
+    SplitObservation,
 )
 from controller.api.spec import Analysis, FailurePolicy
-from controller.api.status import AnalysisStatus, MetricResult, VariantSamples
+from controller.api.status import AnalysisStatus, MetricResult, VariantSamples, Verdict
 from controller.rollout.conditions import rfc3339
-from controller.rollout.model import AnalysisOutcome, AnalysisVerdict
+from controller.rollout.model import AnalysisOutcome
 
 MAX_OUTCOME_REASON = 2000
 TRAFFIC = "traffic split"  # not a DNS label, so never a metric's name
 # The core never acts on missing data itself: the spec's policies are applied here, with
 # counters that live in status.
 _NEVER = 10**9
-_CORE_VERDICT: dict[Verdict, AnalysisVerdict] = {
-    Verdict.PASS: "Pass", Verdict.FAIL: "Fail", Verdict.INCONCLUSIVE: "Inconclusive"}
+_CORE_VERDICT: dict[MetricVerdict, Verdict] = {
+    MetricVerdict.PASS: "Pass", MetricVerdict.FAIL: "Fail",
+    MetricVerdict.INCONCLUSIVE: "Inconclusive"}
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def _policy_text(policy: FailurePolicy, count: int, what: str) -> str:
             f"{'now' if acting else 'then'} {then}); never promoted without data")
 
 
-def unjudged(look: Look, verdict: AnalysisVerdict, reason: str, *,
+def unjudged(look: Look, verdict: Verdict, reason: str, *,
              errors: int | None = None, missing: int | None = None,
              action: Literal["Hold", "Rollback"] = "Hold") -> AnalysisOutcome:
     """A look that judged nothing: the previous metrics (and their p-values) carry over."""
@@ -108,8 +109,8 @@ def unjudged(look: Look, verdict: AnalysisVerdict, reason: str, *,
     return AnalysisOutcome(verdict, clip(reason, MAX_OUTCOME_REASON), None, status, action)
 
 
-def _metric_verdict(name: str, result: Verdict, compared: bool, fetched: Fetched,
-                    srm: bool) -> AnalysisVerdict:
+def _metric_verdict(name: str, result: MetricVerdict, compared: bool, fetched: Fetched,
+                    srm: bool) -> Verdict:
     if name in fetched.errors:
         return "Error"
     if name in fetched.missing or not compared:
@@ -148,10 +149,10 @@ def _candidate_samples(look: Look, decision: Decision) -> int:
     return max(round(min(counted)), 0)
 
 
-def _traffic(look: Look, fetched: Fetched) -> TrafficSplit:
+def _traffic(look: Look, fetched: Fetched) -> SplitObservation:
     if look.weights is None:
-        return TrafficSplit((0, 0), (1, 1))  # nothing observed: the check cannot object
-    return TrafficSplit(fetched.traffic, look.weights)
+        return SplitObservation((0, 0), (1, 1))  # nothing observed: the check cannot object
+    return SplitObservation(fetched.traffic, look.weights)
 
 
 def _judge(look: Look, fetched: Fetched) -> tuple[list[MetricConfig], Decision]:
@@ -159,13 +160,13 @@ def _judge(look: Look, fetched: Fetched) -> tuple[list[MetricConfig], Decision]:
                for plan in look.plans]
     policy = AnalysisPolicy(look.analysis.sample_ratio.threshold_basis_points / 10_000,
                             missing_data_limit=_NEVER)
-    decision = decide(configs, fetched.observations, _traffic(look, fetched),
+    decision = judge_metrics(configs, fetched.observations, _traffic(look, fetched),
                       previous_state(look.previous), policy)
     return configs, decision
 
 
 def _overall(look: Look, fetched: Fetched, decision: Decision, metrics: list[MetricResult]
-             ) -> tuple[AnalysisVerdict, str, Literal["Hold", "Rollback"], int, int]:
+             ) -> tuple[Verdict, str, Literal["Hold", "Rollback"], int, int]:
     """(verdict, reason, action, consecutive missing, consecutive errors)."""
     analysis, previous = look.analysis, look.previous
     errors = _counter(previous, "errors") + 1 if fetched.errors else 0

@@ -41,7 +41,7 @@ class Window:
         return f"{self.seconds}s"
 
 
-def render(query: str, variant: str, window: Window) -> str:
+def render_query(query: str, variant: str, window: Window) -> str:
     return query.replace(VARIANT, variant).replace(WINDOW, window.duration)
 
 

@@ -10,11 +10,11 @@ from controller.analysis.templates import MetricPlan, Shape
 from controller.analysis.types import (
     HistogramObservation,
     MetricConfig,
+    MetricJudgement,
     MetricObservations,
-    MetricResult,
-    Observation,
+    MetricVerdict,
     Role,
-    Verdict,
+    VariantObservation,
 )
 
 MAX_REASON = 1000
@@ -51,7 +51,7 @@ def change(plan: MetricPlan, x: float, *, signed: bool = True) -> str:
     return ("+" if signed and value > 0 else "") + _g(value, digits) + unit
 
 
-def _level(plan: MetricPlan, observation: Observation | None) -> float | None:
+def _level(plan: MetricPlan, observation: VariantObservation | None) -> float | None:
     if plan.shape is Shape.SLOW_SHARE and isinstance(observation, HistogramObservation):
         assert plan.threshold_seconds is not None
         slow, total = share_slower_than(observation.buckets, plan.threshold_seconds)
@@ -74,7 +74,7 @@ def _levels(plan: MetricPlan, observations: MetricObservations) -> str:
     return text
 
 
-def _effect(plan: MetricPlan, config: MetricConfig, result: MetricResult) -> str:
+def _effect(plan: MetricPlan, config: MetricConfig, result: MetricJudgement) -> str:
     assert result.estimate is not None
     text = change(plan, result.estimate)
     if result.ci_low is not None and result.ci_high is not None:
@@ -85,7 +85,7 @@ def _effect(plan: MetricPlan, config: MetricConfig, result: MetricResult) -> str
     return text
 
 
-def _p(config: MetricConfig, result: MetricResult) -> str:
+def _p(config: MetricConfig, result: MetricJudgement) -> str:
     p = result.p_value if result.p_value is not None else 1.0
     text = f"p={_g(p, 2)}"
     adjusted = result.adjusted_p_value
@@ -100,26 +100,26 @@ def tolerance_text(plan: MetricPlan, config: MetricConfig) -> str:
     return change(plan, config.tolerance, signed=False)
 
 
-def _judgement(plan: MetricPlan, config: MetricConfig, result: MetricResult) -> str:
+def _judgement(plan: MetricPlan, config: MetricConfig, result: MetricJudgement) -> str:
     alpha, tol = _g(config.alpha), tolerance_text(plan, config)
     n_b, needed = result.n_candidate, result.samples_needed
-    if result.verdict is Verdict.FAIL:
+    if result.verdict is MetricVerdict.FAIL:
         return f"≤ {alpha} — worse beyond tolerance {tol}; roll back"
     if result.role is Role.SUCCESS:
-        if result.verdict is Verdict.PASS:
+        if result.verdict is MetricVerdict.PASS:
             return f"≤ {alpha} — non-inferior within {tol}"
         if needed > 0:
             return (f"— non-inferiority within {tol} not shown yet; {_g(n_b, 6)} candidate "
                     f"samples, needs {_g(needed, 6)} more")
         return (f"— not shown non-inferior within {tol} although the sample suffices: "
                 "probably worse than the margin allows")
-    if result.verdict is Verdict.PASS:
+    if result.verdict is MetricVerdict.PASS:
         return f"— no harm beyond tolerance {tol} over {_g(n_b, 6)} candidate samples"
     return (f"— no significant harm yet; {_g(n_b, 6)} of {_g(n_b + needed, 6)} candidate "
             f"samples, needs {_g(needed, 6)} more")
 
 
-def metric_reason(plan: MetricPlan, config: MetricConfig, result: MetricResult,
+def metric_reason(plan: MetricPlan, config: MetricConfig, result: MetricJudgement,
                   observations: MetricObservations, note: str | None) -> str:
     """"errors: candidate 2.1% vs stable 1.0% (+1.1 pts, 90% CI 0.6..1.6), p=0.0004 ≤
     0.05 — worse beyond tolerance 0 pts; roll back". Falls back to the core's reason when

@@ -75,7 +75,7 @@ class Role(StrEnum):
     SUCCESS = "success"  # must be shown non-inferior before promotion
 
 
-class Verdict(StrEnum):
+class MetricVerdict(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     INCONCLUSIVE = "inconclusive"
@@ -116,7 +116,7 @@ class MeanObservation:
     sum_squares: float
 
 
-Observation = ProportionObservation | HistogramObservation | MeanObservation
+VariantObservation = ProportionObservation | HistogramObservation | MeanObservation
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +124,8 @@ class MetricObservations:
     """Cumulative observations for one metric since the analysis started; None = missing."""
 
     name: str
-    baseline: Observation | None
-    candidate: Observation | None
+    baseline: VariantObservation | None
+    candidate: VariantObservation | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +174,7 @@ class MetricConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class TrafficSplit:
+class SplitObservation:
     """Observed per-variant request totals (None = missing) and configured integer weights."""
 
     observed: tuple[int, ...] | None
@@ -214,10 +214,10 @@ class AnalysisState:
 
 
 @dataclass(frozen=True, slots=True)
-class MetricResult:
+class MetricJudgement:
     name: str
     role: Role
-    verdict: Verdict
+    verdict: MetricVerdict
     n_baseline: float
     n_candidate: float
     estimate: float | None
@@ -234,7 +234,7 @@ class MetricResult:
 class Decision:
     verdict: OverallVerdict
     reason: str
-    metrics: tuple[MetricResult, ...]
+    metrics: tuple[MetricJudgement, ...]
     srm: SrmResult | None
     missing: tuple[str, ...]
     state: AnalysisState

@@ -8,14 +8,14 @@ from __future__ import annotations
 PREFIX = "modelrouter_"
 
 # Label names.
-VARIANT = "variant"
-CODE = "code"
-REASON = "reason"
-LABEL = "label"
-RESULT = "result"
-KIND = "kind"
-ROLE = "role"
-MODEL = "model"
+VARIANT_LABEL = "variant"
+CODE_LABEL = "code"
+REASON_LABEL = "reason"
+LABEL_LABEL = "label"
+RESULT_LABEL = "result"
+KIND_LABEL = "kind"
+ROLE_LABEL = "role"
+MODEL_LABEL = "model"
 
 # Series.
 REQUESTS = PREFIX + "requests_total"

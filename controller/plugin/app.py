@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from controller.plugin import outcome
-from controller.plugin.cli import ACTIONS, action_of
+from controller.plugin.cli import COMMAND_HELP, action_of
 from controller.plugin.errors import PluginError
 from controller.plugin.facts import Json, status_of
 from controller.plugin.report import render_report
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace, cluster: RolloutApi, namespace: str, terminal:
         return run_status(args.name, cluster, namespace, terminal, clock)
     if args.command == "report":
         return run_report(args, cluster, namespace, terminal, clock)
-    assert args.command in ACTIONS
+    assert args.command in COMMAND_HELP
     return run_command(args, cluster, namespace, terminal, clock)
 
 

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 # subcommand -> the annotation action it sends (promote --full sends promote-full)
-ACTIONS = {
+COMMAND_HELP = {
     "promote": "promote the current step (--full: skip the remaining steps)",
     "abort": "roll the candidate back now; it is not tried again until retry",
     "pause": "hold the rollout at its current step",
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("-w", "--watch", action="store_true",
                         help="redraw on every change until Ctrl-C")
 
-    for action, text in ACTIONS.items():
+    for action, text in COMMAND_HELP.items():
         command = commands.add_parser(action, parents=[common], help=text, description=text)
         command.add_argument("name")
         if action == "promote":

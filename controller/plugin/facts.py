@@ -32,7 +32,7 @@ def spec_of(rollout: Json) -> Json:
     return spec
 
 
-def parse_time(text: str | None) -> datetime | None:
+def lenient_time(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
@@ -62,7 +62,7 @@ def duration(seconds: float) -> str:
 
 
 def age(timestamp: str | None, now: datetime) -> str:
-    then = parse_time(timestamp)
+    then = lenient_time(timestamp)
     return "-" if then is None else duration((now - then).total_seconds())
 
 
@@ -199,6 +199,6 @@ def sorted_events(events: list[Json]) -> list[Json]:
 
     def key(event: Json) -> tuple[datetime, int]:
         version = str((event.get("metadata") or {}).get("resourceVersion", ""))
-        return parse_time(event_time(event)) or EPOCH, int(version) if version.isdigit() else 0
+        return lenient_time(event_time(event)) or EPOCH, int(version) if version.isdigit() else 0
 
     return sorted(events, key=key)

@@ -27,7 +27,7 @@ def refusals(events: Sequence[Json] | None, action: str, since: datetime) -> lis
     margin = since - timedelta(seconds=1)
     found = []
     for event in facts.sorted_events(list(events or [])):
-        when = facts.parse_time(facts.event_time(event))
+        when = facts.lenient_time(facts.event_time(event))
         message = str(event.get("message", ""))
         if (event.get("reason") in REFUSALS and when is not None and when >= margin
                 and (message.startswith(f"{action}:") or event.get("reason") == "InvalidCommand")):

@@ -30,7 +30,7 @@ from controller.analysis.provider import (
     Summary,
     SummaryQuery,
     Window,
-    render,
+    render_query,
     summarise,
 )
 from controller.api.spec import PrometheusSource
@@ -39,7 +39,7 @@ T = TypeVar("T")
 Series = list[dict[str, Any]]
 
 
-class Connection(Protocol):
+class QueryClient(Protocol):
     """The two calls of prometheus_api_client.PrometheusConnect this provider uses."""
 
     def custom_query(self, query: str, params: dict[str, Any] | None = None,
@@ -88,13 +88,13 @@ class PrometheusProvider:
     """Implements controller.analysis.provider.MetricProvider against one Prometheus."""
 
     def __init__(self, address: str, timeout_seconds: float = 5.0,
-                 connection: Connection | None = None) -> None:
+                 connection: QueryClient | None = None) -> None:
         self.address = address
         self.timeout_seconds = timeout_seconds
         # No client-side retries: the analyzer counts failed looks and applies the policy,
         # and a retry with back-off would hold the reconcile far beyond the timeout.
         # read=False lets a read timeout surface as a timeout, not as a connection error.
-        self._connection: Connection = connection or PrometheusConnect(
+        self._connection: QueryClient = connection or PrometheusConnect(
             url=address.rstrip("/"), disable_ssl=True, timeout=timeout_seconds,
             retry=Retry(total=0, read=False, status_forcelist=[]))
 
@@ -119,12 +119,12 @@ class PrometheusProvider:
         return value if math.isfinite(value) else Empty(query, f"value {value}")
 
     def counts(self, query: CountsQuery, variant: str, window: Window) -> Counts | Empty:
-        trials = self._scalar(render(query.trials, variant, window), window.end)
+        trials = self._scalar(render_query(query.trials, variant, window), window.end)
         if isinstance(trials, Empty):
             return trials
         if query.successes is None:
             return Counts(0.0, trials)
-        text = render(query.successes, variant, window)
+        text = render_query(query.successes, variant, window)
         successes = self._scalar(text, window.end)
         if isinstance(successes, Empty):
             if not query.empty_successes_are_zero:
@@ -136,7 +136,7 @@ class PrometheusProvider:
 
     def histogram(self, query: HistogramQuery, variant: str, window: Window
                   ) -> BucketCounts | Empty:
-        text = render(query.buckets, variant, window)
+        text = render_query(query.buckets, variant, window)
         series = self._instant(text, window.end)
         if not series:
             return Empty(text)
@@ -145,14 +145,14 @@ class PrometheusProvider:
             return buckets
         total = None
         if query.total is not None:
-            value = self._scalar(render(query.total, variant, window), window.end)
+            value = self._scalar(render_query(query.total, variant, window), window.end)
             if isinstance(value, Empty):
                 return value
             total = value
         return BucketCounts(buckets, total)
 
     def summary(self, query: SummaryQuery, variant: str, window: Window) -> Summary | Empty:
-        text = render(query.value, variant, window)
+        text = render_query(query.value, variant, window)
         result = _call(text, lambda: self._connection.custom_query_range(
             text, window.start, window.end, step=f"{max(query.step_seconds, 1)}s",
             params=self._params()))

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Literal
 
 from controller.api.spec import ModelRolloutSpec
-from controller.api.status import AnalysisStatus, ModelRolloutStatus
+from controller.api.status import AnalysisStatus, ModelRolloutStatus, Verdict
 from controller.rollout.commands import Command, InvalidCommand
 from controller.rollout.split import TrafficSplit
 
@@ -25,15 +25,13 @@ class ChildState:
         return self.up_to_date and self.replicas >= wanted and self.ready_replicas >= wanted
 
 
-AnalysisVerdict = Literal["Pass", "Fail", "Inconclusive", "NoData", "Error",
-                          "SampleRatioMismatch"]
 
 
 @dataclass(frozen=True)
 class AnalysisOutcome:
     """The analyzer's judgement of the candidate at this look (see controller/analysis)."""
 
-    verdict: AnalysisVerdict
+    verdict: Verdict
     reason: str
     candidate_samples: int | None = None
     status: AnalysisStatus | None = None

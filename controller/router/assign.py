@@ -51,7 +51,7 @@ def cookie_value(header: str, name: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class CompiledTable:
     """A routing table compiled for the request path."""
 
     version: int
@@ -71,7 +71,7 @@ class Plan:
         return self.sticky_cookie is not None or self.force_cookie is not None
 
 
-def compile_plan(table: RoutingTable) -> Plan:
+def compile_plan(table: RoutingTable) -> CompiledTable:
     mirrors: list[tuple[str, int]] = []
     weight = 0
     if table.candidate is not None:
@@ -82,7 +82,7 @@ def compile_plan(table: RoutingTable) -> Plan:
     segment_of = {
         unit: segment.variant for segment in table.overrides.segments for unit in segment.units
     }
-    return Plan(
+    return CompiledTable(
         version=table.version,
         salt=table.salt,
         names=tuple(table.variant_names()),
@@ -96,7 +96,8 @@ def compile_plan(table: RoutingTable) -> Plan:
     )
 
 
-def choose_primary(plan: Plan, unit: str | None, forced: str | None, random_bp: int) -> str:
+def choose_primary(plan: CompiledTable, unit: str | None, forced: str | None,
+                   random_bp: int) -> str:
     """Force header/cookie > segment > sticky hash > random draw (`random_bp` in [0, 10000))."""
     if forced is not None and forced in plan.names:
         return forced
@@ -110,7 +111,7 @@ def choose_primary(plan: Plan, unit: str | None, forced: str | None, random_bp: 
     return split(random_bp, plan.weight_bp)
 
 
-def choose_mirrors(plan: Plan, primary: str, draws: Sequence[int]) -> list[str]:
+def choose_mirrors(plan: CompiledTable, primary: str, draws: Sequence[int]) -> list[str]:
     """Variants that get a copy: one draw in [0, 10000) per entry of `plan.mirrors`."""
     return [
         name

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from controller.contract.jsonpath import Step
 
-Outcome = Literal["agree", "disagree", "error"]
+Comparison = Literal["agree", "disagree", "error"]
 _MISSING = object()
 
 
@@ -66,7 +66,7 @@ def same_prediction(a: Any, b: Any, mode: str, tolerance_ppm: int) -> bool:
 
 def compare(
     primary: bytes, shadow: bytes, steps: tuple[Step, ...], mode: str, tolerance_ppm: int
-) -> Outcome:
+) -> Comparison:
     """Shadow vs primary answer: an unreadable shadow prediction is an error."""
     theirs = prediction_of(shadow, steps)
     if theirs is _MISSING:

@@ -37,7 +37,7 @@ def action_for(spec: FaultSpec) -> FaultAction | None:
     return action if action.kinds() else None
 
 
-def decide(action: FaultAction | None, fraction_bp: int, draw_bp: int) -> FaultAction | None:
+def choose_fault(action: FaultAction | None, fraction_bp: int, draw_bp: int) -> FaultAction | None:
     """Apply `action` to this request when its draw in [0, 10000) falls under the fraction."""
     if action is None or draw_bp >= fraction_bp:
         return None

@@ -14,7 +14,7 @@ from typing import Literal, NamedTuple
 from controller.contract.jsonpath import Step
 from controller.router.comparator import is_missing, prediction_of, same_prediction
 
-Verdict = Literal["correct", "incorrect"]
+LabelResult = Literal["correct", "incorrect"]
 
 
 class Stored(NamedTuple):
@@ -91,7 +91,7 @@ class FeedbackStore:
 
 def judge(
     entry: Stored, label: object, judges: dict[str, Judge]
-) -> Iterator[tuple[str, Verdict]]:
+) -> Iterator[tuple[str, LabelResult]]:
     """(variant, correct|incorrect) for each stored answer whose variant has a judge."""
     for variant, body in entry.bodies.items():
         rule = judges.get(variant)

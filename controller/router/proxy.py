@@ -14,9 +14,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from controller.router.assign import Plan, choose_mirrors, choose_primary, cookie_value
+from controller.router.assign import CompiledTable, choose_mirrors, choose_primary, cookie_value
 from controller.router.comparator import label_text
-from controller.router.faults import decide
+from controller.router.faults import choose_fault
 from controller.router.feedback import judge
 from controller.router.server import HttpConnection
 from controller.router.targets import Target, call_target
@@ -117,7 +117,7 @@ class Router:
         self.random = (rng or random.Random()).random
         self.loop = asyncio.get_running_loop()
         self.clock = clock or self.loop.time
-        self.plan: Plan | None = None
+        self.plan: CompiledTable | None = None
         self._sticky: bytes | None = None
         self._force: bytes | None = None
         self.targets: dict[str, Target] = {}
@@ -125,7 +125,7 @@ class Router:
         self._id_prefix = os.urandom(4).hex() + "-"
         self._id_counter = 0
 
-    def use(self, plan: Plan, targets: dict[str, Target]) -> None:
+    def use(self, plan: CompiledTable, targets: dict[str, Target]) -> None:
         self.plan, self.targets = plan, targets
         self._sticky = plan.sticky_header.encode() if plan.sticky_header else None
         self._force = plan.force_header.encode() if plan.force_header else None
@@ -164,7 +164,7 @@ class Router:
         exchange = Exchange(self, conn, target, prediction_id, req.keep_alive, started, join)
         fault = None
         if target.fault is not None:
-            fault = decide(target.fault, target.fraction_bp, int(self.random() * _BP))
+            fault = choose_fault(target.fault, target.fraction_bp, int(self.random() * _BP))
             if fault is not None:
                 self._count_fault(target.name, fault.kinds())
         call_target(target, data, head_only, self.settings.backend_timeout_s, fault,
@@ -172,7 +172,7 @@ class Router:
         for name in mirrors:
             self._tee(req, self.targets[name], pid_line, head_only, join)
 
-    def _identity(self, plan: Plan, req: Request) -> tuple[str | None, str | None]:
+    def _identity(self, plan: CompiledTable, req: Request) -> tuple[str | None, str | None]:
         """(unit id, forced variant) from the configured headers and cookies."""
         unit = forced = None
         cookies = b""
@@ -209,7 +209,7 @@ class Router:
 
         fault = None
         if target.fault is not None:
-            fault = decide(target.fault, target.fraction_bp, int(self.random() * _BP))
+            fault = choose_fault(target.fault, target.fraction_bp, int(self.random() * _BP))
             if fault is not None:
                 self._count_fault(target.name, fault.kinds())
         call_target(target, data, head_only, self.settings.shadow_timeout_s, fault, done)

@@ -59,50 +59,50 @@ def rules_from(table: RoutingTable) -> dict[str, PredictionRule]:
 class RouterMetrics:
     def __init__(self) -> None:
         r = self.registry = Registry()
-        v = (names.VARIANT,)
+        v = (names.VARIANT_LABEL,)
         self.requests = r.add(Counter(names.REQUESTS,
                                       "Proxied requests by variant and status class.",
-                                      (names.VARIANT, names.CODE)))
+                                      (names.VARIANT_LABEL, names.CODE_LABEL)))
         self.errors = r.add(Counter(names.ERRORS,
                                     "Failed requests; reason is 5xx, connect or timeout.",
-                                    (names.VARIANT, names.REASON)))
+                                    (names.VARIANT_LABEL, names.REASON_LABEL)))
         self.duration = r.add(Histogram(names.DURATION,
                                         "Time from full request to full response.", v,
                                         names.LATENCY_BUCKETS))
         self.predictions = r.add(Counter(names.PREDICTIONS,
                                          "Predicted labels (exact-mode variants).",
-                                         (names.VARIANT, names.LABEL)))
+                                         (names.VARIANT_LABEL, names.LABEL_LABEL)))
         self.scores = r.add(Histogram(names.SCORES,
                                       "Predicted scores (numeric-mode variants).", v,
                                       names.SCORE_BUCKETS))
         self.shadow_requests = r.add(Counter(names.SHADOW_REQUESTS,
                                              "Shadow copies answered, by status class.",
-                                             (names.VARIANT, names.CODE)))
+                                             (names.VARIANT_LABEL, names.CODE_LABEL)))
         self.shadow_duration = r.add(Histogram(names.SHADOW_DURATION, "Latency of shadow copies.",
                                                v, names.LATENCY_BUCKETS))
         self.comparisons = r.add(Counter(names.COMPARISONS, "Shadow vs primary predictions.",
-                                         (names.VARIANT, names.RESULT)))
+                                         (names.VARIANT_LABEL, names.RESULT_LABEL)))
         self.dropped = r.add(Counter(names.SHADOW_DROPPED,
                                      "Shadow copies not sent: in-flight bound reached.", v))
         self.feedback = r.add(Counter(names.FEEDBACK,
                                       "Joined labels by variant (shadows included).",
-                                      (names.VARIANT, names.RESULT)))
+                                      (names.VARIANT_LABEL, names.RESULT_LABEL)))
         self.feedback_unknown = r.add(Counter(names.FEEDBACK_UNKNOWN,
                                               "Feedback for unknown or expired prediction ids."))
         self.rewards = r.add(Counter(names.REWARDS,
                                      "Sum of numeric rewards joined to the serving variant.", v))
         self.faults = r.add(Counter(names.FAULTS,
                                     "Injected faults by kind (delay, error, corrupt).",
-                                    (names.VARIANT, names.KIND)))
+                                    (names.VARIANT_LABEL, names.KIND_LABEL)))
         self.rejected = r.add(Counter(names.REJECTED, "Requests refused by the router itself.",
-                                      (names.REASON,)))
+                                      (names.REASON_LABEL,)))
         self.table_version = r.add(Gauge(names.TABLE_VERSION,
                                          "Version of the applied routing table."))
         self.table_rejected = r.add(Counter(names.TABLE_REJECTED,
                                             "Routing tables refused (invalid or stale).",
-                                            (names.REASON,)))
+                                            (names.REASON_LABEL,)))
         self.variant_info = r.add(Gauge(names.VARIANT_INFO, "1 per variant of the applied table.",
-                                        (names.VARIANT, names.ROLE, names.MODEL)))
+                                        (names.VARIANT_LABEL, names.ROLE_LABEL, names.MODEL_LABEL)))
         self.weight = r.add(Gauge(names.WEIGHT,
                                   "Live weight of each serving variant (of 10000).", v))
         self.store_size = r.add(Gauge(names.STORE_SIZE, "Predictions waiting for feedback."))

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from controller.analysis.decision import decide
+from controller.analysis.decision import judge_metrics
 from controller.analysis.types import (
     AnalysisPolicy,
     AnalysisState,
@@ -17,11 +17,11 @@ from controller.analysis.types import (
     MetricConfig,
     MetricKind,
     MetricObservations,
+    MetricVerdict,
     OverallVerdict,
     ProportionObservation,
     Role,
-    TrafficSplit,
-    Verdict,
+    SplitObservation,
 )
 
 pytestmark = pytest.mark.unit
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.unit
 INF = math.inf
 ERRORS = MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
                       planned_samples=2000)
-SPLIT = TrafficSplit((19_000, 1000), (95, 5))
+SPLIT = SplitObservation((19_000, 1000), (95, 5))
 
 
 def _errors(base: tuple[int, int], cand: tuple[int, int], name: str = "errors"
@@ -38,10 +38,10 @@ def _errors(base: tuple[int, int], cand: tuple[int, int], name: str = "errors"
 
 
 def test_clear_regression_fails_with_actionable_reason() -> None:
-    d = decide([ERRORS], {"errors": _errors((190, 19_000), (40, 1000))}, SPLIT)
+    d = judge_metrics([ERRORS], {"errors": _errors((190, 19_000), (40, 1000))}, SPLIT)
     assert d.verdict is OverallVerdict.FAIL
     m = d.metrics[0]
-    assert m.verdict is Verdict.FAIL
+    assert m.verdict is MetricVerdict.FAIL
     assert "roll back" in m.reason
     assert m.p_value is not None
     assert m.p_value <= 0.05
@@ -51,50 +51,50 @@ def test_clear_regression_fails_with_actionable_reason() -> None:
 
 
 def test_before_plan_is_inconclusive_with_samples_needed() -> None:
-    d = decide([ERRORS], {"errors": _errors((190, 19_000), (10, 1000))}, SPLIT)
+    d = judge_metrics([ERRORS], {"errors": _errors((190, 19_000), (10, 1000))}, SPLIT)
     assert d.verdict is OverallVerdict.INCONCLUSIVE
     assert d.metrics[0].samples_needed == 1000.0
     assert "needs 1000 more" in d.metrics[0].reason
 
 
 def test_plan_reached_without_harm_passes() -> None:
-    split = TrafficSplit((38_000, 2000), (95, 5))
-    d = decide([ERRORS], {"errors": _errors((380, 38_000), (20, 2000))}, split)
+    split = SplitObservation((38_000, 2000), (95, 5))
+    d = judge_metrics([ERRORS], {"errors": _errors((380, 38_000), (20, 2000))}, split)
     assert d.verdict is OverallVerdict.PASS
     assert d.metrics[0].samples_needed == 0.0
 
 
 def test_srm_comes_first_and_never_passes() -> None:
-    split = TrafficSplit((38_000, 2600), (95, 5))
+    split = SplitObservation((38_000, 2600), (95, 5))
     prior = AnalysisState({"errors": 0.5})
-    d = decide([ERRORS], {"errors": _errors((380, 38_000), (20, 2000))}, split, prior)
+    d = judge_metrics([ERRORS], {"errors": _errors((380, 38_000), (20, 2000))}, split, prior)
     assert d.verdict is OverallVerdict.SRM
     assert d.srm is not None
     assert d.srm.mismatch
     assert d.state == prior  # distrusted data does not move the running p-values
-    assert all(m.verdict is Verdict.INCONCLUSIVE for m in d.metrics)
+    assert all(m.verdict is MetricVerdict.INCONCLUSIVE for m in d.metrics)
 
 
 def test_missing_data_is_counted_and_never_passes() -> None:
     latency = MetricConfig("errors2", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
                            planned_samples=2000)
-    split = TrafficSplit((38_000, 2000), (95, 5))
+    split = SplitObservation((38_000, 2000), (95, 5))
     obs = {"errors": _errors((380, 38_000), (20, 2000)),
            "errors2": MetricObservations("errors2", ProportionObservation(10, 38_000), None)}
-    d = decide([ERRORS, latency], obs, split)
+    d = judge_metrics([ERRORS, latency], obs, split)
     assert d.verdict is OverallVerdict.INCONCLUSIVE
     assert d.missing == ("errors2",)
     assert d.state.missing_data_looks == 1
     assert "candidate" in d.metrics[1].reason
     assert d.metrics[1].estimate is None
     # A metric absent from the mapping is missing too, and so is an unknown split.
-    d2 = decide([ERRORS, latency], {"errors": obs["errors"]},
-                TrafficSplit(None, (95, 5)), d.state)
+    d2 = judge_metrics([ERRORS, latency], {"errors": obs["errors"]},
+                SplitObservation(None, (95, 5)), d.state)
     assert d2.missing == ("errors2", "traffic-split")
     assert d2.state.missing_data_looks == 2
     # A complete look resets the count.
     complete = {**obs, "errors2": _errors((10, 38_000), (1, 2000), "errors2")}
-    assert decide([ERRORS, latency], complete, split, d2.state).state.missing_data_looks == 0
+    assert judge_metrics([ERRORS, latency], complete, split, d2.state).state.missing_data_looks == 0
 
 
 @pytest.mark.parametrize(("policy", "verdict", "text"),
@@ -104,7 +104,7 @@ def test_missing_data_limit_applies_policy(policy: str, verdict: OverallVerdict,
                                            text: str) -> None:
     pol = AnalysisPolicy(missing_data_limit=2, on_missing_data=policy)  # type: ignore[arg-type]
     state = AnalysisState(missing_data_looks=2)
-    d = decide([ERRORS], {}, SPLIT, state, pol)
+    d = judge_metrics([ERRORS], {}, SPLIT, state, pol)
     assert d.verdict is verdict
     assert f"policy is to {text}" in d.reason
 
@@ -114,9 +114,9 @@ def test_holm_protects_against_many_guardrails() -> None:
     configs = [MetricConfig(n, MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
                             planned_samples=2000) for n in names]
     obs = {n: _errors((190, 19_000), (10, 1000), n) for n in names}
-    alone = decide(configs[:1], {"a": obs["a"]}, SPLIT, AnalysisState({"a": 0.04}))
+    alone = judge_metrics(configs[:1], {"a": obs["a"]}, SPLIT, AnalysisState({"a": 0.04}))
     assert alone.verdict is OverallVerdict.FAIL
-    both = decide(configs, obs, SPLIT, AnalysisState({"a": 0.04, "b": 0.04}))
+    both = judge_metrics(configs, obs, SPLIT, AnalysisState({"a": 0.04, "b": 0.04}))
     assert both.verdict is OverallVerdict.INCONCLUSIVE
     assert [m.adjusted_p_value for m in both.metrics] == [0.08, 0.08]
 
@@ -124,22 +124,22 @@ def test_holm_protects_against_many_guardrails() -> None:
 def test_min_samples_gate_a_failure() -> None:
     config = MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
                           min_samples=500, planned_samples=2000)
-    d = decide([config], {"errors": _errors((190, 19_000), (40, 100))},
-               TrafficSplit((19_000, 100), (995, 5)), AnalysisState({"errors": 0.001}))
+    d = judge_metrics([config], {"errors": _errors((190, 19_000), (40, 100))},
+               SplitObservation((19_000, 100), (995, 5)), AnalysisState({"errors": 0.001}))
     assert d.verdict is OverallVerdict.INCONCLUSIVE
 
 
 def test_tolerance_absorbs_a_small_increase() -> None:
     tolerant = MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
                             tolerance=0.03, planned_samples=1000)
-    d = decide([tolerant], {"errors": _errors((190, 19_000), (40, 1000))}, SPLIT)
+    d = judge_metrics([tolerant], {"errors": _errors((190, 19_000), (40, 1000))}, SPLIT)
     assert d.verdict is OverallVerdict.PASS
 
 
 def test_min_effect_extends_the_sample() -> None:
     config = MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
                           planned_samples=1000, min_effect=0.005)
-    d = decide([config], {"errors": _errors((190, 19_000), (10, 1000))}, SPLIT)
+    d = judge_metrics([config], {"errors": _errors((190, 19_000), (10, 1000))}, SPLIT)
     assert d.verdict is OverallVerdict.INCONCLUSIVE
     assert d.metrics[0].samples_needed > 1000
 
@@ -147,16 +147,16 @@ def test_min_effect_extends_the_sample() -> None:
 def test_success_metric_must_be_shown_non_inferior() -> None:
     accuracy = MetricConfig("accuracy", MetricKind.PROPORTION, Direction.HIGHER_IS_BETTER,
                             role=Role.SUCCESS, tolerance=0.04, planned_samples=1000)
-    good = decide([accuracy], {"accuracy": _errors((17_100, 19_000), (905, 1000), "accuracy")},
-                  SPLIT)
+    good = judge_metrics([accuracy],
+                         {"accuracy": _errors((17_100, 19_000), (905, 1000), "accuracy")}, SPLIT)
     assert good.verdict is OverallVerdict.PASS
-    unclear = decide([accuracy], {"accuracy": _errors((17_100, 19_000), (870, 1000),
+    unclear = judge_metrics([accuracy], {"accuracy": _errors((17_100, 19_000), (870, 1000),
                                                       "accuracy")}, SPLIT)
     assert unclear.verdict is OverallVerdict.INCONCLUSIVE
     assert "not yet shown" in unclear.metrics[0].reason
-    big = decide([accuracy], {"accuracy": _errors((171_000, 190_000), (8_000, 10_000),
+    big = judge_metrics([accuracy], {"accuracy": _errors((171_000, 190_000), (8_000, 10_000),
                                                   "accuracy")},
-                 TrafficSplit((190_000, 10_000), (95, 5)))
+                 SplitObservation((190_000, 10_000), (95, 5)))
     assert big.verdict is OverallVerdict.INCONCLUSIVE
     assert big.metrics[0].samples_needed == 0.0
     assert "probably worse than the tolerance" in big.metrics[0].reason
@@ -167,16 +167,16 @@ def test_histogram_metric_uses_share_slower_than_threshold() -> None:
                           threshold=0.25, planned_samples=1000)
     base = HistogramObservation(((0.1, 9_500), (0.25, 18_000), (INF, 19_000)))
     cand = HistogramObservation(((0.1, 400), (0.25, 850), (INF, 1000)))
-    d = decide([config], {"latency": MetricObservations("latency", base, cand)}, SPLIT)
+    d = judge_metrics([config], {"latency": MetricObservations("latency", base, cand)}, SPLIT)
     m = d.metrics[0]
     assert m.estimate == pytest.approx(150 / 1000 - 1000 / 19_000)
-    assert m.verdict is Verdict.FAIL
+    assert m.verdict is MetricVerdict.FAIL
     assert m.shift_p_value is not None
     assert m.shift_p_value < 0.001
     bad = MetricConfig("latency", MetricKind.HISTOGRAM, Direction.LOWER_IS_BETTER,
                        threshold=0.3, planned_samples=1000)
     with pytest.raises(ValueError, match="not a bucket boundary"):
-        decide([bad], {"latency": MetricObservations("latency", base, cand)}, SPLIT)
+        judge_metrics([bad], {"latency": MetricObservations("latency", base, cand)}, SPLIT)
 
 
 def test_mean_metric_from_sums() -> None:
@@ -186,13 +186,14 @@ def test_mean_metric_from_sums() -> None:
     a, b = rng.normal(1.0, 0.5, 19_000), rng.normal(0.9, 0.5, 1000)
     obs = MetricObservations("score", MeanObservation(a.size, a.sum(), (a**2).sum()),
                              MeanObservation(b.size, b.sum(), (b**2).sum()))
-    d = decide([config], {"score": obs}, SPLIT)
+    d = judge_metrics([config], {"score": obs}, SPLIT)
     assert d.metrics[0].estimate == pytest.approx(b.mean() - a.mean())
     assert d.verdict is OverallVerdict.FAIL
 
 
 def test_zero_traffic_is_inconclusive_not_zero() -> None:
-    d = decide([ERRORS], {"errors": _errors((0, 0), (0, 0))}, TrafficSplit((0, 0), (95, 5)))
+    d = judge_metrics([ERRORS], {"errors": _errors((0, 0), (0, 0))},
+                      SplitObservation((0, 0), (95, 5)))
     assert d.verdict is OverallVerdict.INCONCLUSIVE
     assert d.metrics[0].samples_needed == 2000.0
 
@@ -208,7 +209,7 @@ def test_zero_traffic_is_inconclusive_not_zero() -> None:
 def test_invalid_inputs(metrics: list[MetricConfig], obs: dict[str, MetricObservations],
                         message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        decide(metrics, obs, SPLIT)
+        judge_metrics(metrics, obs, SPLIT)
 
 
 @pytest.mark.parametrize(
@@ -233,7 +234,8 @@ def test_aa_rollouts_rarely_fail_when_judged_every_look() -> None:
             base += (rng.binomial(1900, 0.02), 1900)
             cand += (rng.binomial(100, 0.02), 100)
             obs = {"errors": _errors((int(base[0]), int(base[1])), (int(cand[0]), int(cand[1])))}
-            d = decide([ERRORS], obs, TrafficSplit((int(base[1]), int(cand[1])), (95, 5)), state)
+            observed = SplitObservation((int(base[1]), int(cand[1])), (95, 5))
+            d = judge_metrics([ERRORS], obs, observed, state)
             state = d.state
             if d.verdict is OverallVerdict.FAIL:
                 failures += 1

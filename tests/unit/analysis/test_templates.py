@@ -13,7 +13,7 @@ from controller.analysis.provider import (
     HistogramQuery,
     SummaryQuery,
     Window,
-    render,
+    render_query,
 )
 from controller.analysis.templates import (
     ConfigError,
@@ -116,7 +116,7 @@ def test_custom_value_form_is_sampled_every_interval() -> None:
 
 def test_render_substitutes_variant_and_window() -> None:
     q = counts(plan(template="errorRate"))
-    assert render(q.trials, "candidate", WINDOW) == (
+    assert render_query(q.trials, "candidate", WINDOW) == (
         'sum(increase(modelrouter_requests_total{variant="candidate",namespace="ns"}[125s]))')
 
 

@@ -11,7 +11,7 @@ from scipy.stats import chisquare
 
 from controller.contract.table import parse_table
 from controller.router.assign import (
-    Plan,
+    CompiledTable,
     bucket_of,
     choose_mirrors,
     choose_primary,
@@ -24,7 +24,7 @@ from controller.router.assign import (
 pytestmark = pytest.mark.unit
 
 
-def plan_for(weight_bp: int, **extra: object) -> Plan:
+def plan_for(weight_bp: int, **extra: object) -> CompiledTable:
     doc = {
         "version": 1, "salt": "exp-1",
         "stable": {"backends": ["127.0.0.1:1"]},

@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import binomtest
 
 from controller.contract.table import FaultSpec
-from controller.router.faults import action_for, decide
+from controller.router.faults import action_for, choose_fault
 
 pytestmark = pytest.mark.unit
 
@@ -32,7 +32,7 @@ def test_rate_matches_fraction(fraction_bp: int) -> None:
     action = action_for(FaultSpec(fraction_bp=max(fraction_bp, 1), error_status=500))
     rng = random.Random(11)
     n = 20_000
-    hits = sum(decide(action, fraction_bp, int(rng.random() * 10_000)) is not None
+    hits = sum(choose_fault(action, fraction_bp, int(rng.random() * 10_000)) is not None
                for _ in range(n))
     if fraction_bp in (0, 10_000):
         assert hits == n * fraction_bp // 10_000
