@@ -41,6 +41,7 @@ check-crds: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports  # the import contract in pyproject.toml: core, shell and router apart
 
 cluster-build: venv
 	$(PY) -m tests.cluster build

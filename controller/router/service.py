@@ -7,16 +7,16 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from controller.contract.table import RoutingTable
 from controller.router.admin import AdminApp
 from controller.router.assign import compile_plan
 from controller.router.feedback import FeedbackStore
-from controller.router.proxy import ProxySettings, Router
-from controller.router.server import App, HttpConnection, Limits
-from controller.router.source import TableHolder, TableSource
+from controller.router.proxy import Router
+from controller.router.server import App, HttpConnection
+from controller.router.settings import RouterSettings
+from controller.router.source import TableHolder
 from controller.router.targets import build_targets
 from controller.router.telemetry import RouterMetrics, Telemetry
 from controller.router.upstream import PoolSet
@@ -26,24 +26,10 @@ FLUSH_INTERVAL_S = 0.1
 SWEEP_INTERVAL_S = 1.0
 
 
-@dataclass(frozen=True)
-class RouterConfig:
-    host: str = "0.0.0.0"
-    port: int = 8080
-    admin_host: str = "0.0.0.0"
-    admin_port: int = 9090
-    limits: Limits = field(default_factory=Limits)
-    proxy: ProxySettings = field(default_factory=ProxySettings)
-    feedback_max_entries: int = 1_000_000
-    feedback_ttl_s: float = 24 * 3600.0
-    max_idle_per_backend: int = 512
-    sources: Sequence[TableSource] = field(default_factory=tuple)
-
-
 class RouterService:
     """Start with `await start()`; `port` and `admin_port` are the bound ports."""
 
-    def __init__(self, config: RouterConfig, rng: random.Random | None = None,
+    def __init__(self, config: RouterSettings, rng: random.Random | None = None,
                  clock: Callable[[], float] | None = None) -> None:
         self.config = config
         self._rng = rng

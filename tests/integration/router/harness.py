@@ -21,7 +21,8 @@ import uvloop
 
 from controller.router.proxy import ProxySettings
 from controller.router.server import Limits
-from controller.router.service import RouterConfig, RouterService
+from controller.router.service import RouterService
+from controller.router.settings import RouterSettings
 
 T = TypeVar("T")
 # (method, path, headers, body) -> (status, JSON payload)
@@ -130,7 +131,7 @@ class Harness:
                  seed: int = 7, clock: Callable[[], float] | None = None,
                  feedback_ttl_s: float = 3600.0, feedback_max_entries: int = 100_000) -> None:
         self.lt = LoopThread()
-        config = RouterConfig(
+        config = RouterSettings(
             host="127.0.0.1", port=0, admin_host="127.0.0.1", admin_port=0,
             limits=limits or Limits(), proxy=proxy or ProxySettings(),
             feedback_ttl_s=feedback_ttl_s, feedback_max_entries=feedback_max_entries,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.router.service import RouterConfig, RouterService
+from controller.router.service import RouterService
+from controller.router.settings import RouterSettings
 from controller.router.source import FileTableSource
 from tests.integration.router.harness import Harness, LoopThread, label_backend, table, wait_for
 
@@ -51,7 +52,7 @@ def test_file_source_applies_new_tables(tmp_path: Path) -> None:
         b = harness_for_backends.backend(label_backend("dog"))
         path.write_text(json.dumps(table(1, a.address, b.address, weight_bp=0)))
         service = RouterService(
-            RouterConfig(host="127.0.0.1", port=0, admin_host="127.0.0.1", admin_port=0,
+            RouterSettings(host="127.0.0.1", port=0, admin_host="127.0.0.1", admin_port=0,
                          sources=[FileTableSource(path, interval_s=0.05)]),
             rng=random.Random(1),
         )

@@ -1,0 +1,83 @@
+"""The router's settings: one frozen object, built from the command line in `main()`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from controller.router.proxy import ProxySettings
+from controller.router.server import Limits
+from controller.router.source import FileTableSource, TableSource
+
+
+@dataclass(frozen=True)
+class RouterSettings:
+    """Everything a router process is configured with; built once in `main()`."""
+
+    host: str = "0.0.0.0"
+    port: int = 8080
+    admin_host: str = "0.0.0.0"
+    admin_port: int = 9090
+    limits: Limits = field(default_factory=Limits)
+    proxy: ProxySettings = field(default_factory=ProxySettings)
+    feedback_max_entries: int = 1_000_000
+    feedback_ttl_s: float = 24 * 3600.0
+    max_idle_per_backend: int = 512
+    sources: Sequence[TableSource] = field(default_factory=tuple)
+
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not host:port")
+    return host or "0.0.0.0", int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="modelrollout-router",
+                                description="The model router: sticky weighted split, shadows, "
+                                            "per-variant telemetry, feedback joins.")
+    p.add_argument("--listen", type=_address, default=("0.0.0.0", 8080), help="serving host:port")
+    p.add_argument("--admin", type=_address, default=("0.0.0.0", 9090),
+                   help="admin/metrics host:port")
+    p.add_argument("--table-file", help="routing table file (JSON or YAML), watched")
+    p.add_argument("--table-configmap", metavar="NAMESPACE/NAME",
+                   help="watch the routing table in this ConfigMap (key table.json)")
+    p.add_argument("--max-body-bytes", type=int, default=1 << 20)
+    p.add_argument("--max-headers", type=int, default=100)
+    p.add_argument("--max-header-bytes", type=int, default=16 << 10)
+    p.add_argument("--idle-timeout", type=float, default=75.0, help="client keep-alive, s")
+    p.add_argument("--read-timeout", type=float, default=30.0, help="to receive a request, s")
+    p.add_argument("--backend-timeout", type=float, default=30.0, help="s")
+    p.add_argument("--shadow-timeout", type=float, default=5.0, help="s")
+    p.add_argument("--max-shadow-inflight", type=int, default=256)
+    p.add_argument("--feedback-path", default="/feedback")
+    p.add_argument("--feedback-max-entries", type=int, default=1_000_000)
+    p.add_argument("--feedback-ttl", type=float, default=86_400.0, help="s")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def settings_from(args: argparse.Namespace) -> RouterSettings:
+    """The one settings object of a router process, from its command line."""
+    sources: list[TableSource] = []
+    if args.table_file:
+        sources.append(FileTableSource(args.table_file))
+    if args.table_configmap:
+        from controller.router.source_kube import ConfigMapTableSource
+
+        namespace, _, name = args.table_configmap.partition("/")
+        sources.append(ConfigMapTableSource(namespace, name))
+    return RouterSettings(
+        host=args.listen[0], port=args.listen[1],
+        admin_host=args.admin[0], admin_port=args.admin[1],
+        limits=Limits(args.max_body_bytes, args.max_headers, args.max_header_bytes,
+                      args.idle_timeout, args.read_timeout),
+        proxy=ProxySettings(args.backend_timeout, args.shadow_timeout, args.max_shadow_inflight,
+                            args.feedback_path.encode()),
+        feedback_max_entries=args.feedback_max_entries,
+        feedback_ttl_s=args.feedback_ttl,
+        sources=sources,
+    )
