@@ -89,19 +89,10 @@ def tau_squared_for_horizon(variance_at_horizon: float, alpha: float) -> float:
     return optimal_mixing_ratio(alpha) * variance_at_horizon
 
 
-def sequential_test(
-    estimate: float,
-    variance: float,
-    *,
-    n_a: float,
-    n_b: float,
-    planned_n_b: float,
-    null_value: float = 0.0,
-    alternative: OneSided = "greater",
-    alpha: float = 0.05,
-    previous_p: float = 1.0,
-    test: str = "msprt",
-) -> StatResult:
+def sequential_test(estimate: float, variance: float, *, n_a: float, n_b: float,
+                    planned_n_b: float, null_value: float = 0.0,
+                    alternative: OneSided = "greater", alpha: float = 0.05,
+                    previous_p: float = 1.0, test: str = "msprt") -> StatResult:
     """One look of the one-sided mSPRT of H0: theta <= null_value ("greater") or
     theta >= null_value ("less"), theta = B - A, for an asymptotically normal estimate.
 
@@ -146,18 +137,10 @@ def proportion_variance(successes: int, trials: int) -> float:
     return p * (1 - p) / trials
 
 
-def sequential_proportions(
-    successes_a: int,
-    trials_a: int,
-    successes_b: int,
-    trials_b: int,
-    *,
-    planned_trials_b: float,
-    margin: float = 0.0,
-    alternative: OneSided = "greater",
-    alpha: float = 0.05,
-    previous_p: float = 1.0,
-) -> StatResult:
+def sequential_proportions(successes_a: int, trials_a: int, successes_b: int, trials_b: int, *,
+                           planned_trials_b: float, margin: float = 0.0,
+                           alternative: OneSided = "greater", alpha: float = 0.05,
+                           previous_p: float = 1.0) -> StatResult:
     """mSPRT on p_B - p_A with unpooled variance; H1 "greater": p_B - p_A > margin."""
     for arm, s, t in (("a", successes_a, trials_a), ("b", successes_b, trials_b)):
         if t <= 0 or not 0 <= s <= t:
@@ -169,20 +152,10 @@ def sequential_proportions(
                            previous_p=previous_p, test="msprt-proportions")
 
 
-def sequential_means(
-    n_a: float,
-    mean_a: float,
-    var_a: float,
-    n_b: float,
-    mean_b: float,
-    var_b: float,
-    *,
-    planned_n_b: float,
-    margin: float = 0.0,
-    alternative: OneSided = "greater",
-    alpha: float = 0.05,
-    previous_p: float = 1.0,
-) -> StatResult:
+def sequential_means(n_a: float, mean_a: float, var_a: float, n_b: float, mean_b: float,
+                     var_b: float, *, planned_n_b: float, margin: float = 0.0,
+                     alternative: OneSided = "greater", alpha: float = 0.05,
+                     previous_p: float = 1.0) -> StatResult:
     """mSPRT on mean_B - mean_A from summary statistics; H1 "greater": diff > margin."""
     if n_a < 1 or n_b < 1:
         raise ValueError("n_a and n_b must be >= 1")
