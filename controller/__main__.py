@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -60,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.log_format, args.verbose)
     try:
-        settings = OperatorSettings.from_env(os.environ)
+        settings = OperatorSettings.from_env()
     except SettingsError as error:
         print(f"modelrollout-operator: {error}", file=sys.stderr)
         return 2

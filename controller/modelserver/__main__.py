@@ -8,29 +8,21 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
 from controller.modelserver.model import ModelLoadError, load_model
 from controller.modelserver.server import Settings, make_server
+from controller.modelserver.settings import default_model_path, environment
 
 log = logging.getLogger("controller.modelserver")
 
 
-def default_model_path(env: dict[str, str]) -> str | None:
-    """MODEL_PATH, else MODEL_URI with a file:// scheme (the README's manifests use it)."""
-    if env.get("MODEL_PATH"):
-        return env["MODEL_PATH"]
-    uri = env.get("MODEL_URI", "")
-    return uri.removeprefix("file://") if uri.startswith("file://") else None
-
-
-def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modelrollout-modelserver", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     model = default_model_path(env)
@@ -49,7 +41,7 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser(dict(os.environ)).parse_args(argv)
+    args = build_parser(environment()).parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
     try:
         model = load_model(args.model)

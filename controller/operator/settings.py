@@ -6,6 +6,7 @@ No module reads the environment at import time; tests build the object they need
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -47,7 +48,10 @@ class OperatorSettings:
     metrics_address: str | None = None  # host:port of /metrics; None serves none
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> OperatorSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
+        """From `environ` (default: this process's environment); SettingsError names the
+        variable that cannot be used."""
+        environ = os.environ if environ is None else environ
         return cls(
             router=BuiltinRouterSettings(
                 image=environ.get(ROUTER_IMAGE_ENV) or DEFAULT_ROUTER_IMAGE,

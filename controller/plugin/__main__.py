@@ -5,7 +5,6 @@ kubectl runs any `kubectl-<name>` on PATH as `kubectl <name>`; see docs/plugin.m
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 
@@ -13,20 +12,22 @@ from controller.plugin.app import Terminal, run
 from controller.plugin.cli import parse
 from controller.plugin.errors import PluginError
 from controller.plugin.kube import Cluster, connect
+from controller.plugin.settings import PluginSettings
 
 
-def _terminal() -> Terminal:
+def _terminal(settings: PluginSettings) -> Terminal:
     interactive = sys.stdout.isatty()
     return Terminal(out=sys.stdout, interactive=interactive,
-                    color=interactive and not os.environ.get("NO_COLOR"))
+                    color=interactive and not settings.no_color)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    settings = PluginSettings.from_env()
     try:
-        connection = connect(args.kubeconfig, args.context, os.environ)
+        connection = connect(args.kubeconfig, args.context, settings.cluster_env)
         namespace = args.namespace or connection.namespace
-        return run(args, Cluster(connection), namespace, _terminal())
+        return run(args, Cluster(connection), namespace, _terminal(settings))
     except PluginError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

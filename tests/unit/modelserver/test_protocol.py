@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from controller.modelserver.__main__ import build_parser, default_model_path
+from controller.modelserver.__main__ import build_parser
 from controller.modelserver.protocol import (
     MAX_INSTANCES,
     Prediction,
@@ -18,6 +18,7 @@ from controller.modelserver.protocol import (
     predictions_body,
     route,
 )
+from controller.modelserver.settings import default_model_path
 
 pytestmark = pytest.mark.unit
 
