@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from controller.api.schema import exactly_one_of, list_map, rule
+from controller.api.status import HISTORY_MAX_ITEMS
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 HTTP_TOKEN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
@@ -382,7 +383,12 @@ class ModelRolloutSpec(ApiModel):
     shadows: Annotated[list[Shadow] | None, list_map("name")] = Field(default=None, max_length=5)
     analysis: Analysis | None = None
     progress_deadline_seconds: int = Field(default=600, ge=10, le=86_400)
-    revision_history_limit: int = Field(default=10, ge=1, le=20)
+    revision_history_limit: int = Field(
+        default=10, ge=1, le=HISTORY_MAX_ITEMS,
+        description="How many finished rollouts (promoted, rolled back, aborted or superseded) "
+                    "status.history keeps; the oldest beyond it are dropped. Deployments are "
+                    "not kept by it: an old stable's is deleted after scaleDownDelaySeconds.",
+    )
 
 
 def spec_from_dict(spec: dict[str, Any]) -> ModelRolloutSpec:

@@ -14,6 +14,9 @@ Phase = Literal["Initializing", "Progressing", "Paused", "Healthy", "Degraded"]
 Verdict = Literal["Pass", "Fail", "Inconclusive", "NoData", "Error", "SampleRatioMismatch"]
 Outcome = Literal["Promoted", "RolledBack", "Aborted", "Superseded"]
 
+HISTORY_MAX_ITEMS = 20  # the largest spec.revisionHistoryLimit
+SCALE_DOWNS_MAX_ITEMS = 10
+
 Revision = Annotated[str, Field(max_length=63)]
 Timestamp = Annotated[str, Field(max_length=64, json_schema_extra={"format": "date-time"})]
 Message = Annotated[str, Field(max_length=4096)]
@@ -114,10 +117,13 @@ class ModelRolloutStatus(StatusModel):
     last_command: Annotated[str, Field(max_length=128)] | None = Field(
         default=None, description="The last manual command processed (annotation value)."
     )
-    scale_downs: list[ScaleDown] = Field(default_factory=list, max_length=10)
+    scale_downs: list[ScaleDown] = Field(default_factory=list, max_length=SCALE_DOWNS_MAX_ITEMS)
     traffic: Traffic | None = None
     analysis: AnalysisStatus | None = None
     conditions: Annotated[list[Condition], list_map("type")] = Field(
         default_factory=list, max_length=8
     )
-    history: list[HistoryEntry] = Field(default_factory=list, max_length=10)
+    history: list[HistoryEntry] = Field(
+        default_factory=list, max_length=HISTORY_MAX_ITEMS,
+        description="Finished rollouts, oldest first; spec.revisionHistoryLimit bounds it.",
+    )

@@ -68,11 +68,6 @@ def model_deployment(rollout: RolloutRef, template: PodTemplate, revision: str, 
     }
 
 
-def scale(replicas: int) -> Manifest:
-    """The part of a Deployment we re-apply for a revision whose template is no longer in spec."""
-    return {"spec": {"replicas": replicas}}
-
-
 def service(rollout: RolloutRef, name: str, spec: ModelRolloutSpec, selector: dict[str, str],
             role: str) -> Manifest:
     return {

@@ -9,12 +9,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from controller.api.status import HistoryEntry, ModelRolloutStatus, Outcome, ScaleDown
+from controller.api.status import (
+    SCALE_DOWNS_MAX_ITEMS,
+    HistoryEntry,
+    ModelRolloutStatus,
+    Outcome,
+    ScaleDown,
+)
 from controller.rollout.conditions import rfc3339
 from controller.rollout.model import Event, Observation
 from controller.rollout.steps import step_count
 
-HISTORY_LIMIT = 10
+# status.scaleDowns is bounded in the CRD: past it the oldest old stable is let go (deleted) early.
+SCALE_DOWN_LIMIT = SCALE_DOWNS_MAX_ITEMS
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -29,6 +36,8 @@ class Draft:
         self.spec = observation.spec
         self.now = observation.now
         self.status: ModelRolloutStatus = observation.status.model_copy(deep=True)
+        if len(self.status.history) > self.spec.revision_history_limit:  # the limit was lowered
+            self.set(history=self._bounded(self.status.history))
         self.events: list[Event] = []
         self.wake_at: datetime | None = None
         self.waiting_for_promote = False
@@ -82,7 +91,7 @@ class Draft:
         delay = strategy.scale_down_delay_seconds if strategy else 0
         at = rfc3339(self.now + timedelta(seconds=delay))
         scale_downs = [s for s in self.status.scale_downs if s.revision != candidate]
-        scale_downs = [*scale_downs, ScaleDown(revision=old, at=at)][-10:]
+        scale_downs = [*scale_downs, ScaleDown(revision=old, at=at)][-SCALE_DOWN_LIMIT:]
         self._record(candidate, "Promoted", reason, message)
         self.set(stable_revision=candidate, candidate_revision=None, current_step_index=None,
                  step_started_at=None, rollout_started_at=None, candidate_unready_since=None,
@@ -113,4 +122,8 @@ class Draft:
     def _record(self, revision: str, outcome: Outcome, reason: str, message: str) -> None:
         entry = HistoryEntry(revision=revision, outcome=outcome, reason=reason,
                              message=message[:1024], finished_at=rfc3339(self.now))
-        self.set(history=[*self.status.history, entry][-HISTORY_LIMIT:])
+        self.set(history=self._bounded([*self.status.history, entry]))
+
+    def _bounded(self, history: list[HistoryEntry]) -> list[HistoryEntry]:
+        """The newest spec.revisionHistoryLimit entries."""
+        return history[-self.spec.revision_history_limit:]

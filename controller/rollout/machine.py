@@ -23,9 +23,10 @@ from controller.rollout.steps import (
     analysis_step,
     canary_split,
     canary_steps,
-    describe,
     shadow_mirrors,
+    step_count,
     step_duration,
+    step_label,
 )
 
 RESYNC_SECONDS = 300.0
@@ -167,22 +168,20 @@ def _wait_for_readiness(draft: Draft) -> None:
 def _complete_step(draft: Draft, message: str) -> None:
     """Finish the current step: the next one starts, or the rollout is promoted."""
     index = draft.status.current_step_index or 0
-    steps = canary_steps(draft.spec)
-    total = len(steps) if draft.spec.strategy.canary else 2
-    label = describe(steps[index]) if index < len(steps) else "preview"
+    total = step_count(draft.spec)
     if index + 1 >= total:
         draft.promote("StepsCompleted", f"all {total} steps completed")
         return
-    draft.advance(f"step {index + 1}/{total} ({label}): {message}")
+    draft.advance(f"step {index + 1}/{total} ({step_label(draft.spec, index)}): {message}")
 
 
 def _canary_step(draft: Draft) -> None:
-    steps = canary_steps(draft.spec)
     index = draft.status.current_step_index or 0
-    if index >= len(steps):
-        draft.promote("StepsCompleted", f"all {len(steps)} steps completed")
+    total = step_count(draft.spec)
+    if index >= total:  # the steps were shortened under a rollout past the new end
+        draft.promote("StepsCompleted", f"all {total} steps completed")
         return
-    step = steps[index]
+    step = canary_steps(draft.spec)[index]
     if not _step_traffic_applied(draft, index):
         draft.wake_in(0)  # this step's split reaches the data plane before the step can end
         return
@@ -221,9 +220,10 @@ def _blue_green_step(draft: Draft) -> None:
     blue_green = draft.spec.strategy.blue_green
     assert blue_green is not None
     index = draft.status.current_step_index or 0
-    if index == 0:
-        if blue_green.pre_promotion_analysis is not None:
-            _judge(draft, blue_green.pre_promotion_analysis)
+    if index == 0:  # the preview; any later index is the switch
+        judged = analysis_step(draft.spec, index)
+        if judged is not None:
+            _judge(draft, judged)
         else:
             _complete_step(draft, "candidate Ready behind the preview Service")
         return
@@ -314,8 +314,6 @@ def analysis_due(observation: Observation) -> bool:
     if status.candidate_revision is None or status.paused_by_user:
         return False
     if analysis_step(spec, status.current_step_index) is None:
-        return False
-    if spec.strategy.blue_green and (status.current_step_index or 0) > 0:
         return False
     last = parse_time(status.analysis.updated_at) if status.analysis else None
     interval = spec.analysis.interval_seconds if spec.analysis else 15

@@ -68,6 +68,5 @@ class Plan:
     stable_service: str  # revision the `<name>-stable` Service selects
     candidate_service: str | None  # revision the `<name>-candidate` Service selects
     traffic: TrafficSplit
-    run_analysis: bool = False  # the next look should query the analyzer
     events: tuple[Event, ...] = ()
     requeue_after_seconds: float | None = None

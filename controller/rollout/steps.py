@@ -1,4 +1,12 @@
-"""Derived facts about a strategy's steps: pure functions of (spec, index), never stored."""
+"""Derived facts about a strategy's steps: pure functions of (spec, index), never stored.
+
+The one step model for both strategies, so every index check, total and label agrees:
+
+- canary: one step per entry of `strategy.canary.steps`, in order;
+- blue/green: two steps, index 0 the preview (the candidate answers on its preview Service
+  only, judged by the optional prePromotionAnalysis) and index 1 the switch (the
+  auto-promotion wait, or waiting for a person to promote).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +19,23 @@ def canary_steps(spec: ModelRolloutSpec) -> list[CanaryStep]:
     return list(spec.strategy.canary.steps) if spec.strategy.canary else []
 
 
+BLUE_GREEN_STEPS = ("preview", "switch")
+
+
 def step_count(spec: ModelRolloutSpec) -> int:
-    """Canary: its steps; blue/green: preview, optional analysis, switch."""
+    """How many steps a rollout of `spec` walks: the canary's steps, or blue/green's two."""
     if spec.strategy.canary:
         return len(spec.strategy.canary.steps)
-    return 1
+    return len(BLUE_GREEN_STEPS)
+
+
+def step_label(spec: ModelRolloutSpec, index: int) -> str:
+    """A short name for step `index` (0-based, below step_count), for Events and messages."""
+    if not 0 <= index < step_count(spec):
+        raise IndexError(f"step {index} of {step_count(spec)}")
+    if spec.strategy.canary:
+        return _describe(spec.strategy.canary.steps[index])
+    return BLUE_GREEN_STEPS[index]
 
 
 def live_weight(steps: list[CanaryStep], index: int) -> int:
@@ -31,7 +51,8 @@ def analysis_step(spec: ModelRolloutSpec, index: int | None) -> AnalysisStep | N
     if index is None:
         return None
     if spec.strategy.blue_green:
-        return spec.strategy.blue_green.pre_promotion_analysis
+        # Only the preview is judged: the switch waits for the clock or a person.
+        return spec.strategy.blue_green.pre_promotion_analysis if index == 0 else None
     steps = canary_steps(spec)
     if index >= len(steps):
         return None
@@ -82,7 +103,7 @@ def step_duration(step: CanaryStep) -> int | None:
     return None
 
 
-def describe(step: CanaryStep) -> str:
+def _describe(step: CanaryStep) -> str:
     if step.set_weight is not None:
         return f"setWeight {step.set_weight}"
     if step.mirror is not None:

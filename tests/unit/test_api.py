@@ -94,3 +94,12 @@ def test_validation_errors_name_the_field() -> None:
         ModelRolloutSpec.model_validate(spec)
     message = describe_validation_error(raised.value)
     assert message.startswith("spec.strategy.canary.steps.0.setWeight:"), message
+
+
+def test_revision_history_limit_bounds_status_history_up_to_its_maximum() -> None:
+    schema = custom_resource_definition()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    limit = schema["properties"]["spec"]["properties"]["revisionHistoryLimit"]
+    history = schema["properties"]["status"]["properties"]["history"]
+    assert (limit["default"], limit["minimum"]) == (10, 1)
+    assert limit["maximum"] == history["maxItems"] == 20, "the largest limit is a valid status"
+    assert "status.history" in limit["description"]
