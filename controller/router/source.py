@@ -2,8 +2,10 @@
 
 `TableHolder.offer` is the single entry: it validates, refuses stale or invalid tables (the
 last good table stays in force, the refusal is logged and counted) and applies good ones.
-A `TableSource` is anything with `async run(holder)`: the file watcher here, the admin
-endpoint (PUT /table), and later a Kubernetes watch that lives outside the hot-path modules.
+A `TableSource` is anything with `async run(holder)`: the file watcher here (`--table-file`)
+and the Kubernetes watch of the table ConfigMap, `ConfigMapTableSource` in
+`controller.router.source_kube` (`--table-configmap`), which lives outside the hot-path
+modules. The admin endpoint (PUT /table) offers its tables to the holder directly.
 """
 
 from __future__ import annotations
