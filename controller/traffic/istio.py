@@ -5,35 +5,22 @@ same namespace; the candidate only while a candidate revision exists, at weight 
 weights summing to 100. Mirrors use the `mirrors` list (Istio 1.19+), which holds several targets
 (candidate and shadows) where the older `mirror` + `mirrorPercentage` holds one; entries to the
 candidate or a shadow of this rollout are ours, every other entry and field is carried over.
+ManagedRouteRouter (managed.py) does the rewriting and the applying; this module says how a
+VirtualService spells its routes, destinations and mirrors.
 """
 
 from __future__ import annotations
-
-import copy
 
 from kubernetes import client
 
 from controller.api import spec
 from controller.operator.settings import OperatorSettings
 from controller.rollout.ref import RolloutRef
-from controller.rollout.split import TrafficSplit
 from controller.traffic.base import RouterError
-from controller.traffic.managed import (
-    JSON,
-    ManagedRouteRouter,
-    Resource,
-    backends,
-    is_managed_mirror,
-    mirror_targets,
-)
+from controller.traffic.managed import JSON, ManagedRouteRouter, Resource
 
 VIRTUALSERVICE = Resource("networking.istio.io", "v1", "virtualservices", "VirtualService")
 _LOCAL_SUFFIXES = ((), ("svc",), ("svc", "cluster", "local"))
-
-
-def _describe(service: JSON) -> str:
-    metadata = service.get("metadata", {})
-    return VIRTUALSERVICE.describe(metadata.get("namespace", ""), metadata.get("name", ""))
 
 
 def local_service(host: object, namespace: str) -> str | None:
@@ -49,101 +36,51 @@ def local_service(host: object, namespace: str) -> str | None:
     return None
 
 
-def find_route(service: JSON, route_name: str | None) -> int | None:
-    """Index of the http route named `route_name`, else of the first http route."""
-    routes: list[JSON] = service.get("spec", {}).get("http") or []
-    if route_name is None:
-        return 0 if routes else None
-    return next((i for i, route in enumerate(routes) if route.get("name") == route_name), None)
-
-
-def _destination(existing: JSON | None, host: str, port: int, weight: int) -> JSON:
-    # Keep what else sits on the entry (its `headers`); the destination itself is ours: a
-    # subset would pin a revision that the Service already selects.
-    entry = dict(existing or {})
-    entry.update(destination={"host": host, "port": {"number": port}}, weight=weight)
-    return entry
-
-
-def _mirror(host: str, port: int, percent: int) -> JSON:
-    # percentage.value is a double in Istio's API; an integer is a valid JSON number for it
-    # and reads back unchanged, so verify compares like with like.
-    return {"destination": {"host": host, "port": {"number": port}},
-            "percentage": {"value": percent}}
-
-
-def _is_ours(rollout: RolloutRef, entry: JSON) -> bool:
-    host = (entry.get("destination") or {}).get("host")
-    service = local_service(host, rollout.namespace)
-    return service is not None and is_managed_mirror(rollout, service)
-
-
-def rewrite_route(route: JSON, rollout: RolloutRef, split: TrafficSplit | None,
-                  described: str = "the VirtualService") -> JSON:
-    """The http route with our destinations and mirrors for `split` (None: stable only)."""
-    new = copy.deepcopy(route)
-    existing: dict[str, JSON] = {}
-    for entry in route.get("route") or []:
-        service = local_service((entry.get("destination") or {}).get("host"), rollout.namespace)
-        if service is not None:
-            existing.setdefault(service, entry)
-    new["route"] = [_destination(existing.get(service), service, rollout.port, weight)
-                    for service, weight in backends(rollout, split)]
-    ours = [_mirror(service, rollout.port, percent)
-            for service, percent in mirror_targets(rollout, split)]
-    if ours and route.get("mirror"):
-        # Istio rejects a route that holds both forms; the legacy one is the user's to migrate.
-        raise RouterError(f"http route {route.get('name', '#0')!r} of {described} uses the legacy"
-                          " `mirror` field; move it to `mirrors` so that mirrors can be added")
-    mirrors = [copy.deepcopy(m) for m in route.get("mirrors") or [] if not _is_ours(rollout, m)]
-    mirrors += ours
-    if mirrors:
-        new["mirrors"] = mirrors
-    else:
-        new.pop("mirrors", None)
-    return new
-
-
-def _replace_route(service: JSON, index: int, route: JSON) -> JSON:
-    new = copy.deepcopy(service)
-    new["spec"]["http"][index] = route
-    return new
-
-
-def service_with_split(service: JSON, rollout: RolloutRef, split: TrafficSplit,
-                       route_name: str | None) -> JSON:
-    """The whole VirtualService with the managed route holding `split`; RouterError if none."""
-    index = find_route(service, route_name)
-    if index is None:
-        if route_name is not None:
-            raise RouterError(f"http route {route_name!r} not found in {_describe(service)}")
-        raise RouterError(f"{_describe(service)} has no http route")
-    route = rewrite_route(service["spec"]["http"][index], rollout, split, _describe(service))
-    return _replace_route(service, index, route)
-
-
-def service_released(service: JSON, rollout: RolloutRef, route_name: str | None) -> JSON:
-    """The VirtualService with the managed route sending 100% to stable, none of our mirrors."""
-    index = find_route(service, route_name)
-    if index is None:
-        return service  # nothing of ours to undo
-    route = rewrite_route(service["spec"]["http"][index], rollout, None, _describe(service))
-    return _replace_route(service, index, route)
+def _destination(host: str, port: int) -> JSON:
+    return {"host": host, "port": {"number": port}}
 
 
 class VirtualServiceRouter(ManagedRouteRouter):
     resource = VIRTUALSERVICE
     field = "http"
+    entry_kind = "http route"
+    backends_key = "route"
+    mirrors_key = "mirrors"
 
     def __init__(self, api: client.ApiClient, config: spec.IstioRouter) -> None:
-        super().__init__(api, config.virtual_service)
-        self._route_name = config.route_name
+        super().__init__(api, config.virtual_service, config.route_name)
 
-    def with_split(self, obj: JSON, rollout: RolloutRef, split: TrafficSplit) -> JSON:
-        return service_with_split(obj, rollout, split, self._route_name)
+    def default_entry(self, entries: list[JSON], rollout: RolloutRef) -> int | None:
+        """The first http route."""
+        return 0 if entries else None
 
-    def released(self, obj: JSON, rollout: RolloutRef) -> JSON:
-        return service_released(obj, rollout, self._route_name)
+    def missing_default(self, rollout: RolloutRef, described: str) -> str:
+        return f"{described} has no http route"
+
+    def backend_service(self, backend: JSON, namespace: str) -> str | None:
+        return local_service((backend.get("destination") or {}).get("host"), namespace)
+
+    def backend(self, existing: JSON | None, service: str, port: int, weight: int) -> JSON:
+        # Keep what else sits on the entry (its `headers`); the destination itself is ours: a
+        # subset would pin a revision that the Service already selects.
+        entry = dict(existing or {})
+        entry.update(destination=_destination(service, port), weight=weight)
+        return entry
+
+    def mirror_service(self, item: JSON, namespace: str) -> str | None:
+        return self.backend_service(item, namespace)  # a mirror names its destination alike
+
+    def mirror(self, service: str, port: int, percent: int) -> JSON:
+        # percentage.value is a double in Istio's API; an integer is a valid JSON number for it
+        # and reads back unchanged, so verify compares like with like.
+        return {"destination": _destination(service, port), "percentage": {"value": percent}}
+
+    def check_mirrors(self, entry: JSON, ours: list[JSON], described: str) -> None:
+        if ours and entry.get("mirror"):
+            # Istio rejects a route that holds both forms; the legacy one is the user's to migrate.
+            raise RouterError(f"http route {entry.get('name', '#0')!r} of {described} uses the"
+                              " legacy `mirror` field; move it to `mirrors` so that mirrors can"
+                              " be added")
 
 
 def from_routing(api: client.ApiClient, routing: spec.TrafficRouting,

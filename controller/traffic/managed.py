@@ -5,14 +5,19 @@ Both published CRDs declare the list we touch (HTTPRoute `spec.rules`, VirtualSe
 `spec.http`) as atomic, so SSA cannot own a single entry: we read the object, rebuild the whole
 list from what we read, and apply it with the resourceVersion we read, so that a concurrent
 edit makes the apply fail with 409 (and we rebuild) instead of being overwritten.
+
+ManagedRouteRouter (at the end) does the rewriting and the TrafficRouter calls once for both; a
+provider's module only says where its entries live and how its API spells backends and mirrors.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -157,24 +162,131 @@ def _message(error: ApiException) -> str:
     return str(body.get("message", error.reason)) if isinstance(body, dict) else str(error.reason)
 
 
-# --- the router shape both implementations share -----------------------------------------------
+# --- the router both providers are -------------------------------------------------------------
 
 
-class ManagedRouteRouter:
-    """A TrafficRouter over one list field of one named object in the rollout's namespace."""
+class ManagedRouteRouter(ABC):
+    """A TrafficRouter over one entry of one list field of one named object in the rollout's
+    namespace. The managed entry (the one named, else the provider's default) gets exactly our
+    weighted backends, stable then candidate, each keeping what else sat on it; our mirrors are
+    rebuilt after everyone else's, one per mirror above 0%. Every other entry, item and field is
+    carried over as read.
 
-    resource: Resource
-    field: str
+    A provider says where these live (the class attributes) and how its API spells them (the
+    abstract methods); the rewriting below is pure, so it is tested without a cluster."""
 
-    def __init__(self, api: client.ApiClient, object_name: str) -> None:
+    resource: ClassVar[Resource]
+    field: ClassVar[str]  # spec.<field>: the entries
+    entry_kind: ClassVar[str]  # how a message names an entry
+    backends_key: ClassVar[str]  # in the entry: the weighted backends, all of them ours
+    mirrors_key: ClassVar[str]  # in the entry: the list that our mirrors join
+
+    def __init__(self, api: client.ApiClient, object_name: str, entry_name: str | None) -> None:
         self._api = api
         self._name = object_name
+        self._entry_name = entry_name
+
+    # -- what each provider spells its own way
+
+    @abstractmethod
+    def default_entry(self, entries: list[JSON], rollout: RolloutRef) -> int | None:
+        """Index of the entry managed when none is named."""
+
+    @abstractmethod
+    def missing_default(self, rollout: RolloutRef, described: str) -> str:
+        """Why `described` has no default entry: the RouterError's message."""
+
+    @abstractmethod
+    def backend_service(self, backend: JSON, namespace: str) -> str | None:
+        """The Service in `namespace` that a backend sends to, if it sends to one."""
+
+    @abstractmethod
+    def backend(self, existing: JSON | None, service: str, port: int, weight: int) -> JSON:
+        """Our backend to `service`, keeping what else sits on the `existing` one."""
+
+    @abstractmethod
+    def mirror_service(self, item: JSON, namespace: str) -> str | None:
+        """The Service in `namespace` that an item of the mirrors list mirrors to, if any."""
+
+    @abstractmethod
+    def mirror(self, service: str, port: int, percent: int) -> JSON:
+        """Our mirror of `percent`% of the requests to `service`."""
+
+    def check_mirrors(self, entry: JSON, ours: list[JSON], described: str) -> None:
+        """Raise RouterError if `entry` cannot take `ours` (our mirrors for the split)."""
+        return  # by default an entry takes any number of mirrors
+
+    # -- the rewriting, pure
+
+    def describe(self, obj: JSON) -> str:
+        metadata = obj.get("metadata", {})
+        return self.resource.describe(metadata.get("namespace", ""), metadata.get("name", ""))
+
+    def find_entry(self, obj: JSON, rollout: RolloutRef) -> int | None:
+        """Index of the entry named `entry_name`, else of the provider's default entry."""
+        entries: list[JSON] = obj.get(_SPEC, {}).get(self.field) or []
+        if self._entry_name is None:
+            return self.default_entry(entries, rollout)
+        return next((index for index, entry in enumerate(entries)
+                     if entry.get("name") == self._entry_name), None)
+
+    def missing_entry(self, obj: JSON, rollout: RolloutRef) -> RouterError:
+        described = self.describe(obj)
+        if self._entry_name is not None:
+            return RouterError(f"{self.entry_kind} {self._entry_name!r} not found in {described}")
+        return RouterError(self.missing_default(rollout, described))
+
+    def rewrite_entry(self, entry: JSON, rollout: RolloutRef, split: TrafficSplit | None,
+                      described: str) -> JSON:
+        """The entry with our backends and mirrors for `split` (None: stable only, no mirrors)."""
+        namespace, port = rollout.namespace, rollout.port
+        new = copy.deepcopy(entry)
+        existing: dict[str, JSON] = {}
+        for backend in entry.get(self.backends_key) or []:
+            service = self.backend_service(backend, namespace)
+            if service is not None:
+                existing.setdefault(service, backend)
+        new[self.backends_key] = [self.backend(existing.get(service), service, port, weight)
+                                  for service, weight in backends(rollout, split)]
+        ours = [self.mirror(service, port, percent)
+                for service, percent in mirror_targets(rollout, split)]
+        self.check_mirrors(entry, ours, described)
+        mirrors = [copy.deepcopy(item) for item in entry.get(self.mirrors_key) or []
+                   if not self._is_our_mirror(item, rollout)]
+        mirrors += ours
+        if mirrors:
+            new[self.mirrors_key] = mirrors
+        else:
+            new.pop(self.mirrors_key, None)
+        return new
 
     def with_split(self, obj: JSON, rollout: RolloutRef, split: TrafficSplit) -> JSON:
-        raise NotImplementedError
+        """The whole object with the managed entry holding `split`; RouterError if there is none."""
+        index = self.find_entry(obj, rollout)
+        if index is None:
+            raise self.missing_entry(obj, rollout)
+        return self._rewritten(obj, index, rollout, split)
 
     def released(self, obj: JSON, rollout: RolloutRef) -> JSON:
-        raise NotImplementedError
+        """The object with the managed entry sending 100% to stable and none of our mirrors."""
+        index = self.find_entry(obj, rollout)
+        if index is None:
+            return obj  # nothing of ours to undo
+        return self._rewritten(obj, index, rollout, None)
+
+    def _rewritten(self, obj: JSON, index: int, rollout: RolloutRef,
+                   split: TrafficSplit | None) -> JSON:
+        entry = self.rewrite_entry(obj[_SPEC][self.field][index], rollout, split,
+                                   self.describe(obj))
+        new = copy.deepcopy(obj)
+        new[_SPEC][self.field][index] = entry
+        return new
+
+    def _is_our_mirror(self, item: JSON, rollout: RolloutRef) -> bool:
+        service = self.mirror_service(item, rollout.namespace)
+        return service is not None and is_managed_mirror(rollout, service)
+
+    # -- the TrafficRouter, through the read-rebuild-apply loop above
 
     def apply(self, rollout: RolloutRef, split: TrafficSplit) -> None:
         update(self._api, self.resource, rollout.namespace, self._name, self.field,

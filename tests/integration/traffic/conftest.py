@@ -1,4 +1,5 @@
-"""The published HTTPRoute and VirtualService CRDs, installed into the real control plane.
+"""The published HTTPRoute and VirtualService CRDs, installed into the real control plane; the
+rollout, and the router under test with its object as Git holds it.
 
 They are fetched at test time through the Go module proxy (`go mod download`, cached in the Go
 module cache), never committed: the upstream YAML is not ours to vendor.
@@ -18,11 +19,14 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from controller.rollout.ref import RolloutRef
 from controller.traffic.gatewayapi import HTTPROUTE
 from controller.traffic.istio import VIRTUALSERVICE
 from controller.traffic.managed import Resource
 from tests.cluster.controlplane import install_crds
 from tests.helpers import eventually
+from tests.integration.traffic.kube import gitops_apply
+from tests.integration.traffic.routes import PORT, ROUTES, Routes
 
 # v1.6.x is the newest line the local Go toolchain can download (v1.7 needs go >= 1.27);
 # RequestMirror `percent` has been standard since v1.3.
@@ -81,3 +85,22 @@ def traffic_crds(api: client.ApiClient, kubeconfig: Path,
     for resource in (HTTPROUTE, VIRTUALSERVICE):
         eventually(partial(served, api, resource), f"{resource.kind} served", timeout=30)
     return api
+
+
+@pytest.fixture
+def rollout(namespace: str) -> RolloutRef:
+    return RolloutRef(name="fraud", namespace=namespace, uid="uid-1", port=PORT)
+
+
+@pytest.fixture(params=ROUTES, ids=[routes.name for routes in ROUTES])
+def routes(request: pytest.FixtureRequest) -> Routes:
+    """Each router in turn, for the tests of the contract both keep."""
+    chosen: Routes = request.param
+    return chosen
+
+
+@pytest.fixture
+def applied(traffic_crds: client.ApiClient, namespace: str, routes: Routes) -> dict[str, Any]:
+    """The router's object, applied as the GitOps tool would, and read back."""
+    gitops_apply(traffic_crds, routes.resource, routes.manifest(namespace))
+    return routes.get(traffic_crds, namespace)
