@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from prometheus_client.parser import text_string_to_metric_families
 
 from controller.api import GROUP, PLURAL, VERSION
 from tests.cluster.processes import free_port
@@ -103,8 +104,7 @@ def test_operator_serves_its_metrics(
     try:
         client.CustomObjectsApi(api).create_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, valid_manifest("measured"))
-        series = (f'modelrollout_rollout_phase{{namespace="{namespace}",rollout="measured",'
-                  'phase="Healthy"} 1')
+        healthy = {"namespace": namespace, "rollout": "measured", "phase": "Healthy"}
 
         def scraped() -> str | None:
             try:
@@ -113,7 +113,9 @@ def test_operator_serves_its_metrics(
                     text: str = response.read().decode()
             except OSError:
                 return None
-            return text if series in text else None
+            phases = [s for family in text_string_to_metric_families(text)
+                      for s in family.samples if s.name == "modelrollout_rollout_phase"]
+            return text if any(s.labels == healthy and s.value == 1 for s in phases) else None
 
         assert "# TYPE modelrollout_analysis_verdicts_total counter" in eventually(
             scraped, "the Healthy phase in the operator's metrics", timeout=60)
