@@ -292,17 +292,6 @@ class ManagedRouteRouter(ABC):
         update(self._api, self.resource, rollout.namespace, self._name, self.field,
                lambda obj: self.with_split(obj, rollout, split))
 
-    def verify(self, rollout: RolloutRef, split: TrafficSplit) -> bool:
-        """False also when the object or the managed entry is missing: it holds no split."""
-        current = read(self._api, self.resource, rollout.namespace, self._name)
-        if current is None:
-            return False
-        try:
-            wanted = self.with_split(current, rollout, split)
-        except RouterError:
-            return False
-        return bool(wanted[_SPEC][self.field] == current[_SPEC].get(self.field))
-
     def remove(self, rollout: RolloutRef) -> None:
         update(self._api, self.resource, rollout.namespace, self._name, self.field,
                lambda obj: self.released(obj, rollout), missing_ok=True)

@@ -12,9 +12,11 @@ from kubernetes import client
 
 from controller.api.spec import GatewayAPIRouter, IstioRouter
 from controller.rollout.ref import RolloutRef
+from controller.rollout.split import TrafficSplit
+from controller.traffic.base import RouterError
 from controller.traffic.gatewayapi import HTTPROUTE, HTTPRouteRouter
 from controller.traffic.istio import VIRTUALSERVICE, VirtualServiceRouter
-from controller.traffic.managed import ManagedRouteRouter, Resource
+from controller.traffic.managed import ManagedRouteRouter, Resource, read
 from tests.integration.traffic.kube import get
 
 JSON = dict[str, Any]
@@ -166,3 +168,15 @@ ISTIO = Routes(
     match_key="match", extra_match={"uri": {"exact": "/livez"}},
     missing_score="http route 'score' not found in VirtualService {namespace}/web")
 ROUTES = [GATEWAY_API, ISTIO]
+
+
+def holds(router: ManagedRouteRouter, rollout: RolloutRef, split: TrafficSplit) -> bool:
+    """Whether the object holds exactly `split` now: False when it or its entry is missing."""
+    current = read(router._api, router.resource, rollout.namespace, router._name)
+    if current is None:
+        return False
+    try:
+        wanted = router.with_split(current, rollout, split)
+    except RouterError:
+        return False
+    return bool(wanted["spec"][router.field] == current["spec"].get(router.field))

@@ -21,7 +21,7 @@ from tests.integration.traffic.kube import (
     operator_owns_only,
     owned_fields,
 )
-from tests.integration.traffic.routes import SHADOW_V3, Routes
+from tests.integration.traffic.routes import SHADOW_V3, Routes, holds
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,7 @@ def test_weights_and_mirrors_at_several_splits(traffic_crds: client.ApiClient, r
         assert entry[routes.backends_key] == [routes.backend(*b) for b in backends], split
         assert entry[routes.mirrors_key] == [*routes.foreign_mirrors,
                                              *(routes.mirror(*m) for m in mirrors)], split
-        assert router.verify(rollout, split)
+        assert holds(router, rollout, split)
 
 
 def test_default_entry_is_the_routers_default(traffic_crds: client.ApiClient, routes: Routes,
@@ -102,7 +102,7 @@ def test_a_later_gitops_label_change_keeps_our_weights(traffic_crds: client.ApiC
     gitops_apply(traffic_crds, routes.resource, relabel)
     after = routes.get(traffic_crds, rollout.namespace)
     assert after["metadata"]["labels"] == {"team": "risk", "tier": "gold"}
-    assert router.verify(rollout, split)
+    assert holds(router, rollout, split)
 
 
 def test_verify_sees_someone_elses_edit_and_apply_repairs_it(traffic_crds: client.ApiClient,
@@ -113,7 +113,7 @@ def test_verify_sees_someone_elses_edit_and_apply_repairs_it(traffic_crds: clien
     ours = len(routes.foreign_mirrors)  # where our mirror sits
     router = routes.router(traffic_crds)
     router.apply(rollout, split)
-    assert router.verify(rollout, split)
+    assert holds(router, rollout, split)
 
     def someone_sets_the_candidate_weight(entry: dict[str, Any]) -> None:
         entry[routes.backends_key][1]["weight"] = 70
@@ -126,9 +126,9 @@ def test_verify_sees_someone_elses_edit_and_apply_repairs_it(traffic_crds: clien
         edit(entries[1])
         hand_edit(traffic_crds, routes.resource, rollout.namespace, "web",
                   {"spec": {routes.field: entries}})
-        assert not router.verify(rollout, split)
+        assert not holds(router, rollout, split)
         router.apply(rollout, split)
-        assert router.verify(rollout, split)
+        assert holds(router, rollout, split)
         entry = routes.predict(traffic_crds, rollout.namespace)
         assert entry[routes.backends_key][1]["weight"] == 20
         assert entry[routes.mirrors_key][ours] == routes.mirror("fraud-candidate", 5)
@@ -144,7 +144,7 @@ def test_remove_returns_everything_to_stable(traffic_crds: client.ApiClient, rou
     entry = routes.predict(traffic_crds, rollout.namespace)
     assert entry[routes.backends_key] == [routes.backend("fraud-stable", 100)]
     assert entry[routes.mirrors_key] == routes.foreign_mirrors
-    assert router.verify(rollout, TrafficSplit("r1"))
+    assert holds(router, rollout, TrafficSplit("r1"))
     router.remove(rollout)  # twice is fine
     routes.router(traffic_crds, name="gone").remove(rollout)  # a missing object is no error
 
@@ -160,8 +160,8 @@ def test_missing_object_and_missing_entry_are_router_errors(traffic_crds: client
         gone.apply(rollout, split)
     with pytest.raises(RouterError, match=routes.missing_score.format(namespace=ns)):
         score.apply(rollout, split)
-    assert not gone.verify(rollout, split)
-    assert not score.verify(rollout, split)
+    assert not holds(gone, rollout, split)
+    assert not holds(score, rollout, split)
 
 
 def test_apply_is_idempotent_down_to_the_resource_version(traffic_crds: client.ApiClient,
