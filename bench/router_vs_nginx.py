@@ -225,9 +225,13 @@ def run_wrk_measured(script: Path, port: int, seconds: int, connections: int,
     return stats
 
 
+ADMIN_TOKEN = "bench-admin-token-" + "b" * 32
+
+
 def put_table(admin_port: int, table: dict[str, Any]) -> None:
     req = urllib.request.Request(f"http://127.0.0.1:{admin_port}/table", method="PUT",
-                                 data=json.dumps(table).encode())
+                                 data=json.dumps(table).encode(),
+                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         if resp.status != 200:
             raise RuntimeError(f"table rejected: {resp.read()!r}")
@@ -242,7 +246,8 @@ def router_command(ports: dict[str, int], work: Path, name: str) -> list[str]:
     return [sys.executable, "-P", "-m", "controller.router", "--log-level", "WARNING",
             "--listen", f"127.0.0.1:{ports[name]}",
             "--admin", f"127.0.0.1:{ports[name + '_admin']}",
-            "--table-file", str(work / "table.json")]
+            "--table-file", str(work / "table.json"),
+            "--admin-token-file", str(work / "admin-token")]
 
 
 def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -252,6 +257,7 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     (work / "backends.conf").write_text(backends_conf(work, ports))
     (work / "proxy.conf").write_text(proxy_conf(work, ports))
     (work / "table.json").write_text(json.dumps(router_table(ports, 1, mirror=False)))
+    (work / "admin-token").write_text(ADMIN_TOKEN)
     script = work / "load.lua"
     script.write_text(LUA)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"

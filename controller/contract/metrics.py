@@ -16,6 +16,8 @@ RESULT_LABEL = "result"
 KIND_LABEL = "kind"
 ROLE_LABEL = "role"
 MODEL_LABEL = "model"
+VERSION_LABEL = "version"
+DIGEST_LABEL = "digest"
 
 # Series.
 REQUESTS = PREFIX + "requests_total"
@@ -34,6 +36,8 @@ FAULTS = PREFIX + "faults_injected_total"
 REJECTED = PREFIX + "rejected_requests_total"
 TABLE_VERSION = PREFIX + "table_version"
 TABLE_REJECTED = PREFIX + "table_rejected_total"
+# 1 for the table a router serves: version and digest (contract.table.table_digest).
+TABLE_INFO = PREFIX + "table_info"
 VARIANT_INFO = PREFIX + "variant_info"
 WEIGHT = PREFIX + "variant_weight_basis_points"
 STORE_SIZE = PREFIX + "feedback_store_entries"

@@ -7,6 +7,7 @@ a validated, frozen `RoutingTable` or a `TableError` whose messages name the off
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -209,6 +210,11 @@ def table_json(table: RoutingTable) -> str:
     """The wire form: camelCase keys, unset optionals left out, keys sorted (stable text)."""
     return json.dumps(table.model_dump(mode="json", by_alias=True, exclude_none=True),
                       sort_keys=True)
+
+
+def table_digest(table: RoutingTable) -> str:
+    """What a router reports it serves: both sides compute it from the same wire form."""
+    return hashlib.sha256(table_json(table).encode()).hexdigest()[:16]
 
 
 def parse_table(raw: Mapping[str, Any] | bytes | str) -> RoutingTable:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from controller.contract.table import RoutingTable
 from controller.router.admin import AdminApp
 from controller.router.assign import compile_plan
+from controller.router.credentials import AdminToken
 from controller.router.feedback import FeedbackStore
 from controller.router.proxy import Router
 from controller.router.server import App, HttpConnection
@@ -50,7 +51,8 @@ class RouterService:
         self.pools = PoolSet(cfg.max_idle_per_backend)
         self.router = Router(self.telemetry, cfg.proxy, self._rng, clock)
         self.holder = TableHolder(self._apply, self._count_rejection)
-        self.admin = AdminApp(self.router, self.holder, self.telemetry)
+        self.admin = AdminApp(self.router, self.holder, self.telemetry,
+                              AdminToken(cfg.admin_token_file), cfg.table_writes)
         serving = await self._listen(self.router, cfg.host, cfg.port)
         admin = await self._listen(self.admin, cfg.admin_host, cfg.admin_port)
         self.port = serving.sockets[0].getsockname()[1]

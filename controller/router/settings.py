@@ -25,6 +25,8 @@ class RouterSettings:
     feedback_ttl_s: float = 24 * 3600.0
     max_idle_per_backend: int = 512
     sources: Sequence[TableSource] = field(default_factory=tuple)
+    admin_token_file: str | None = None  # the bearer token /table needs (a mounted Secret)
+    table_writes: bool = True  # PUT /table; off when the tables come from a ConfigMap
 
 
 
@@ -41,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
                                             "per-variant telemetry, feedback joins.")
     p.add_argument("--listen", type=_address, default=("0.0.0.0", 8080), help="serving host:port")
     p.add_argument("--admin", type=_address, default=("0.0.0.0", 9090),
-                   help="admin/metrics host:port")
+                   help="admin/metrics host:port (not for clients: /table needs a token)")
+    p.add_argument("--admin-token-file", metavar="PATH",
+                   help="file with the bearer token that GET/PUT /table need (re-read when it "
+                        "changes); without one /table is refused")
     p.add_argument("--table-file", help="routing table file (JSON or YAML), watched")
     p.add_argument("--table-configmap", metavar="NAMESPACE/NAME",
                    help="watch the routing table in this ConfigMap (key table.json)")
@@ -80,4 +85,7 @@ def settings_from(args: argparse.Namespace) -> RouterSettings:
         feedback_max_entries=args.feedback_max_entries,
         feedback_ttl_s=args.feedback_ttl,
         sources=sources,
+        admin_token_file=args.admin_token_file,
+        # The ConfigMap is then the only source: no client may push a table beside it.
+        table_writes=not args.table_configmap,
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from controller.contract import metrics as names
 from controller.contract.jsonpath import Step
-from controller.contract.table import CANDIDATE, STABLE, RoutingTable
+from controller.contract.table import CANDIDATE, STABLE, RoutingTable, table_digest
 from controller.router.comparator import (
     as_number,
     compare,
@@ -101,6 +101,9 @@ class RouterMetrics:
         self.table_rejected = r.add(Counter(names.TABLE_REJECTED,
                                             "Routing tables refused (invalid or stale).",
                                             (names.REASON_LABEL,)))
+        self.table_info = r.add(Gauge(names.TABLE_INFO,
+                                      "1 for the applied routing table: its version and digest.",
+                                      (names.VERSION_LABEL, names.DIGEST_LABEL)))
         self.variant_info = r.add(Gauge(names.VARIANT_INFO, "1 per variant of the applied table.",
                                         (names.VARIANT_LABEL, names.ROLE_LABEL, names.MODEL_LABEL)))
         self.weight = r.add(Gauge(names.WEIGHT,
@@ -109,6 +112,8 @@ class RouterMetrics:
 
     def show_table(self, table: RoutingTable) -> None:
         self.table_version.set((), table.version)
+        self.table_info.clear()
+        self.table_info.set((str(table.version), table_digest(table)), 1)
         self.variant_info.clear()
         self.weight.clear()
         weight = table.candidate.weight_bp if table.candidate else 0

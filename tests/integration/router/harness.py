@@ -11,10 +11,12 @@ import concurrent.futures
 import http.client
 import json
 import random
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import uvloop
@@ -124,17 +126,26 @@ class ModelBackend:
             writer.close()
 
 
+ADMIN_TOKEN = "harness-admin-token-" + "x" * 24
+
+
 class Harness:
-    """A router plus backends on one background loop."""
+    """A router plus backends on one background loop. Admin calls carry the admin token
+    (`admin_token=None` sends none)."""
 
     def __init__(self, limits: Limits | None = None, proxy: ProxySettings | None = None,
                  seed: int = 7, clock: Callable[[], float] | None = None,
-                 feedback_ttl_s: float = 3600.0, feedback_max_entries: int = 100_000) -> None:
+                 feedback_ttl_s: float = 3600.0, feedback_max_entries: int = 100_000,
+                 table_writes: bool = True) -> None:
         self.lt = LoopThread()
+        self._token_dir = tempfile.TemporaryDirectory(prefix="router-admin-")
+        self.token_file = Path(self._token_dir.name) / "token"
+        self.token_file.write_text(ADMIN_TOKEN)
         config = RouterSettings(
             host="127.0.0.1", port=0, admin_host="127.0.0.1", admin_port=0,
             limits=limits or Limits(), proxy=proxy or ProxySettings(),
             feedback_ttl_s=feedback_ttl_s, feedback_max_entries=feedback_max_entries,
+            admin_token_file=str(self.token_file), table_writes=table_writes,
         )
         self.service = RouterService(config, rng=random.Random(seed), clock=clock)
         self.lt.run(self.service.start())
@@ -154,6 +165,7 @@ class Harness:
             self.lt.run(backend.stop())
         self.lt.run(self.service.close())
         self.lt.stop()
+        self._token_dir.cleanup()
 
     # -- clients ---------------------------------------------------------------------------
     def request(self, method: str = "POST", path: str = "/v1/models/m:predict",
@@ -176,8 +188,11 @@ class Harness:
                 conn.close()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
 
-    def admin(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        status, _, data = self.request(method, path, body=body, port=self.service.admin_port)
+    def admin(self, method: str, path: str, body: bytes = b"",
+              admin_token: str | None = ADMIN_TOKEN) -> tuple[int, bytes]:
+        headers = {} if admin_token is None else {"Authorization": f"Bearer {admin_token}"}
+        status, _, data = self.request(method, path, headers=headers, body=body,
+                                       port=self.service.admin_port)
         return status, data
 
     def put_table(self, table: dict[str, Any]) -> tuple[int, Any]:
