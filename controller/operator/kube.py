@@ -65,6 +65,7 @@ class Kube:
         self.apps = client.AppsV1Api(api)
         self.core = client.CoreV1Api(api)
         self.objects = client.CustomObjectsApi(api)
+        self.networking = client.NetworkingV1Api(api)
 
     # --- ModelRollouts --------------------------------------------------------------------------
 
@@ -110,9 +111,28 @@ class Kube:
         elif kind == "ConfigMap":
             self.core.patch_namespaced_config_map(meta["name"], meta["namespace"], manifest,
                                                   **arguments)
+        elif kind == "NetworkPolicy":
+            self.networking.patch_namespaced_network_policy(meta["name"], meta["namespace"],
+                                                            manifest, **arguments)
         else:
             raise ValueError(f"cannot apply kind {kind}")
         self.applied.remember(key, fingerprint)
+
+    def create_secret_once(self, manifest: Manifest) -> None:
+        """Create a Secret unless it exists: its content is made once (a random token) and
+        never rewritten, so the operator needs no right to read Secrets."""
+        meta = manifest["metadata"]
+        key = ("Secret", meta["namespace"], meta["name"])
+        if self.applied.fresh(key, "exists"):
+            return
+        try:
+            body: Any = manifest  # the client serialises a plain manifest as it is
+            self.core.create_namespaced_secret(meta["namespace"], body,
+                                               field_manager=FIELD_MANAGER)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        self.applied.remember(key, "exists")
 
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
         """Scale a revision whose template is no longer in spec (it cannot be re-applied)."""

@@ -9,15 +9,22 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from controller.analysis.analyzer import DEFAULT_MIN_WINDOW_SECONDS, DEFAULT_SCOPE
 
 DEFAULT_ROUTER_IMAGE = "modelrollout/modelrollout:0.1.0"
+# Pods labelled as Prometheus in any namespace (the community chart and the operator's label).
+DEFAULT_ADMIN_PEERS: tuple[Mapping[str, Any], ...] = (
+    {"namespaceSelector": {}, "podSelector": {"matchLabels": {
+        "app.kubernetes.io/name": "prometheus"}}},)
+MAX_ADMIN_PEERS = 16
 
 # The environment variables, documented in the README ("Operator settings").
 ROUTER_IMAGE_ENV = "MODELROLLOUT_ROUTER_IMAGE"
 ROUTER_SERVICE_ACCOUNT_ENV = "MODELROLLOUT_ROUTER_SERVICE_ACCOUNT"
 ADDRESSES_ENV = "MODELROLLOUT_ADDRESSES"
+ROUTER_ADMIN_PEERS_ENV = "MODELROLLOUT_ROUTER_ADMIN_PEERS"
 PROMETHEUS_SCOPE_ENV = "MODELROLLOUT_PROMETHEUS_SCOPE"
 MIN_WINDOW_ENV = "MODELROLLOUT_MIN_WINDOW_SECONDS"
 METRICS_ADDRESS_ENV = "MODELROLLOUT_METRICS_ADDRESS"
@@ -36,6 +43,8 @@ class BuiltinRouterSettings:
     # Where a revision really answers when its pods cannot (kwok's pods are not processes):
     # a revision hash, or a Service DNS name, to host:port. The local demo uses it.
     address_overrides: Mapping[str, str] = field(default_factory=dict)
+    # NetworkPolicy peers admitted to the routers' admin port (/metrics, /table): Prometheus.
+    admin_peers: tuple[Mapping[str, Any], ...] = DEFAULT_ADMIN_PEERS
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class OperatorSettings:
                 image=environ.get(ROUTER_IMAGE_ENV) or DEFAULT_ROUTER_IMAGE,
                 service_account=environ.get(ROUTER_SERVICE_ACCOUNT_ENV, ""),
                 address_overrides=_addresses(environ.get(ADDRESSES_ENV, "")),
+                admin_peers=_peers(environ.get(ROUTER_ADMIN_PEERS_ENV, "")),
             ),
             prometheus_scope=environ.get(PROMETHEUS_SCOPE_ENV, DEFAULT_SCOPE),
             min_window_seconds=_whole_seconds(environ.get(MIN_WINDOW_ENV, ""),
@@ -76,6 +86,22 @@ def _addresses(text: str) -> dict[str, str]:
             isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()):
         raise SettingsError(f"{ADDRESSES_ENV}: must be a JSON object of strings")
     return parsed
+
+
+def _peers(text: str) -> tuple[Mapping[str, Any], ...]:
+    """A JSON list of NetworkPolicyPeer objects (podSelector, namespaceSelector, ipBlock)."""
+    if not text:
+        return DEFAULT_ADMIN_PEERS
+    try:
+        parsed = json.loads(text)
+    except ValueError as error:
+        raise SettingsError(f"{ROUTER_ADMIN_PEERS_ENV}: not JSON: {error}") from None
+    allowed = {"podSelector", "namespaceSelector", "ipBlock"}
+    if (not isinstance(parsed, list) or len(parsed) > MAX_ADMIN_PEERS or not all(
+            isinstance(p, dict) and p and set(p) <= allowed for p in parsed)):
+        raise SettingsError(f"{ROUTER_ADMIN_PEERS_ENV}: must be a JSON list of at most "
+                            f"{MAX_ADMIN_PEERS} NetworkPolicy peers ({', '.join(sorted(allowed))})")
+    return tuple(parsed)
 
 
 def _whole_seconds(text: str, default: int) -> int:

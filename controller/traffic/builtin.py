@@ -9,6 +9,7 @@ older table.
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 from kubernetes import client
@@ -39,11 +40,21 @@ from controller.rollout.ref import RolloutRef
 from controller.rollout.split import TrafficSplit
 
 ROUTER_PORT, ADMIN_PORT = 8080, 9090
+ADMIN_TOKEN_KEY = "token"
+ADMIN_TOKEN_DIR = "/var/run/secrets/modelrollout/router-admin"
 _PERCENT = BASIS_POINTS // 100
 
 
 def config_map_name(rollout: RolloutRef) -> str:
     return f"{rollout.name}-routing"
+
+
+def admin_secret_name(rollout: RolloutRef) -> str:
+    return f"{rollout.name}-router-admin"
+
+
+def admin_service_name(rollout: RolloutRef) -> str:
+    return f"{rollout.name}-router-admin"
 
 
 def address(rollout: RolloutRef, service: str, revision: str,
@@ -130,6 +141,7 @@ class BuiltinTrafficRouter:
         if held is None or held.model_copy(update={"version": 0}) != wanted:
             self.kube.apply(self._config_map(
                 rollout, wanted.model_copy(update={"version": version + 1})))
+        self.kube.create_secret_once(admin_secret(rollout))
         for manifest in router_manifests(rollout, self.config, self.settings):
             self.kube.apply(manifest)
         self.kube.applied.remember(key, content)
@@ -160,24 +172,45 @@ def _loads(text: str) -> Any:
         return None
 
 
+def admin_secret(rollout: RolloutRef) -> dict[str, Any]:
+    """The bearer token of the router's admin port, made once per rollout (never rewritten)."""
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": admin_secret_name(rollout), "namespace": rollout.namespace,
+                     "labels": {ROLLOUT_LABEL: rollout.name, ROLE_LABEL: "router-admin",
+                                **MANAGED_BY},
+                     "ownerReferences": [owner_reference(rollout)]},
+        "stringData": {ADMIN_TOKEN_KEY: secrets.token_urlsafe(32)},
+    }
+
+
 def router_manifests(rollout: RolloutRef, config: BuiltinRouter,
                      settings: BuiltinRouterSettings) -> list[dict[str, Any]]:
-    """The model router's Deployment and the Service clients call (`<name>`)."""
+    """The model router's Deployment, the Service clients call (`<name>`, the serving port
+    only), the admin Service Prometheus scrapes, and the NetworkPolicy that admits only the
+    configured peers (Prometheus) to the admin port."""
     labels = {ROLLOUT_LABEL: rollout.name, ROLE_LABEL: "router"}
-    meta = {"namespace": rollout.namespace, "labels": {**labels, **MANAGED_BY},
-            "ownerReferences": [owner_reference(rollout)]}
+    meta: dict[str, Any] = {"namespace": rollout.namespace, "labels": {**labels, **MANAGED_BY},
+                            "ownerReferences": [owner_reference(rollout)]}
     container = {
         "name": "router", "image": settings.image,
         "command": ["python", "-m", "controller.router"],
         "args": ["--listen", f"0.0.0.0:{ROUTER_PORT}", "--admin", f"0.0.0.0:{ADMIN_PORT}",
-                 "--table-configmap", f"{rollout.namespace}/{config_map_name(rollout)}"],
+                 "--table-configmap", f"{rollout.namespace}/{config_map_name(rollout)}",
+                 "--admin-token-file", f"{ADMIN_TOKEN_DIR}/{ADMIN_TOKEN_KEY}"],
         "ports": [{"name": "http", "containerPort": ROUTER_PORT},
                   {"name": "admin", "containerPort": ADMIN_PORT}],
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": ADMIN_PORT}},
         "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True,
                             "allowPrivilegeEscalation": False},
+        "volumeMounts": [{"name": "admin-token", "mountPath": ADMIN_TOKEN_DIR,
+                          "readOnly": True}],
     }
-    pod_spec: dict[str, Any] = {"containers": [container]}
+    pod_spec: dict[str, Any] = {
+        "containers": [container],
+        "volumes": [{"name": "admin-token", "secret": {
+            "secretName": admin_secret_name(rollout), "defaultMode": 0o440}}],
+    }
     if settings.service_account:  # it must watch the table ConfigMap (see docs/helm.md)
         pod_spec["serviceAccountName"] = settings.service_account
     deployment = {
@@ -190,10 +223,26 @@ def router_manifests(rollout: RolloutRef, config: BuiltinRouter,
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": rollout.name, **meta},
         "spec": {"selector": labels, "ports": [
-            {"name": "http", "port": rollout.port, "targetPort": ROUTER_PORT},
+            {"name": "http", "port": rollout.port, "targetPort": ROUTER_PORT}]},
+    }
+    admin_service = {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {**meta, "name": admin_service_name(rollout),
+                     "labels": {ROLLOUT_LABEL: rollout.name, ROLE_LABEL: "router-admin",
+                                **MANAGED_BY}},
+        "spec": {"selector": labels, "clusterIP": "None", "ports": [
             {"name": "admin", "port": ADMIN_PORT, "targetPort": ADMIN_PORT}]},
     }
-    return [deployment, service]
+    network_policy = {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": f"{rollout.name}-router", **meta},
+        "spec": {"podSelector": {"matchLabels": labels}, "policyTypes": ["Ingress"],
+                 "ingress": [
+                     {"ports": [{"protocol": "TCP", "port": ROUTER_PORT}]},
+                     {"from": [dict(peer) for peer in settings.admin_peers],
+                      "ports": [{"protocol": "TCP", "port": ADMIN_PORT}]}]},
+    }
+    return [deployment, service, admin_service, network_policy]
 
 
 def from_routing(api: client.ApiClient, routing: TrafficRouting,

@@ -61,6 +61,7 @@ def test_everything_renders_every_optional_part(helm: Path) -> None:
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["team-a", "team-b"]}
     assert monitor["spec"]["endpoints"][0]["port"] == "admin"
+    assert monitor["spec"]["selector"]["matchLabels"]["rollouts.mlops.dev/role"] == "router-admin"
 
 
 def test_the_crds_are_in_crds_and_not_templated(helm: Path) -> None:
@@ -107,6 +108,9 @@ def test_operator_deployment_is_hardened_and_configured(helm: Path) -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert container["resources"]["limits"]["memory"] == "512Mi"
     env = {e["name"]: e["value"] for e in container["env"]}
+    assert json.loads(env.pop("MODELROLLOUT_ROUTER_ADMIN_PEERS")) == [
+        {"namespaceSelector": {},
+         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
     assert env == {"MODELROLLOUT_ROUTER_IMAGE": "modelrollout/modelrollout:0.1.0",
                    "MODELROLLOUT_ROUTER_SERVICE_ACCOUNT": "modelrollout-router"}
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
@@ -155,12 +159,13 @@ def grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
 
 
 @pytest.mark.parametrize("values", [{}, EVERYTHING], ids=["defaults", "everything"])
-def test_rbac_has_no_wildcards_and_no_secrets(helm: Path, values: dict[str, Any]) -> None:
+def test_rbac_has_no_wildcards_and_reads_no_secrets(helm: Path, values: dict[str, Any]) -> None:
     docs = documents(render(helm, values))
     for role in by_kind(docs, "ClusterRole"):
         for group, resource, verb in grants(role["rules"]):
             assert "*" not in (group, resource, verb), role["metadata"]["name"]
-            assert resource.split("/")[0] != "secrets"
+            # The routers' admin tokens are created once; no Secret is ever read.
+            assert resource.split("/")[0] != "secrets" or verb == "create"
         assert all("resourceNames" not in rule for rule in role["rules"])
 
 
@@ -190,7 +195,9 @@ def test_operator_rules_are_exactly_what_it_calls(helm: Path) -> None:
         ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
     } | {("apps", "deployments", v) for v in ("list", "watch", "create", "patch", "delete")} | {
         ("", "services", v) for v in ("list", "create", "patch", "delete")} | {
-        ("", "configmaps", v) for v in ("get", "create", "patch")}
+        ("", "configmaps", v) for v in ("get", "create", "patch")} | {
+        ("", "secrets", "create"), ("networking.k8s.io", "networkpolicies", "create"),
+        ("networking.k8s.io", "networkpolicies", "patch")}
     assert grants(operator_rules(documents(render(helm, {})))) == base
     routers = {("gateway.networking.k8s.io", "httproutes", "get"),
                ("gateway.networking.k8s.io", "httproutes", "patch"),

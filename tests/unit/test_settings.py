@@ -56,3 +56,12 @@ def test_the_plugin_keeps_only_what_finds_a_cluster() -> None:
     assert settings.no_color
     assert settings.cluster_env == {"KUBECONFIG": "/k"}
     assert not PluginSettings.from_env({}).no_color
+
+
+def test_admin_peers_are_network_policy_peers() -> None:
+    peers = '[{"podSelector": {"matchLabels": {"app": "prom"}}}]'
+    settings = OperatorSettings.from_env({"MODELROLLOUT_ROUTER_ADMIN_PEERS": peers})
+    assert settings.router.admin_peers == ({"podSelector": {"matchLabels": {"app": "prom"}}},)
+    for bad in ("{}", '[{"anything": 1}]', "[{}]", "[" + ",".join(['{"ipBlock": {}}'] * 17) + "]"):
+        with pytest.raises(SettingsError, match="MODELROLLOUT_ROUTER_ADMIN_PEERS"):
+            OperatorSettings.from_env({"MODELROLLOUT_ROUTER_ADMIN_PEERS": bad})

@@ -8,9 +8,10 @@ import pytest
 
 from controller.api.spec import BuiltinRouter
 from controller.contract.table import TableError, parse_table, table_json
+from controller.operator.settings import BuiltinRouterSettings
 from controller.rollout.ref import RolloutRef
 from controller.rollout.split import Faults, Mirror, TrafficSplit
-from controller.traffic.builtin import routing_table
+from controller.traffic.builtin import admin_secret, router_manifests, routing_table
 
 pytestmark = pytest.mark.unit
 
@@ -63,3 +64,22 @@ def test_a_table_the_router_would_refuse_fails_at_the_operator() -> None:
         {"name": "beta", "variant": "nobody", "units": ["u1"]}]}})
     with pytest.raises(TableError, match="unknown variant"):
         routing_table(ROLLOUT, config, TrafficSplit("aaa"), 1)
+
+
+def test_clients_reach_only_the_serving_port() -> None:
+    settings = BuiltinRouterSettings(admin_peers=({"ipBlock": {"cidr": "10.0.0.0/8"}},))
+    deployment, clients, admin, policy = router_manifests(ROLLOUT, BuiltinRouter(), settings)
+    assert [p["name"] for p in clients["spec"]["ports"]] == ["http"]
+    assert [p["name"] for p in admin["spec"]["ports"]] == ["admin"]
+    assert admin["metadata"]["labels"]["rollouts.mlops.dev/role"] == "router-admin"
+    serving, admin_rule = policy["spec"]["ingress"]
+    assert "from" not in serving
+    assert admin_rule["from"] == [{"ipBlock": {"cidr": "10.0.0.0/8"}}]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert "--admin-token-file" in container["args"]
+
+
+def test_each_admin_secret_has_its_own_random_token() -> None:
+    first, second = admin_secret(ROLLOUT), admin_secret(ROLLOUT)
+    assert len(first["stringData"]["token"]) >= 32
+    assert first["stringData"]["token"] != second["stringData"]["token"]
