@@ -19,6 +19,7 @@ from controller.analysis.provider import (
 )
 from controller.rollout.model import AnalysisOutcome, Observation
 from controller.rollout.ref import RolloutRef
+from controller.rollout.served import Verification
 from controller.rollout.split import TrafficSplit
 
 
@@ -37,6 +38,9 @@ class RecordingRouter:
 
     def holds(self, rollout: RolloutRef, split: TrafficSplit) -> bool:
         return self.current.get((rollout.namespace, rollout.name)) == split
+
+    def verify(self, rollout: RolloutRef, split: TrafficSplit) -> Verification | None:
+        return None
 
     def remove(self, rollout: RolloutRef) -> None:
         if self.current.pop((rollout.namespace, rollout.name), None) is not None:

@@ -9,7 +9,7 @@ from pydantic.alias_generators import to_camel
 
 from controller.api.schema import list_map
 
-ConditionType = Literal["Progressing", "Paused", "Healthy", "Degraded"]
+ConditionType = Literal["Progressing", "Paused", "Healthy", "Degraded", "TrafficVerified"]
 Phase = Literal["Initializing", "Progressing", "Paused", "Healthy", "Degraded"]
 Verdict = Literal["Pass", "Fail", "Inconclusive", "NoData", "Error", "SampleRatioMismatch"]
 Outcome = Literal["Promoted", "RolledBack", "Aborted", "Superseded"]

@@ -213,8 +213,10 @@ def table_json(table: RoutingTable) -> str:
 
 
 def table_digest(table: RoutingTable) -> str:
-    """What a router reports it serves: both sides compute it from the same wire form."""
-    return hashlib.sha256(table_json(table).encode()).hexdigest()[:16]
+    """The digest of a table's content (its version aside), which a router reports for the
+    table it serves: both sides compute it from the same wire form."""
+    content = table.model_copy(update={"version": 0})
+    return hashlib.sha256(table_json(content).encode()).hexdigest()[:16]
 
 
 def parse_table(raw: Mapping[str, Any] | bytes | str) -> RoutingTable:

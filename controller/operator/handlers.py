@@ -31,10 +31,11 @@ from controller.operator.kube import FIELD_MANAGER, Kube
 from controller.operator.observed import ObservedDeployment, observe_deployment
 from controller.operator.reconciler import Reconciler
 from controller.operator.settings import OperatorSettings
-from controller.providers.prometheus import prometheus_provider
+from controller.providers.prometheus import prometheus_provider, read_series
 from controller.rollout.commands import COMMAND_ANNOTATION
 from controller.rollout.machine import RESYNC_SECONDS
 from controller.traffic import registry
+from controller.traffic.base import RouterContext
 
 FINALIZER = f"{GROUP}/finalizer"
 ANNOTATION_PREFIX = GROUP
@@ -130,8 +131,8 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
 def build_reconciler(api: client.ApiClient, settings: OperatorSettings) -> Reconciler:
     analyzer = PrometheusAnalyzer(prometheus_provider, scope=settings.prometheus_scope,
                                   min_window_seconds=settings.min_window_seconds)
-    return Reconciler(Kube(api), analyzer,
-                      lambda spec: registry.router_for(api, spec.traffic_routing, settings))
+    context = RouterContext(api, settings, read_series)
+    return Reconciler(Kube(api), analyzer, lambda spec: registry.router_for(context, spec))
 
 
 async def serve_metrics(memo: Any, address: str | None) -> web.AppRunner | None:

@@ -39,11 +39,20 @@ class AppliedCache:
         self._entries: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def fresh(self, key: tuple[str, str, str], fingerprint: str) -> bool:
+    def fresh(self, key: tuple[str, str, str], fingerprint: str,
+              within: float | None = None) -> bool:
+        """Remembered with this fingerprint less than `within` (default: the ttl) ago."""
         with self._lock:
             entry = self._entries.get(key)
+        limit = self.ttl_seconds if within is None else within
         return (entry is not None and entry[0] == fingerprint
-                and time.monotonic() - entry[1] < self.ttl_seconds)
+                and time.monotonic() - entry[1] < limit)
+
+    def age(self, key: tuple[str, str, str]) -> float | None:
+        """Seconds since `key` was remembered; None if it never was (or was forgotten)."""
+        with self._lock:
+            entry = self._entries.get(key)
+        return None if entry is None else time.monotonic() - entry[1]
 
     def remember(self, key: tuple[str, str, str], fingerprint: str) -> None:
         with self._lock:

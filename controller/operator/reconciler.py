@@ -41,6 +41,7 @@ from controller.rollout.model import ChildState, Event, Observation, Plan
 from controller.rollout.ordering import ChildWrite, order_writes
 from controller.rollout.ref import RolloutRef
 from controller.rollout.revision import shadow_revisions
+from controller.rollout.served import with_verification
 from controller.traffic.base import RouterError, TrafficRouter
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,10 @@ class Reconciler:
             outcome = self.analyzer.evaluate(rollout, observation)
             observation = replace(observation, analysis=outcome)
         plan = decide(observation)
+        router = self.router_for(spec)
         try:
-            self._apply(rollout, spec, plan, deployments)
+            self._apply(rollout, spec, plan, deployments, router)
+            verification = router.verify(rollout, plan.traffic)
         except RouterError as error:
             # The decision stands but its traffic is not in place: keep the observed status
             # (so the step is retried, not skipped) and say what a person must fix.
@@ -120,9 +123,18 @@ class Reconciler:
             self._record(body, routing_failed(observation, str(error)), [] if repeated else
                          [Event("Warning", "TrafficRoutingFailed", str(error))])
             return ROUTER_RETRY_SECONDS
-        self._record(body, plan.status, list(plan.events))
+        status, events = plan.status, list(plan.events)
+        if verification is not None:
+            status = with_verification(status, verification, generation, observation.now)
+            if verification.verified is False:
+                events.append(Event("Warning", verification.reason, verification.message))
+        self._record(body, status, events)
         self.metrics.observe(namespace, name, observation.status, plan.status,
                              observation.analysis)
+        recheck = verification.recheck_seconds if verification is not None else None
+        if recheck is not None and (plan.requeue_after_seconds is None
+                                    or recheck < plan.requeue_after_seconds):
+            return recheck
         return plan.requeue_after_seconds
 
     def release(self, namespace: str, name: str, body: dict[str, Any]) -> None:
@@ -167,7 +179,7 @@ class Reconciler:
     # --- write ------------------------------------------------------------------------------------
 
     def _apply(self, rollout: RolloutRef, spec: ModelRolloutSpec, plan: Plan,
-               deployments: list[ObservedDeployment]) -> None:
+               deployments: list[ObservedDeployment], router: TrafficRouter) -> None:
         """Make before break (controller.rollout.ordering); independent writes side by side."""
         existing = {d.revision: d.replicas for d in deployments if d.role == "model"}
         order = order_writes(plan, existing)
@@ -192,7 +204,7 @@ class Reconciler:
         self._side_by_side([
             *(partial(self.kube.apply, services[role]) for role in order.services_before_traffic),
             partial(self._apply_shadows, rollout, spec, deployments)])
-        self._side_by_side([partial(self.router_for(spec).apply, rollout, plan.traffic),
+        self._side_by_side([partial(router.apply, rollout, plan.traffic),
                             *map(child, order.children_with_traffic)])
         self._side_by_side([
             *(partial(self.kube.apply, services[role]) for role in order.services_after_traffic),

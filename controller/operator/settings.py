@@ -25,6 +25,8 @@ ROUTER_IMAGE_ENV = "MODELROLLOUT_ROUTER_IMAGE"
 ROUTER_SERVICE_ACCOUNT_ENV = "MODELROLLOUT_ROUTER_SERVICE_ACCOUNT"
 ADDRESSES_ENV = "MODELROLLOUT_ADDRESSES"
 ROUTER_ADMIN_PEERS_ENV = "MODELROLLOUT_ROUTER_ADMIN_PEERS"
+ROUTER_VERIFY_INTERVAL_ENV = "MODELROLLOUT_ROUTER_VERIFY_INTERVAL_SECONDS"
+ROUTER_CATCH_UP_ENV = "MODELROLLOUT_ROUTER_CATCH_UP_SECONDS"
 PROMETHEUS_SCOPE_ENV = "MODELROLLOUT_PROMETHEUS_SCOPE"
 MIN_WINDOW_ENV = "MODELROLLOUT_MIN_WINDOW_SECONDS"
 METRICS_ADDRESS_ENV = "MODELROLLOUT_METRICS_ADDRESS"
@@ -45,6 +47,11 @@ class BuiltinRouterSettings:
     address_overrides: Mapping[str, str] = field(default_factory=dict)
     # NetworkPolicy peers admitted to the routers' admin port (/metrics, /table): Prometheus.
     admin_peers: tuple[Mapping[str, Any], ...] = DEFAULT_ADMIN_PEERS
+    # What the replicas serve is read at most this often per rollout (through the rollout's
+    # Prometheus), and a replica still on an earlier table this long after a write has
+    # drifted (its watch, then two scrapes).
+    verify_interval_seconds: int = 30
+    catch_up_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -67,9 +74,13 @@ class OperatorSettings:
                 service_account=environ.get(ROUTER_SERVICE_ACCOUNT_ENV, ""),
                 address_overrides=_addresses(environ.get(ADDRESSES_ENV, "")),
                 admin_peers=_peers(environ.get(ROUTER_ADMIN_PEERS_ENV, "")),
+                verify_interval_seconds=_whole_seconds(
+                    ROUTER_VERIFY_INTERVAL_ENV, environ.get(ROUTER_VERIFY_INTERVAL_ENV, ""), 30),
+                catch_up_seconds=_whole_seconds(
+                    ROUTER_CATCH_UP_ENV, environ.get(ROUTER_CATCH_UP_ENV, ""), 60),
             ),
             prometheus_scope=environ.get(PROMETHEUS_SCOPE_ENV, DEFAULT_SCOPE),
-            min_window_seconds=_whole_seconds(environ.get(MIN_WINDOW_ENV, ""),
+            min_window_seconds=_whole_seconds(MIN_WINDOW_ENV, environ.get(MIN_WINDOW_ENV, ""),
                                               DEFAULT_MIN_WINDOW_SECONDS),
             metrics_address=environ.get(METRICS_ADDRESS_ENV) or None,
         )
@@ -104,10 +115,10 @@ def _peers(text: str) -> tuple[Mapping[str, Any], ...]:
     return tuple(parsed)
 
 
-def _whole_seconds(text: str, default: int) -> int:
+def _whole_seconds(variable: str, text: str, default: int) -> int:
     if not text:
         return default
-    if not text.isdigit() or int(text) < 1:
-        raise SettingsError(f"{MIN_WINDOW_ENV}: must be a whole number of seconds >= 1, "
+    if not text.isdigit() or not 1 <= int(text) <= 86_400:
+        raise SettingsError(f"{variable}: must be a whole number of seconds from 1 to 86400, "
                             f"got {text!r}")
     return int(text)

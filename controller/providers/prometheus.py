@@ -12,7 +12,7 @@ import ast
 import json
 import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import requests
@@ -108,6 +108,11 @@ class PrometheusProvider:
             raise ProviderError("query", query, f"expected an instant vector, got {result!r}")
         return result
 
+    def series(self, query: str, at: datetime) -> list[dict[str, str]]:
+        """The label sets of the series an instant query returns."""
+        return [{str(k): str(v) for k, v in (s.get("metric") or {}).items()}
+                for s in self._instant(query, at) if isinstance(s, dict)]
+
     def _scalar(self, query: str, at: datetime) -> float | Empty:
         series = self._instant(query, at)
         if not series:
@@ -193,3 +198,8 @@ def _buckets(query: str, series: Series) -> tuple[tuple[float, float], ...] | Em
 def prometheus_provider(source: PrometheusSource) -> PrometheusProvider:
     """The provider for one `spec.analysis.prometheus`: what PrometheusAnalyzer is given."""
     return PrometheusProvider(source.address, source.timeout_seconds)
+
+
+def read_series(source: PrometheusSource, query: str) -> list[dict[str, str]]:
+    """The label sets of an instant query's series now (controller.traffic.base.SeriesReader)."""
+    return prometheus_provider(source).series(query, datetime.now(UTC))

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
+from kubernetes import client
+
+from controller.api.spec import PrometheusSource
+from controller.operator.settings import OperatorSettings
 from controller.rollout.ref import RolloutRef
+from controller.rollout.served import Verification
 from controller.rollout.split import TrafficSplit
+
+# The label sets of the series an instant query returns (a ProviderError when it cannot).
+SeriesReader = Callable[[PrometheusSource, str], Sequence[Mapping[str, str]]]
+
+
+@dataclass(frozen=True)
+class RouterContext:
+    """What every router is built with: the API, the operator's settings, and how to read
+    series from a rollout's Prometheus (for a router that checks what its replicas serve)."""
+
+    api: client.ApiClient
+    settings: OperatorSettings
+    read_series: SeriesReader | None = None
 
 
 class TrafficRouter(Protocol):
@@ -15,6 +35,11 @@ class TrafficRouter(Protocol):
 
     def apply(self, rollout: RolloutRef, split: TrafficSplit) -> None:
         """Make the managed route hold `split`: live weights, mirrors (and faults, if able)."""
+
+    def verify(self, rollout: RolloutRef, split: TrafficSplit) -> Verification | None:
+        """What the data plane serves, where the router can see more than `apply` read (the
+        builtin router: each replica's table); it writes again what it finds drifted. None
+        when there is nothing new to report."""
 
     def remove(self, rollout: RolloutRef) -> None:
         """On deletion: send everything to stable (or drop our entries); leave the rest alone."""

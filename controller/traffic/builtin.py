@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
+import time
+from dataclasses import replace
 from typing import Any
 
-from kubernetes import client
 from pydantic import ValidationError
 
-from controller.api.spec import BuiltinRouter, TrafficRouting
+from controller.analysis.analyzer import render_scope
+from controller.analysis.provider import ProviderError
+from controller.api.spec import BuiltinRouter, ModelRolloutSpec, PrometheusSource
+from controller.contract.metrics import DIGEST_LABEL, TABLE_INFO, VERSION_LABEL
 from controller.contract.table import (
     BASIS_POINTS,
     CANDIDATE,
@@ -30,19 +35,23 @@ from controller.contract.table import (
     TableError,
     Variant,
     parse_table,
+    table_digest,
     table_error,
     table_json,
 )
 from controller.operator.children import MANAGED_BY, ROLE_LABEL, ROLLOUT_LABEL, owner_reference
 from controller.operator.kube import Kube
-from controller.operator.settings import BuiltinRouterSettings, OperatorSettings
+from controller.operator.settings import BuiltinRouterSettings
 from controller.rollout.ref import RolloutRef
+from controller.rollout.served import ServedTable, Verification, judge_served
 from controller.rollout.split import TrafficSplit
+from controller.traffic.base import RouterContext, SeriesReader
 
 ROUTER_PORT, ADMIN_PORT = 8080, 9090
 ADMIN_TOKEN_KEY = "token"
 ADMIN_TOKEN_DIR = "/var/run/secrets/modelrollout/router-admin"
 _PERCENT = BASIS_POINTS // 100
+MAX_REPLICAS_READ = 100
 
 
 def config_map_name(rollout: RolloutRef) -> str:
@@ -110,12 +119,40 @@ def _wire(section: Any) -> dict[str, Any]:
     return {} if section is None else dict(section.model_dump(by_alias=True, exclude_none=True))
 
 
+class RecentVerdicts:
+    """The last verdict per rollout and when it was reached; a fact about this process."""
+
+    def __init__(self) -> None:
+        self._verdicts: dict[tuple[str, str, str], tuple[float, Verification]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str], within: float) -> Verification | None:
+        with self._lock:
+            found = self._verdicts.get(key)
+        return found[1] if found is not None and time.monotonic() - found[0] < within else None
+
+    def put(self, key: tuple[str, str, str], verdict: Verification) -> None:
+        with self._lock:
+            self._verdicts[key] = (time.monotonic(), verdict)
+
+    def forget(self, key: tuple[str, str, str]) -> None:
+        with self._lock:
+            self._verdicts.pop(key, None)
+
+
+LAST_VERDICTS = RecentVerdicts()
+
+
 class BuiltinTrafficRouter:
-    def __init__(self, kube: Kube, config: BuiltinRouter,
-                 settings: BuiltinRouterSettings) -> None:
+    def __init__(self, kube: Kube, config: BuiltinRouter, settings: BuiltinRouterSettings,
+                 observed: tuple[SeriesReader, PrometheusSource, str] | None = None,
+                 verdicts: RecentVerdicts | None = None) -> None:
+        """`observed`: how to read what the replicas serve (reader, Prometheus, scope)."""
         self.kube = kube
         self.config = config
         self.settings = settings
+        self.observed = observed
+        self.verdicts = LAST_VERDICTS if verdicts is None else verdicts
 
     def held_table(self, rollout: RolloutRef) -> tuple[int, RoutingTable | None]:
         """The version and table the ConfigMap holds (0 and None if there is none; the
@@ -132,22 +169,64 @@ class BuiltinTrafficRouter:
         return table.version, table
 
     def apply(self, rollout: RolloutRef, split: TrafficSplit) -> None:
-        key = ("RoutingTable", rollout.namespace, rollout.name)
+        key = _key("RoutingTable", rollout)
         wanted = routing_table(rollout, self.config, split, 0, self.settings)
         content = table_json(wanted)
         if self.kube.applied.fresh(key, content):
             return  # this process wrote exactly this table moments ago: skip the read
-        version, held = self.held_table(rollout)
-        if held is None or held.model_copy(update={"version": 0}) != wanted:
-            self.kube.apply(self._config_map(
-                rollout, wanted.model_copy(update={"version": version + 1})))
+        self._write_table(rollout, wanted, force=False)
         self.kube.create_secret_once(admin_secret(rollout))
         for manifest in router_manifests(rollout, self.config, self.settings):
             self.kube.apply(manifest)
         self.kube.applied.remember(key, content)
 
+    def _write_table(self, rollout: RolloutRef, wanted: RoutingTable, *, force: bool) -> None:
+        """Write `wanted` (version 0) as the next version, unless the ConfigMap holds it."""
+        version, held = self.held_table(rollout)
+        if force or held is None or held.model_copy(update={"version": 0}) != wanted:
+            self.kube.apply(self._config_map(
+                rollout, wanted.model_copy(update={"version": version + 1})))
+            self.kube.applied.remember(_key("RoutingTableWritten", rollout), str(version + 1))
+
+    def verify(self, rollout: RolloutRef, split: TrafficSplit) -> Verification | None:
+        """Each replica's table (modelrouter_table_info, through Prometheus) against the one
+        written; a table that some replica still lacks after the catch-up time is written again
+        as a new version, so that every watch delivers it once more."""
+        if self.observed is None:
+            return None
+        check = _key("ServedTables", rollout)
+        recent = self.verdicts.get(check, within=self.settings.verify_interval_seconds)
+        if recent is not None:
+            return recent  # read moments ago (a retried reconcile records it all the same)
+        verdict = self._observe(rollout, split, *self.observed)
+        self.verdicts.put(check, verdict)
+        return verdict
+
+    def _observe(self, rollout: RolloutRef, split: TrafficSplit, read: SeriesReader,
+                 source: PrometheusSource, scope: str) -> Verification:
+        query = f"{TABLE_INFO}{{{render_scope(scope, rollout)}}}"
+        recheck = float(self.settings.verify_interval_seconds)
+        try:
+            series = read(source, query)[:MAX_REPLICAS_READ]
+        except ProviderError as error:
+            return Verification(None, "RoutersNotObserved",
+                                f"cannot read {TABLE_INFO} from {source.address}: "
+                                f"{error.describe()}", recheck)
+        served = [ServedTable(labels.get("pod") or labels.get("instance") or "?",
+                              _int(labels.get(VERSION_LABEL)), labels.get(DIGEST_LABEL, ""))
+                  for labels in series]
+        wanted = routing_table(rollout, self.config, split, 0, self.settings)
+        written = self.kube.applied.age(_key("RoutingTableWritten", rollout))
+        verdict = judge_served(table_digest(wanted), served,
+                               float("inf") if written is None else written,
+                               self.settings.catch_up_seconds)
+        if verdict.verified is False:
+            self._write_table(rollout, wanted, force=True)
+        return replace(verdict, recheck_seconds=recheck)
+
     def remove(self, rollout: RolloutRef) -> None:
-        self.kube.applied.forget(("RoutingTable", rollout.namespace, rollout.name))
+        self.kube.applied.forget(_key("RoutingTable", rollout))
+        self.verdicts.forget(_key("ServedTables", rollout))
         version, held = self.held_table(rollout)
         if held is not None and held.candidate is not None:
             self.kube.apply(self._config_map(
@@ -163,6 +242,14 @@ class BuiltinTrafficRouter:
             },
             "data": {TABLE_KEY: table_json(table)},
         }
+
+
+def _key(what: str, rollout: RolloutRef) -> tuple[str, str, str]:
+    return (what, rollout.namespace, rollout.name)
+
+
+def _int(text: str | None) -> int:
+    return int(text) if text is not None and text.isdigit() else 0
 
 
 def _loads(text: str) -> Any:
@@ -245,6 +332,10 @@ def router_manifests(rollout: RolloutRef, config: BuiltinRouter,
     return [deployment, service, admin_service, network_policy]
 
 
-def from_routing(api: client.ApiClient, routing: TrafficRouting,
-                 settings: OperatorSettings) -> BuiltinTrafficRouter:
-    return BuiltinTrafficRouter(Kube(api), routing.builtin or BuiltinRouter(), settings.router)
+def from_spec(context: RouterContext, spec: ModelRolloutSpec) -> BuiltinTrafficRouter:
+    observed = None
+    if context.read_series is not None and spec.analysis is not None:
+        observed = (context.read_series, spec.analysis.prometheus,
+                    context.settings.prometheus_scope)
+    return BuiltinTrafficRouter(Kube(context.api), spec.traffic_routing.builtin or BuiltinRouter(),
+                                context.settings.router, observed)

@@ -13,9 +13,8 @@ from __future__ import annotations
 from kubernetes import client
 
 from controller.api import spec
-from controller.operator.settings import OperatorSettings
 from controller.rollout.ref import RolloutRef
-from controller.traffic.base import RouterError
+from controller.traffic.base import RouterContext, RouterError
 from controller.traffic.managed import JSON, ManagedRouteRouter, Resource
 
 HTTPROUTE = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute")
@@ -75,8 +74,8 @@ class HTTPRouteRouter(ManagedRouteRouter):
         }}
 
 
-def from_routing(api: client.ApiClient, routing: spec.TrafficRouting,
-                 settings: OperatorSettings) -> HTTPRouteRouter:
+def from_spec(context: RouterContext, rollout_spec: spec.ModelRolloutSpec) -> HTTPRouteRouter:
+    routing = rollout_spec.traffic_routing
     if routing.gateway_api is None:
         raise RouterError("trafficRouting.gatewayAPI is not set")
-    return HTTPRouteRouter(api, routing.gateway_api)
+    return HTTPRouteRouter(context.api, routing.gateway_api)

@@ -14,9 +14,8 @@ from __future__ import annotations
 from kubernetes import client
 
 from controller.api import spec
-from controller.operator.settings import OperatorSettings
 from controller.rollout.ref import RolloutRef
-from controller.traffic.base import RouterError
+from controller.traffic.base import RouterContext, RouterError
 from controller.traffic.managed import JSON, ManagedRouteRouter, Resource
 
 VIRTUALSERVICE = Resource("networking.istio.io", "v1", "virtualservices", "VirtualService")
@@ -83,8 +82,8 @@ class VirtualServiceRouter(ManagedRouteRouter):
                               " be added")
 
 
-def from_routing(api: client.ApiClient, routing: spec.TrafficRouting,
-                 settings: OperatorSettings) -> VirtualServiceRouter:
+def from_spec(context: RouterContext, rollout_spec: spec.ModelRolloutSpec) -> VirtualServiceRouter:
+    routing = rollout_spec.traffic_routing
     if routing.istio is None:
         raise RouterError("trafficRouting.istio is not set")
-    return VirtualServiceRouter(api, routing.istio)
+    return VirtualServiceRouter(context.api, routing.istio)

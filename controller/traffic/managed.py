@@ -25,6 +25,7 @@ from kubernetes.client.exceptions import ApiException
 from controller.contract.table import CANDIDATE, STABLE
 from controller.operator.kube import APPLY, FIELD_MANAGER
 from controller.rollout.ref import RolloutRef
+from controller.rollout.served import Verification
 from controller.rollout.split import TrafficSplit
 from controller.traffic.base import RouterError
 
@@ -291,6 +292,10 @@ class ManagedRouteRouter(ABC):
     def apply(self, rollout: RolloutRef, split: TrafficSplit) -> None:
         update(self._api, self.resource, rollout.namespace, self._name, self.field,
                lambda obj: self.with_split(obj, rollout, split))
+
+    def verify(self, rollout: RolloutRef, split: TrafficSplit) -> Verification | None:
+        """Nothing beyond `apply`: it read the object and wrote what differed."""
+        return None
 
     def remove(self, rollout: RolloutRef) -> None:
         update(self._api, self.resource, rollout.namespace, self._name, self.field,

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kubernetes import client
-
-from controller.api.spec import TrafficRouting
-from controller.operator.settings import OperatorSettings
+from controller.api.spec import ModelRolloutSpec
 from controller.traffic import builtin, gatewayapi, istio
-from controller.traffic.base import TrafficRouter
+from controller.traffic.base import RouterContext, TrafficRouter
 
-RouterFactory = Callable[[client.ApiClient, TrafficRouting, OperatorSettings], TrafficRouter]
+RouterFactory = Callable[[RouterContext, ModelRolloutSpec], TrafficRouter]
 
 _FACTORIES: dict[str, RouterFactory] = {}
 
@@ -30,21 +27,19 @@ def kinds() -> tuple[str, ...]:
     return tuple(sorted(_FACTORIES))
 
 
-def create(kind: str, api: client.ApiClient, routing: TrafficRouting,
-           settings: OperatorSettings) -> TrafficRouter:
+def create(kind: str, context: RouterContext, spec: ModelRolloutSpec) -> TrafficRouter:
     factory = _FACTORIES.get(kind)
     if factory is None:
         raise NotImplementedError(
             f"no traffic router registered for {kind!r} (registered: {', '.join(kinds())})")
-    return factory(api, routing, settings)
+    return factory(context, spec)
 
 
-def router_for(api: client.ApiClient, routing: TrafficRouting,
-               settings: OperatorSettings) -> TrafficRouter:
+def router_for(context: RouterContext, spec: ModelRolloutSpec) -> TrafficRouter:
     """The router that `spec.trafficRouting` selects."""
-    return create(routing.kind, api, routing, settings)
+    return create(spec.traffic_routing.kind, context, spec)
 
 
-register("builtin", builtin.from_routing)
-register("gatewayAPI", gatewayapi.from_routing)
-register("istio", istio.from_routing)
+register("builtin", builtin.from_spec)
+register("gatewayAPI", gatewayapi.from_spec)
+register("istio", istio.from_spec)

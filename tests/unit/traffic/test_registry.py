@@ -5,21 +5,25 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from controller.api.spec import (
-    BuiltinRouter,
-    GatewayAPIRouter,
-    IstioRouter,
-    TrafficRouting,
-)
+from controller.api.spec import ModelRolloutSpec
 from controller.operator.settings import OperatorSettings
 from controller.traffic import registry
-from controller.traffic.base import RouterError, TrafficRouter
+from controller.traffic.base import RouterContext, RouterError, TrafficRouter
+from controller.traffic.builtin import BuiltinTrafficRouter
 from controller.traffic.gatewayapi import HTTPRouteRouter
 from controller.traffic.istio import VirtualServiceRouter
 from tests.doubles import RecordingRouter
 
 pytestmark = pytest.mark.unit
-SETTINGS = OperatorSettings()
+CONTEXT = RouterContext(client.ApiClient(), OperatorSettings())
+
+
+def spec(**routing: object) -> ModelRolloutSpec:
+    return ModelRolloutSpec.model_validate({
+        "port": 8080, "template": {"spec": {"containers": [{"name": "m", "image": "m:1"}]}},
+        "strategy": {"canary": {"steps": [{"setWeight": 50}]}},
+        "trafficRouting": routing,
+    })
 
 
 @pytest.fixture(autouse=True)
@@ -32,26 +36,24 @@ def test_registered_kinds() -> None:
 
 
 def test_router_for_follows_the_spec() -> None:
-    api = client.ApiClient()
-    gateway = TrafficRouting(gateway_api=GatewayAPIRouter(http_route="web"))
-    mesh = TrafficRouting(istio=IstioRouter(virtual_service="web", route_name="predict"))
-    assert isinstance(registry.router_for(api, gateway, SETTINGS), HTTPRouteRouter)
-    assert isinstance(registry.router_for(api, mesh, SETTINGS), VirtualServiceRouter)
+    gateway = spec(gatewayAPI={"httpRoute": "web"})
+    mesh = spec(istio={"virtualService": "web", "routeName": "predict"})
+    assert isinstance(registry.router_for(CONTEXT, gateway), HTTPRouteRouter)
+    assert isinstance(registry.router_for(CONTEXT, mesh), VirtualServiceRouter)
+    assert isinstance(registry.router_for(CONTEXT, spec()), BuiltinTrafficRouter)
 
 
 def test_an_unregistered_kind_is_not_implemented() -> None:
     with pytest.raises(NotImplementedError, match="no traffic router registered for 'linkerd'"):
-        registry.create("linkerd", client.ApiClient(), TrafficRouting(), SETTINGS)
+        registry.create("linkerd", CONTEXT, spec())
 
 
 def test_register_adds_a_kind_once() -> None:
-    def factory(api: client.ApiClient, routing: TrafficRouting,
-                settings: OperatorSettings) -> TrafficRouter:
+    def factory(context: RouterContext, rollout_spec: ModelRolloutSpec) -> TrafficRouter:
         return RecordingRouter()
 
     registry.register("test-kind", factory)
-    assert isinstance(registry.create("test-kind", client.ApiClient(), TrafficRouting(),
-                                      SETTINGS), RecordingRouter)
+    assert isinstance(registry.create("test-kind", CONTEXT, spec()), RecordingRouter)
     with pytest.raises(ValueError, match="already registered"):
         registry.register("test-kind", factory)
     registry.register("test-kind", factory, replace=True)
@@ -59,8 +61,6 @@ def test_register_adds_a_kind_once() -> None:
 
 def test_a_factory_needs_its_own_section() -> None:
     with pytest.raises(RouterError, match="gatewayAPI is not set"):
-        registry.create("gatewayAPI", client.ApiClient(),
-                        TrafficRouting(builtin=BuiltinRouter()), SETTINGS)
+        registry.create("gatewayAPI", CONTEXT, spec())
     with pytest.raises(RouterError, match="istio is not set"):
-        registry.create("istio", client.ApiClient(),
-                        TrafficRouting(builtin=BuiltinRouter()), SETTINGS)
+        registry.create("istio", CONTEXT, spec())
