@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from controller.api.spec import BuiltinRouter, TrafficRouting
@@ -33,17 +34,29 @@ from controller.contract.table import (
     table_json,
 )
 from controller.operator.children import MANAGED_BY, ROLE_LABEL, ROLLOUT_LABEL, owner_reference
-from controller.operator.kube import Kube
-from controller.operator.settings import BuiltinRouterSettings, OperatorSettings
+from controller.operator.kube import APPLY, FIELD_MANAGER, Kube
+from controller.operator.settings import (
+    ROUTER_SERVICE_ACCOUNT_ENV,
+    BuiltinRouterSettings,
+    OperatorSettings,
+)
 from controller.rollout.ref import RolloutRef
 from controller.rollout.split import TrafficSplit
+from controller.traffic.base import RouterError
 
 ROUTER_PORT, ADMIN_PORT = 8080, 9090
+ROUTER_UID = 10001  # the image's user (Dockerfile)
+RBAC_API = "rbac.authorization.k8s.io/v1"
 _PERCENT = BASIS_POINTS // 100
 
 
 def config_map_name(rollout: RolloutRef) -> str:
     return f"{rollout.name}-routing"
+
+
+def router_account_name(rollout: RolloutRef) -> str:
+    """The router's ServiceAccount, Role and RoleBinding (and its Deployment) are all this."""
+    return f"{rollout.name}-router"
 
 
 def address(rollout: RolloutRef, service: str, revision: str,
@@ -130,6 +143,8 @@ class BuiltinTrafficRouter:
         if held is None or held.model_copy(update={"version": 0}) != wanted:
             self.kube.apply(self._config_map(
                 rollout, wanted.model_copy(update={"version": version + 1})))
+        for manifest in router_access_manifests(rollout, self.settings):
+            apply_access(self.kube, manifest)  # before the pods that run as the account
         for manifest in router_manifests(rollout, self.config, self.settings):
             self.kube.apply(manifest)
         self.kube.applied.remember(key, content)
@@ -162,7 +177,8 @@ def _loads(text: str) -> Any:
 
 def router_manifests(rollout: RolloutRef, config: BuiltinRouter,
                      settings: BuiltinRouterSettings) -> list[dict[str, Any]]:
-    """The model router's Deployment and the Service clients call (`<name>`)."""
+    """The model router's Deployment and the Service clients call (`<name>`). The router pods
+    pass Pod Security "restricted" and run as the account of router_access_manifests."""
     labels = {ROLLOUT_LABEL: rollout.name, ROLE_LABEL: "router"}
     meta = {"namespace": rollout.namespace, "labels": {**labels, **MANAGED_BY},
             "ownerReferences": [owner_reference(rollout)]}
@@ -174,12 +190,24 @@ def router_manifests(rollout: RolloutRef, config: BuiltinRouter,
         "ports": [{"name": "http", "containerPort": ROUTER_PORT},
                   {"name": "admin", "containerPort": ADMIN_PORT}],
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": ADMIN_PORT}},
-        "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True,
-                            "allowPrivilegeEscalation": False},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": ADMIN_PORT},
+                          "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 6},
+        "resources": (config.resources or settings.resources).wire(),
+        # Pod Security "restricted", and a writable /tmp only (the image's HOME and TMPDIR).
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
-    pod_spec: dict[str, Any] = {"containers": [container]}
-    if settings.service_account:  # it must watch the table ConfigMap (see docs/helm.md)
-        pod_spec["serviceAccountName"] = settings.service_account
+    pod_spec: dict[str, Any] = {
+        "containers": [container],
+        # its own account (router_access_manifests), or the user-managed one if configured
+        "serviceAccountName": settings.service_account or router_account_name(rollout),
+        "automountServiceAccountToken": True,  # the router watches its table with this token
+        "securityContext": {"runAsNonRoot": True, "runAsUser": ROUTER_UID,
+                            "runAsGroup": ROUTER_UID,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+    }
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": f"{rollout.name}-router", **meta},
@@ -194,6 +222,62 @@ def router_manifests(rollout: RolloutRef, config: BuiltinRouter,
             {"name": "admin", "port": ADMIN_PORT, "targetPort": ADMIN_PORT}]},
     }
     return [deployment, service]
+
+
+def router_access_manifests(rollout: RolloutRef,
+                            settings: BuiltinRouterSettings) -> list[dict[str, Any]]:
+    """ServiceAccount, Role and RoleBinding `<name>-router`: the router may list and watch its
+    own table ConfigMap and nothing else (the API server authorizes a list or watch with the
+    field selector metadata.name=<name>-routing against resourceNames). None when routers run
+    as a user-managed ServiceAccount (MODELROLLOUT_ROUTER_SERVICE_ACCOUNT).
+
+    The operator may create the Role only because it holds list and watch on ConfigMaps
+    itself (RBAC escalation prevention), and needs no `bind` or `escalate`."""
+    if settings.service_account:
+        return []
+    name = router_account_name(rollout)
+    meta = {"name": name, "namespace": rollout.namespace,
+            "labels": {ROLLOUT_LABEL: rollout.name, ROLE_LABEL: "router", **MANAGED_BY},
+            "ownerReferences": [owner_reference(rollout)]}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        {"apiVersion": RBAC_API, "kind": "Role", "metadata": meta, "rules": [
+            {"apiGroups": [""], "resources": ["configmaps"],
+             "resourceNames": [config_map_name(rollout)], "verbs": ["list", "watch"]}]},
+        {"apiVersion": RBAC_API, "kind": "RoleBinding", "metadata": meta,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+         "subjects": [{"kind": "ServiceAccount", "name": name,
+                       "namespace": rollout.namespace}]},
+    ]
+
+
+def apply_access(kube: Kube, manifest: dict[str, Any]) -> None:
+    """Server-side apply of one of router_access_manifests, as Kube.apply does for the other
+    children (same field manager, same cache of what this process applied)."""
+    kind, meta = manifest["kind"], manifest["metadata"]
+    key = (kind, meta["namespace"], meta["name"])
+    fingerprint = json.dumps(manifest, sort_keys=True)
+    if kube.applied.fresh(key, fingerprint):
+        return
+    arguments: dict[str, Any] = {"field_manager": FIELD_MANAGER, "force": True,
+                                 "_content_type": APPLY}
+    rbac = client.RbacAuthorizationV1Api(kube.api)
+    patch = {"ServiceAccount": client.CoreV1Api(kube.api).patch_namespaced_service_account,
+             "Role": rbac.patch_namespaced_role,
+             "RoleBinding": rbac.patch_namespaced_role_binding}.get(kind)
+    if patch is None:
+        raise ValueError(f"cannot apply kind {kind}")
+    try:
+        patch(meta["name"], meta["namespace"], manifest, **arguments)
+    except ApiException as error:
+        if error.status != 403:
+            raise
+        raise RouterError(
+            f"forbidden to apply the router's {kind} {meta['namespace']}/{meta['name']}: "
+            "grant the operator create and patch on serviceaccounts, roles and rolebindings "
+            "and list and watch on configmaps (docs/helm.md), or run routers as a "
+            f"user-managed ServiceAccount ({ROUTER_SERVICE_ACCOUNT_ENV})") from None
+    kube.applied.remember(key, fingerprint)
 
 
 def from_routing(api: client.ApiClient, routing: TrafficRouting,

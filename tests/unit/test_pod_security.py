@@ -1,5 +1,6 @@
 """Pod Security "restricted" for every pod the operator creates: defaults in the user's model and
-shadow templates (never over an explicit value)."""
+shadow templates (never over an explicit value), and the router's fixed pod; the router's own
+ServiceAccount, Role and RoleBinding."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from typing import Any
 
 import pytest
 
-from controller.api.spec import PodTemplate
+from controller.api.spec import BuiltinRouter, PodTemplate, RouterResources
 from controller.operator.children import (
     TMP_VOLUME,
     model_deployment,
     restricted_defaults,
 )
+from controller.operator.settings import BuiltinRouterSettings
 from controller.rollout.ref import RolloutRef
+from controller.traffic.builtin import router_access_manifests, router_manifests
 
 pytestmark = pytest.mark.unit
 
@@ -146,3 +149,69 @@ def test_model_and_shadow_deployments_carry_the_defaults_but_keep_the_revision()
         assert violations(pod["spec"]) == []
         assert pod["spec"]["securityContext"] == RESTRICTED_POD
     assert template.model_dump(by_alias=True, exclude_none=True) == before  # not mutated
+
+
+# --- the router -------------------------------------------------------------------------------
+
+
+def router_pod(config: BuiltinRouter | None = None,
+               settings: BuiltinRouterSettings | None = None) -> dict[str, Any]:
+    deployment = router_manifests(ROLLOUT, config or BuiltinRouter(),
+                                  settings or BuiltinRouterSettings())[0]
+    assert deployment["kind"] == "Deployment"
+    pod: dict[str, Any] = deployment["spec"]["template"]["spec"]
+    return pod
+
+
+def test_the_router_pod_is_restricted_with_a_writable_tmp_only() -> None:
+    pod = router_pod()
+    assert violations(pod) == []
+    assert pod["securityContext"]["runAsUser"] == 10001  # the image's numeric user
+    [container] = pod["containers"]
+    assert container["securityContext"] == RESTRICTED_CONTAINER
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+
+
+def test_the_router_has_a_liveness_probe_on_the_admin_port() -> None:
+    [container] = router_pod()["containers"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": 9090}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 9090}
+
+
+def test_router_resources_come_from_the_settings_unless_the_rollout_sets_them() -> None:
+    [container] = router_pod()["containers"]
+    assert container["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                      "limits": {"memory": "512Mi"}}
+    operator_default = BuiltinRouterSettings(resources=RouterResources.model_validate(
+        {"requests": {"cpu": "1"}}))
+    [container] = router_pod(settings=operator_default)["containers"]
+    assert container["resources"] == {"requests": {"cpu": "1"}}
+    per_rollout = BuiltinRouter.model_validate({"resources": {"limits": {"memory": "1Gi"}}})
+    [container] = router_pod(per_rollout, operator_default)["containers"]
+    assert container["resources"] == {"limits": {"memory": "1Gi"}}  # replaces as a whole
+
+
+def test_the_router_runs_as_its_own_account_that_reads_only_its_table() -> None:
+    settings = BuiltinRouterSettings()
+    assert router_pod(settings=settings)["serviceAccountName"] == "fraud-router"
+    account, role, binding = router_access_manifests(ROLLOUT, settings)
+    assert [m["kind"] for m in (account, role, binding)] == [
+        "ServiceAccount", "Role", "RoleBinding"]
+    for manifest in (account, role, binding):
+        meta = manifest["metadata"]
+        assert (meta["namespace"], meta["name"]) == ("ml", "fraud-router")
+        assert meta["ownerReferences"][0]["uid"] == "u-1"
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "modelrollout"
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"],
+                              "resourceNames": ["fraud-routing"], "verbs": ["list", "watch"]}]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": "fraud-router"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "fraud-router",
+                                    "namespace": "ml"}]
+
+
+def test_a_user_managed_router_account_wins_and_nothing_is_created_for_it() -> None:
+    settings = BuiltinRouterSettings(service_account="shared-routers")
+    assert router_pod(settings=settings)["serviceAccountName"] == "shared-routers"
+    assert router_access_manifests(ROLLOUT, settings) == []
