@@ -8,6 +8,8 @@ import copy
 from typing import Any
 
 import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from controller.api.spec import BuiltinRouter, PodTemplate, RouterResources
 from controller.operator.children import (
@@ -15,9 +17,11 @@ from controller.operator.children import (
     model_deployment,
     restricted_defaults,
 )
+from controller.operator.kube import AppliedCache, Kube
 from controller.operator.settings import BuiltinRouterSettings
 from controller.rollout.ref import RolloutRef
-from controller.traffic.builtin import router_access_manifests, router_manifests
+from controller.traffic.base import RouterError
+from controller.traffic.builtin import apply_access, router_access_manifests, router_manifests
 
 pytestmark = pytest.mark.unit
 
@@ -215,3 +219,40 @@ def test_a_user_managed_router_account_wins_and_nothing_is_created_for_it() -> N
     settings = BuiltinRouterSettings(service_account="shared-routers")
     assert router_pod(settings=settings)["serviceAccountName"] == "shared-routers"
     assert router_access_manifests(ROLLOUT, settings) == []
+
+
+def test_a_forbidden_router_account_is_a_routing_failure_naming_the_fix(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def forbidden(self: object, name: str, namespace: str, body: object, **_: object) -> None:
+        calls.append(name)
+        raise ApiException(status=403, reason="Forbidden")
+
+    monkeypatch.setattr(client.CoreV1Api, "patch_namespaced_service_account", forbidden)
+    kube = Kube(client.ApiClient(), AppliedCache())
+    account = router_access_manifests(ROLLOUT, BuiltinRouterSettings())[0]
+    with pytest.raises(RouterError, match="MODELROLLOUT_ROUTER_SERVICE_ACCOUNT") as raised:
+        apply_access(kube, account)
+    assert "ServiceAccount ml/fraud-router" in str(raised.value)
+    assert calls == ["fraud-router"]
+
+
+def test_router_access_is_applied_once_while_fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    applied: list[tuple[str, str]] = []
+
+    def patch(self: object, name: str, namespace: str, body: dict[str, Any],
+              **arguments: Any) -> None:
+        assert arguments["field_manager"] == "modelrollout-operator"
+        assert arguments["_content_type"] == "application/apply-patch+yaml"
+        applied.append((body["kind"], name))
+
+    monkeypatch.setattr(client.CoreV1Api, "patch_namespaced_service_account", patch)
+    monkeypatch.setattr(client.RbacAuthorizationV1Api, "patch_namespaced_role", patch)
+    monkeypatch.setattr(client.RbacAuthorizationV1Api, "patch_namespaced_role_binding", patch)
+    kube = Kube(client.ApiClient(), AppliedCache())
+    for _ in range(2):
+        for manifest in router_access_manifests(ROLLOUT, BuiltinRouterSettings()):
+            apply_access(kube, manifest)
+    assert applied == [("ServiceAccount", "fraud-router"), ("Role", "fraud-router"),
+                       ("RoleBinding", "fraud-router")]
