@@ -67,7 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = replace(settings, metrics_address=args.metrics)
     import controller.operator.handlers  # noqa: F401  (registers the handlers)
 
+    kopf_settings = kopf.OperatorSettings()
+    # Named namespaces are served as given: kopf lists no namespaces and watches no CRDs, so a
+    # namespaced install needs nothing cluster-wide (denied them, kopf would retry for a minute
+    # before it starts). All namespaces: kopf follows CRD changes (the ClusterRole allows it).
+    kopf_settings.scanning.disabled = bool(args.namespace)
     kopf.run(
+        settings=kopf_settings,
         memo=kopf.Memo(settings=settings),
         standalone=True,  # one active replica; no peering CRD needed
         clusterwide=not args.namespace,

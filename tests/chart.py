@@ -19,7 +19,6 @@ EVERYTHING: dict[str, Any] = {
     "prometheusRule": {"enabled": True, "operatorAlerts": True},
     "grafanaDashboard": {"enabled": True},
     "watchNamespaces": ["team-a", "team-b"],
-    "router": {"rbac": {"namespaces": ["team-a"]}},
     "extraEnv": [{"name": "EXTRA", "value": "1"}],
     "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops",
                      "effect": "NoSchedule"}],

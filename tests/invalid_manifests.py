@@ -173,6 +173,18 @@ CASES = [
     InvalidCase("chaos-without-effect",
                 _step(0, {"chaos": {"fractionBasisPoints": 500, "durationSeconds": 30}}),
                 "spec.strategy.canary.steps[0].chaos", "errorStatus"),
+    InvalidCase("router-cpu-float",
+                _set(_spec, "trafficRouting", {"builtin": {"resources": {
+                    "requests": {"cpu": 0.5}}}}),
+                "spec.trafficRouting.builtin.resources.requests.cpu", "string"),
+    InvalidCase("router-memory-not-a-quantity",
+                _set(_spec, "trafficRouting", {"builtin": {"resources": {
+                    "limits": {"memory": "lots"}}}}),
+                "spec.trafficRouting.builtin.resources.limits.memory"),
+    InvalidCase("router-memory-request-above-limit",
+                _set(_spec, "trafficRouting", {"builtin": {"resources": {
+                    "requests": {"memory": "1Gi"}, "limits": {"memory": "512Mi"}}}}),
+                "spec.trafficRouting.builtin.resources.requests.memory", "exceed"),
     InvalidCase("shadow-name-too-long",
                 _set(_spec, "shadows", [{"name": "s" * 16, "mirrorPercent": 10, "template": {
                     "spec": {"containers": [{"name": "s", "image": "model:2"}]}}}]),

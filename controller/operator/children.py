@@ -39,12 +39,73 @@ def _pod_labels(rollout: RolloutRef, revision: str, shadow: str | None) -> dict[
     return labels
 
 
+# Pod Security "restricted" (https://kubernetes.io/docs/concepts/security/pod-security-standards/)
+# for the pods of the user's template: each field is a default, set only where the template
+# leaves it unset; an explicit value, even one that "restricted" refuses, is the user's choice.
+TMP_VOLUME = "modelrollout-tmp"  # an emptyDir at /tmp where we made the root filesystem read-only
+TMP_SIZE_LIMIT = "256Mi"
+_ESCALATING_CAPABILITIES = frozenset({"SYS_ADMIN", "CAP_SYS_ADMIN"})
+
+
+def restricted_defaults(pod_spec: dict[str, Any]) -> None:
+    """Fill in, in place, what "restricted" asks of a pod and the template does not say:
+    runAsNonRoot and the RuntimeDefault seccomp profile (pod level); per container and init
+    container no privilege escalation, all capabilities dropped, a read-only root filesystem
+    (with an emptyDir at /tmp unless something is mounted there already)."""
+    # Windows pods may set none of the Linux-only fields (seccomp, capabilities, read-only root).
+    windows = (pod_spec.get("os") or {}).get("name") == "windows"
+    security = pod_spec.setdefault("securityContext", {})
+    if isinstance(security, dict):  # anything else is refused by the API server anyway
+        security.setdefault("runAsNonRoot", True)
+        if not windows:
+            security.setdefault("seccompProfile", {"type": "RuntimeDefault"})
+    if windows:
+        return
+    containers = [c for key in ("initContainers", "containers")
+                  for c in pod_spec.get(key) or () if isinstance(c, dict)]
+    wants_tmp = [c for c in containers if _container_defaults(c)]
+    volumes = pod_spec.get("volumes") or []
+    if not wants_tmp or any(isinstance(v, dict) and v.get("name") == TMP_VOLUME
+                            for v in volumes):
+        return
+    pod_spec["volumes"] = [*volumes, {"name": TMP_VOLUME,
+                                      "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}}]
+    for container in wants_tmp:
+        mounts = container.get("volumeMounts") or []
+        container["volumeMounts"] = [*mounts, {"name": TMP_VOLUME, "mountPath": "/tmp"}]
+
+
+def _container_defaults(container: dict[str, Any]) -> bool:
+    """The Linux container fields; True if it now has a read-only root filesystem that we
+    chose and nothing mounted at /tmp (it gets the emptyDir)."""
+    security = container.setdefault("securityContext", {})
+    if not isinstance(security, dict):
+        return False
+    capabilities = security.setdefault("capabilities", {})
+    if isinstance(capabilities, dict):
+        capabilities.setdefault("drop", ["ALL"])
+        added = set(capabilities.get("add") or ())
+    else:
+        added = set()
+    # The API server refuses allowPrivilegeEscalation: false beside privileged or SYS_ADMIN.
+    if not security.get("privileged") and not added & _ESCALATING_CAPABILITIES:
+        security.setdefault("allowPrivilegeEscalation", False)
+    if "readOnlyRootFilesystem" in security:
+        return False
+    security["readOnlyRootFilesystem"] = True
+    mounts = container.get("volumeMounts") or []
+    return not any(isinstance(m, dict) and str(m.get("mountPath", "")).rstrip("/") == "/tmp"
+                   for m in mounts)
+
+
 def model_deployment(rollout: RolloutRef, template: PodTemplate, revision: str, replicas: int,
                      shadow: str | None = None) -> Manifest:
     """A Deployment for one revision of the model (or of a shadow); its pods carry the
-    revision label that the Services select on."""
+    revision label that the Services select on, and restricted defaults where the template
+    sets nothing (restricted_defaults)."""
     pod_template = template.model_dump(by_alias=True, exclude_none=True)
     pod_template = copy.deepcopy(pod_template)
+    restricted_defaults(pod_template["spec"])
     metadata = pod_template.setdefault("metadata", {})
     selector = _pod_labels(rollout, revision, shadow)
     metadata["labels"] = {**metadata.get("labels", {}), **selector}

@@ -75,6 +75,7 @@ class Kube:
         self.core = client.CoreV1Api(api)
         self.objects = client.CustomObjectsApi(api)
         self.networking = client.NetworkingV1Api(api)
+        self.rbac = client.RbacAuthorizationV1Api(api)
 
     # --- ModelRollouts --------------------------------------------------------------------------
 
@@ -123,6 +124,15 @@ class Kube:
         elif kind == "NetworkPolicy":
             self.networking.patch_namespaced_network_policy(meta["name"], meta["namespace"],
                                                             manifest, **arguments)
+        elif kind == "ServiceAccount":
+            self.core.patch_namespaced_service_account(meta["name"], meta["namespace"],
+                                                       manifest, **arguments)
+        elif kind == "Role":
+            self.rbac.patch_namespaced_role(meta["name"], meta["namespace"], manifest,
+                                            **arguments)
+        elif kind == "RoleBinding":
+            self.rbac.patch_namespaced_role_binding(meta["name"], meta["namespace"], manifest,
+                                                    **arguments)
         else:
             raise ValueError(f"cannot apply kind {kind}")
         self.applied.remember(key, fingerprint)

@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from controller.analysis.analyzer import DEFAULT_MIN_WINDOW_SECONDS, DEFAULT_SCOPE
+from controller.api.spec import RouterResources
 
 DEFAULT_ROUTER_IMAGE = "modelrollout/modelrollout:0.1.0"
 # Pods labelled as Prometheus in any namespace (the community chart and the operator's label).
@@ -19,10 +22,14 @@ DEFAULT_ADMIN_PEERS: tuple[Mapping[str, Any], ...] = (
     {"namespaceSelector": {}, "podSelector": {"matchLabels": {
         "app.kubernetes.io/name": "prometheus"}}},)
 MAX_ADMIN_PEERS = 16
+# Each router pod's requests and limits unless its rollout sets trafficRouting.builtin.resources.
+DEFAULT_ROUTER_RESOURCES = RouterResources.model_validate(
+    {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}})
 
 # The environment variables, documented in the README ("Operator settings").
 ROUTER_IMAGE_ENV = "MODELROLLOUT_ROUTER_IMAGE"
 ROUTER_SERVICE_ACCOUNT_ENV = "MODELROLLOUT_ROUTER_SERVICE_ACCOUNT"
+ROUTER_RESOURCES_ENV = "MODELROLLOUT_ROUTER_RESOURCES"
 ADDRESSES_ENV = "MODELROLLOUT_ADDRESSES"
 ROUTER_ADMIN_PEERS_ENV = "MODELROLLOUT_ROUTER_ADMIN_PEERS"
 ROUTER_VERIFY_INTERVAL_ENV = "MODELROLLOUT_ROUTER_VERIFY_INTERVAL_SECONDS"
@@ -41,7 +48,11 @@ class BuiltinRouterSettings:
     """How the operator runs the builtin model router for each rollout."""
 
     image: str = DEFAULT_ROUTER_IMAGE
-    service_account: str = ""  # it must be allowed to watch the table ConfigMap
+    # Empty: each rollout's router runs as its own ServiceAccount `<name>-router`, which the
+    # operator creates with a Role that reads only `<name>-routing`. Set: every router runs as
+    # this user-managed account (it must be allowed to list and watch the table ConfigMap).
+    service_account: str = ""
+    resources: RouterResources = DEFAULT_ROUTER_RESOURCES
     # Where a revision really answers when its pods cannot (kwok's pods are not processes):
     # a revision hash, or a Service DNS name, to host:port. The local demo uses it.
     address_overrides: Mapping[str, str] = field(default_factory=dict)
@@ -72,6 +83,7 @@ class OperatorSettings:
             router=BuiltinRouterSettings(
                 image=environ.get(ROUTER_IMAGE_ENV) or DEFAULT_ROUTER_IMAGE,
                 service_account=environ.get(ROUTER_SERVICE_ACCOUNT_ENV, ""),
+                resources=_router_resources(environ.get(ROUTER_RESOURCES_ENV, "")),
                 address_overrides=_addresses(environ.get(ADDRESSES_ENV, "")),
                 admin_peers=_peers(environ.get(ROUTER_ADMIN_PEERS_ENV, "")),
                 verify_interval_seconds=_whole_seconds(
@@ -113,6 +125,24 @@ def _peers(text: str) -> tuple[Mapping[str, Any], ...]:
         raise SettingsError(f"{ROUTER_ADMIN_PEERS_ENV}: must be a JSON list of at most "
                             f"{MAX_ADMIN_PEERS} NetworkPolicy peers ({', '.join(sorted(allowed))})")
     return tuple(parsed)
+
+
+def _router_resources(text: str) -> RouterResources:
+    """JSON like {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}};
+    unset or empty keeps the default."""
+    if not text.strip():
+        return DEFAULT_ROUTER_RESOURCES
+    try:
+        parsed = json.loads(text)
+    except ValueError as error:
+        raise SettingsError(f"{ROUTER_RESOURCES_ENV}: not JSON: {error}") from None
+    try:
+        return RouterResources.model_validate(parsed)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}"
+            for e in error.errors())
+        raise SettingsError(f"{ROUTER_RESOURCES_ENV}: {problems}") from None
 
 
 def _whole_seconds(variable: str, text: str, default: int) -> int:

@@ -1,4 +1,5 @@
-"""The builtin router: our model router, driven by a routing table in a ConfigMap we own.
+"""The builtin router: our model router, driven by a routing table in a ConfigMap we own (its
+Deployment, Services, NetworkPolicy, Secret and RBAC are in builtin_children).
 
 The table (controller.contract.table, docs/router.md) lives in ConfigMap `<name>-routing`, key
 `table.json`; the router Deployment `<name>-router` watches it and serves on Service `<name>`.
@@ -9,12 +10,12 @@ older table.
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 import time
 from dataclasses import replace
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from controller.analysis.analyzer import render_scope
@@ -41,29 +42,20 @@ from controller.contract.table import (
 )
 from controller.operator.children import MANAGED_BY, ROLE_LABEL, ROLLOUT_LABEL, owner_reference
 from controller.operator.kube import Kube
-from controller.operator.settings import BuiltinRouterSettings
+from controller.operator.settings import ROUTER_SERVICE_ACCOUNT_ENV, BuiltinRouterSettings
 from controller.rollout.ref import RolloutRef
 from controller.rollout.served import ServedTable, Verification, judge_served
 from controller.rollout.split import TrafficSplit
-from controller.traffic.base import RouterContext, SeriesReader
+from controller.traffic.base import RouterContext, RouterError, SeriesReader
+from controller.traffic.builtin_children import (
+    admin_secret,
+    config_map_name,
+    router_access_manifests,
+    router_manifests,
+)
 
-ROUTER_PORT, ADMIN_PORT = 8080, 9090
-ADMIN_TOKEN_KEY = "token"
-ADMIN_TOKEN_DIR = "/var/run/secrets/modelrollout/router-admin"
 _PERCENT = BASIS_POINTS // 100
 MAX_REPLICAS_READ = 100
-
-
-def config_map_name(rollout: RolloutRef) -> str:
-    return f"{rollout.name}-routing"
-
-
-def admin_secret_name(rollout: RolloutRef) -> str:
-    return f"{rollout.name}-router-admin"
-
-
-def admin_service_name(rollout: RolloutRef) -> str:
-    return f"{rollout.name}-router-admin"
 
 
 def address(rollout: RolloutRef, service: str, revision: str,
@@ -176,6 +168,8 @@ class BuiltinTrafficRouter:
             return  # this process wrote exactly this table moments ago: skip the read
         self._write_table(rollout, wanted, force=False)
         self.kube.create_secret_once(admin_secret(rollout))
+        for manifest in router_access_manifests(rollout, self.settings):
+            apply_access(self.kube, manifest)  # before the pods that run as the account
         for manifest in router_manifests(rollout, self.config, self.settings):
             self.kube.apply(manifest)
         self.kube.applied.remember(key, content)
@@ -244,6 +238,22 @@ class BuiltinTrafficRouter:
         }
 
 
+def apply_access(kube: Kube, manifest: dict[str, Any]) -> None:
+    """Apply one of router_access_manifests; a 403 says which rights the operator lacks."""
+    try:
+        kube.apply(manifest)
+    except ApiException as error:
+        if error.status != 403:
+            raise
+        meta = manifest["metadata"]
+        raise RouterError(
+            f"forbidden to apply the router's {manifest['kind']} "
+            f"{meta['namespace']}/{meta['name']}: grant the operator create and patch on "
+            "serviceaccounts, roles and rolebindings and list and watch on configmaps "
+            "(docs/helm.md), or run routers as a user-managed ServiceAccount "
+            f"({ROUTER_SERVICE_ACCOUNT_ENV})") from None
+
+
 def _key(what: str, rollout: RolloutRef) -> tuple[str, str, str]:
     return (what, rollout.namespace, rollout.name)
 
@@ -257,79 +267,6 @@ def _loads(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return None
-
-
-def admin_secret(rollout: RolloutRef) -> dict[str, Any]:
-    """The bearer token of the router's admin port, made once per rollout (never rewritten)."""
-    return {
-        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-        "metadata": {"name": admin_secret_name(rollout), "namespace": rollout.namespace,
-                     "labels": {ROLLOUT_LABEL: rollout.name, ROLE_LABEL: "router-admin",
-                                **MANAGED_BY},
-                     "ownerReferences": [owner_reference(rollout)]},
-        "stringData": {ADMIN_TOKEN_KEY: secrets.token_urlsafe(32)},
-    }
-
-
-def router_manifests(rollout: RolloutRef, config: BuiltinRouter,
-                     settings: BuiltinRouterSettings) -> list[dict[str, Any]]:
-    """The model router's Deployment, the Service clients call (`<name>`, the serving port
-    only), the admin Service Prometheus scrapes, and the NetworkPolicy that admits only the
-    configured peers (Prometheus) to the admin port."""
-    labels = {ROLLOUT_LABEL: rollout.name, ROLE_LABEL: "router"}
-    meta: dict[str, Any] = {"namespace": rollout.namespace, "labels": {**labels, **MANAGED_BY},
-                            "ownerReferences": [owner_reference(rollout)]}
-    container = {
-        "name": "router", "image": settings.image,
-        "command": ["python", "-m", "controller.router"],
-        "args": ["--listen", f"0.0.0.0:{ROUTER_PORT}", "--admin", f"0.0.0.0:{ADMIN_PORT}",
-                 "--table-configmap", f"{rollout.namespace}/{config_map_name(rollout)}",
-                 "--admin-token-file", f"{ADMIN_TOKEN_DIR}/{ADMIN_TOKEN_KEY}"],
-        "ports": [{"name": "http", "containerPort": ROUTER_PORT},
-                  {"name": "admin", "containerPort": ADMIN_PORT}],
-        "readinessProbe": {"httpGet": {"path": "/readyz", "port": ADMIN_PORT}},
-        "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True,
-                            "allowPrivilegeEscalation": False},
-        "volumeMounts": [{"name": "admin-token", "mountPath": ADMIN_TOKEN_DIR,
-                          "readOnly": True}],
-    }
-    pod_spec: dict[str, Any] = {
-        "containers": [container],
-        "volumes": [{"name": "admin-token", "secret": {
-            "secretName": admin_secret_name(rollout), "defaultMode": 0o440}}],
-    }
-    if settings.service_account:  # it must watch the table ConfigMap (see docs/helm.md)
-        pod_spec["serviceAccountName"] = settings.service_account
-    deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": f"{rollout.name}-router", **meta},
-        "spec": {"replicas": config.replicas, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels}, "spec": pod_spec}},
-    }
-    service = {
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": rollout.name, **meta},
-        "spec": {"selector": labels, "ports": [
-            {"name": "http", "port": rollout.port, "targetPort": ROUTER_PORT}]},
-    }
-    admin_service = {
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {**meta, "name": admin_service_name(rollout),
-                     "labels": {ROLLOUT_LABEL: rollout.name, ROLE_LABEL: "router-admin",
-                                **MANAGED_BY}},
-        "spec": {"selector": labels, "clusterIP": "None", "ports": [
-            {"name": "admin", "port": ADMIN_PORT, "targetPort": ADMIN_PORT}]},
-    }
-    network_policy = {
-        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-        "metadata": {"name": f"{rollout.name}-router", **meta},
-        "spec": {"podSelector": {"matchLabels": labels}, "policyTypes": ["Ingress"],
-                 "ingress": [
-                     {"ports": [{"protocol": "TCP", "port": ROUTER_PORT}]},
-                     {"from": [dict(peer) for peer in settings.admin_peers],
-                      "ports": [{"protocol": "TCP", "port": ADMIN_PORT}]}]},
-    }
-    return [deployment, service, admin_service, network_policy]
 
 
 def from_spec(context: RouterContext, spec: ModelRolloutSpec) -> BuiltinTrafficRouter:

@@ -45,12 +45,20 @@ def api(kubeconfig: Path) -> client.ApiClient:
     return api_client
 
 
+# Pod Security admission (built into kube-apiserver) refuses every pod of these namespaces that
+# is not "restricted": the operator's pods (models, shadows, routers) must pass it.
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted",
+              "pod-security.kubernetes.io/enforce-version": "latest"}
+
+
 @pytest.fixture
 def namespace(api: client.ApiClient) -> Iterator[str]:
-    """A fresh namespace per test, so tests never see each other's objects."""
+    """A fresh namespace per test, so tests never see each other's objects; Pod Security
+    "restricted" is enforced in it."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     core = client.CoreV1Api(api)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name,
+                                                                          labels=RESTRICTED)))
     try:
         yield name
     finally:

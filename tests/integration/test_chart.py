@@ -1,6 +1,8 @@
 """The Helm chart against the real control plane: its output passes a server-side dry run
 (CRD, RBAC, Deployment, and the Prometheus Operator kinds against their published CRDs), and
-the operator and a model router do their whole job with nothing but the chart's RBAC."""
+the operator and a model router do their whole job with nothing but the chart's RBAC: a
+namespaced install (watchNamespaces) holds Roles only, and the operator's pod passes Pod
+Security "restricted"."""
 
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from tests.cluster.controlplane import install_crds
 from tests.cluster.helm import ensure_helm
 from tests.cluster.processes import free_port
 from tests.helpers import eventually
+from tests.integration.conftest import RESTRICTED
+from tests.integration.pod_security import admitted_pods
 from tests.integration.rollouts import Rollouts, canary, manifest
 
 pytestmark = pytest.mark.integration
@@ -83,8 +87,7 @@ def dry_run(kubectl: Path, kubeconfig: Path, text: str) -> list[str]:
 
 
 def in_namespace(namespace: str) -> dict[str, Any]:
-    return {**EVERYTHING, "watchNamespaces": [namespace],
-            "router": {"rbac": {"namespaces": [namespace]}}}
+    return {**EVERYTHING, "watchNamespaces": [namespace]}
 
 
 def test_defaults_pass_a_server_side_dry_run(api: client.ApiClient, kubeconfig: Path,
@@ -92,8 +95,8 @@ def test_defaults_pass_a_server_side_dry_run(api: client.ApiClient, kubeconfig: 
                                              kubectl: Path) -> None:
     text = render(helm, {}, namespace=namespace, include_crds=True)
     applied = dry_run(kubectl, kubeconfig, text)
-    # the CRD, ServiceAccount, two ClusterRoles, the binding, Deployment and metrics Service
-    assert len(applied) == len(documents(text)) == 7
+    # the CRD, ServiceAccount, ClusterRole and its binding, Deployment and metrics Service
+    assert len(applied) == len(documents(text)) == 6
     assert all(line.endswith("serverside-applied (server dry run)") for line in applied)
     assert any("customresourcedefinition" in line for line in applied)
 
@@ -104,9 +107,9 @@ def test_every_optional_part_passes_a_server_side_dry_run(
     text = render(helm, in_namespace(namespace), namespace=namespace, include_crds=True)
     applied = dry_run(kubectl, kubeconfig, text)
     kinds = {line.split("/")[0].split(".")[0] for line in applied}
-    assert kinds >= {"servicemonitor", "prometheusrule", "configmap", "rolebinding",
-                     "clusterrole", "clusterrolebinding", "deployment", "serviceaccount",
-                     "customresourcedefinition"}
+    assert kinds >= {"servicemonitor", "prometheusrule", "configmap", "role", "rolebinding",
+                     "deployment", "serviceaccount", "customresourcedefinition"}
+    assert not kinds & {"clusterrole", "clusterrolebinding"}
 
 
 # --- the operator and a router under the chart's RBAC only ------------------------------------
@@ -128,21 +131,25 @@ def service_account_kubeconfig(kubectl: Path, admin: Path, namespace: str, accou
 
 @pytest.fixture
 def installed(api: client.ApiClient, kubeconfig: Path, namespace: str, helm: Path,
-              kubectl: Path) -> Iterator[str]:
-    """The chart applied for real (without its CRD, already installed), the operator's own
-    Deployment at 0 replicas; its cluster-scoped objects are removed afterwards."""
-    release = f"r{namespace[2:]}"
-    values = {"watchNamespaces": [namespace], "router": {"rbac": {"namespaces": [namespace]}},
-              "replicas": 0}
-    text = render(helm, values, release=release, namespace=namespace)
-    result = run_kubectl(kubectl, kubeconfig, "apply", "--server-side", FIELD_MANAGER,
-                         "-f", "-", stdin=text)
-    assert result.returncode == 0, result.stderr
+              kubectl: Path) -> Iterator[tuple[str, str]]:
+    """The chart applied for real (without its CRD, already installed) into its own release
+    namespace, watching `namespace` only: Roles and RoleBindings, nothing cluster-wide. Its
+    operator Deployment runs one (kwok) pod in the restricted release namespace. Yields the
+    release namespace and the operator's ServiceAccount."""
+    release, system = f"r{namespace[2:]}", f"{namespace}-sys"
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+        name=system, labels=RESTRICTED)))
+    text = render(helm, {"watchNamespaces": [namespace]}, release=release, namespace=system)
     try:
-        yield f"{release}-modelrollout"
+        result = run_kubectl(kubectl, kubeconfig, "apply", "--server-side", FIELD_MANAGER,
+                             "-f", "-", stdin=text)
+        assert result.returncode == 0, result.stderr
+        yield system, f"{release}-modelrollout"
     finally:
         run_kubectl(kubectl, kubeconfig, "delete", "--ignore-not-found", "--wait=false",
                     "-f", "-", stdin=text)
+        core.delete_namespace(system)
 
 
 class Process:
@@ -191,12 +198,25 @@ FORBIDDEN_MARKS = ("forbidden", " 403", "not enough permissions")
 
 def test_operator_and_router_need_nothing_beyond_the_chart_rbac(
         api: client.ApiClient, kubeconfig: Path, namespace: str, kubectl: Path,
-        installed: str, tmp_path: Path) -> None:
-    operator_config = service_account_kubeconfig(kubectl, kubeconfig, namespace, installed,
+        installed: tuple[str, str], tmp_path: Path) -> None:
+    """A namespaced install: the operator holds Roles in the watched namespace only, and
+    still creates each router's ServiceAccount, Role and RoleBinding (it holds what it
+    grants); the router follows its table as that per-rollout account."""
+    system, account = installed
+    admitted_pods(api, system, account)  # the operator's own pod passes "restricted"
+    operator_config = service_account_kubeconfig(kubectl, kubeconfig, system, account,
                                                  tmp_path / "operator.kubeconfig")
-    denied = run_kubectl(kubectl, operator_config, "auth", "can-i", "get", "secrets",
-                         "-n", namespace)
-    assert denied.stdout.strip() == "no"
+
+    def can_i(*args: str) -> str:
+        return run_kubectl(kubectl, operator_config, "auth", "can-i", *args).stdout.strip()
+
+    assert can_i("get", "secrets", "-n", namespace) == "no"
+    assert can_i("list", "modelrollouts.rollouts.mlops.dev", "-n", namespace) == "yes"
+    assert can_i("list", "modelrollouts.rollouts.mlops.dev", "-A") == "no"
+    assert can_i("create", "deployments", "-n", system) == "no"  # the release namespace
+    for cluster_wide in ("namespaces", "customresourcedefinitions.apiextensions.k8s.io",
+                         "clusterroles.rbac.authorization.k8s.io"):
+        assert can_i("list", cluster_wide) == "no", cluster_wide
     operator = Process(["-m", "controller", "--log-format=json", f"--namespace={namespace}"],
                        operator_config, tmp_path / "operator.log")
     router: Process | None = None
@@ -205,10 +225,9 @@ def test_operator_and_router_need_nothing_beyond_the_chart_rbac(
         rollouts.create(manifest("web", "model:1", canary({"setWeight": 50}, {"pause": {}})))
         stable = rollouts.wait_condition("web", "Healthy", "True", timeout=90)["stableRevision"]
 
-        # The model router, as the router ServiceAccount, follows the operator's table.
+        # The model router, as its own ServiceAccount, follows the operator's table.
         router_config = service_account_kubeconfig(kubectl, kubeconfig, namespace,
-                                                   "modelrollout-router",
-                                                   tmp_path / "router.kubeconfig")
+                                                   "web-router", tmp_path / "router.kubeconfig")
         admin = f"http://127.0.0.1:{free_port()}"
         router = Process(["-m", "controller.router", "--listen", f"127.0.0.1:{free_port()}",
                           "--admin", admin.removeprefix("http://"),
@@ -230,6 +249,8 @@ def test_operator_and_router_need_nothing_beyond_the_chart_rbac(
                     for c in s.get("conditions", []))), timeout=90)
         assert status["history"][-1]["outcome"] == "Promoted"
         assert rollouts.reasons("web"), "the operator posted no Events"
+
+        admitted_pods(api, namespace, "web-router")
 
         rollouts.delete("web")
         eventually(lambda: gone(rollouts, "web"), "the finalizer released", 90)

@@ -20,9 +20,16 @@ def test_deployment_gets_ready_pods(api: client.ApiClient, namespace: str) -> No
             selector=client.V1LabelSelector(match_labels=labels),
             template=client.V1PodTemplateSpec(
                 metadata=client.V1ObjectMeta(labels=labels),
-                spec=client.V1PodSpec(containers=[
-                    client.V1Container(name="server", image="model:1")
-                ]),
+                spec=client.V1PodSpec(
+                    # the test namespaces enforce Pod Security "restricted"
+                    security_context=client.V1PodSecurityContext(
+                        run_as_non_root=True,
+                        seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault")),
+                    containers=[client.V1Container(
+                        name="server", image="model:1",
+                        security_context=client.V1SecurityContext(
+                            allow_privilege_escalation=False,
+                            capabilities=client.V1Capabilities(drop=["ALL"])))]),
             ),
         ),
     ))

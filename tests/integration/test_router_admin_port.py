@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 
 from controller.operator.settings import DEFAULT_ADMIN_PEERS
-from controller.traffic.builtin import ADMIN_PORT, ROUTER_PORT
+from controller.traffic.builtin_children import ADMIN_PORT, ROUTER_PORT
 from tests.integration.conftest import OperatorProcess
 from tests.integration.rollouts import Rollouts, canary, manifest
 

@@ -103,3 +103,48 @@ def test_revision_history_limit_bounds_status_history_up_to_its_maximum() -> Non
     assert (limit["default"], limit["minimum"]) == (10, 1)
     assert limit["maximum"] == history["maxItems"] == 20, "the largest limit is a valid status"
     assert "status.history" in limit["description"]
+
+
+# --- trafficRouting.builtin.resources -----------------------------------------------------------
+
+
+def _router_resources(resources: Any) -> ModelRolloutSpec:
+    spec = valid_manifest()["spec"]
+    spec["trafficRouting"] = {"builtin": {"resources": resources}}
+    return ModelRolloutSpec.model_validate(spec)
+
+
+def test_router_resources_are_quantity_strings() -> None:
+    builtin = _router_resources({"requests": {"cpu": "250m", "memory": "256Mi"},
+                                 "limits": {"cpu": "1.5", "memory": "1Gi"}}).traffic_routing.builtin
+    assert builtin is not None
+    assert builtin.resources is not None
+    assert builtin.resources.wire() == {
+        "requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1.5", "memory": "1Gi"}}
+
+
+@pytest.mark.parametrize(("resources", "field"), [
+    ({"requests": {"cpu": 0.5}}, "requests.cpu"),
+    ({"requests": {"cpu": "1.2345"}}, "requests.cpu"),
+    ({"requests": {"memory": "1.5Gi"}}, "requests.memory"),
+    ({"limits": {"memory": "2Pi"}}, "limits.memory"),
+    ({"limits": {"gpu": "1"}}, "limits.gpu"),
+    ({"requests": {"memory": "1Gi"}, "limits": {"memory": "1000Mi"}}, "requests.memory"),
+    ({"requests": {"cpu": "2"}, "limits": {"cpu": "1999m"}}, "requests.cpu"),
+], ids=["float", "four-decimals", "fractional-memory", "peta", "gpu", "memory-above-limit",
+        "cpu-above-limit"])
+def test_bad_router_resources_are_refused(resources: Any, field: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        _router_resources(resources)
+    assert field in str(raised.value)
+
+
+def test_router_resources_in_the_crd_hold_no_numbers_and_check_requests_against_limits() -> None:
+    schema = spec_schema()["properties"]["trafficRouting"]["properties"]["builtin"][
+        "properties"]["resources"]
+    quantities = [node for path, node in walk(schema) if path.endswith((".cpu", ".memory"))]
+    assert len(quantities) == 4
+    assert all(q["type"] == "string" and q["pattern"] and q["maxLength"] for q in quantities)
+    rules = " ".join(v["rule"] for v in schema["x-kubernetes-validations"])
+    assert "quantity(self.requests.cpu).compareTo(quantity(self.limits.cpu)) <= 0" in rules
+    assert "quantity(self.requests.memory)" in rules

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from controller.operator.settings import DEFAULT_ROUTER_RESOURCES, OperatorSettings
 from tests.chart import CHART, EVERYTHING, REPO, by_kind, documents, helm_run, one, render
 from tests.cluster.helm import ensure_helm
 
@@ -43,8 +44,8 @@ def test_lint_strict(helm: Path, values: dict[str, Any], tmp_path: Path) -> None
 def test_defaults_render_the_operator_and_its_rbac(helm: Path) -> None:
     docs = documents(render(helm, {}))
     kinds = sorted(d["kind"] for d in docs)
-    assert kinds == ["ClusterRole", "ClusterRole", "ClusterRoleBinding", "Deployment",
-                     "Service", "ServiceAccount"]
+    assert kinds == ["ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
+                     "ServiceAccount"]
     for doc in docs:
         assert doc["metadata"]["labels"]["app.kubernetes.io/instance"] == "mro"
 
@@ -52,8 +53,8 @@ def test_defaults_render_the_operator_and_its_rbac(helm: Path) -> None:
 def test_everything_renders_every_optional_part(helm: Path) -> None:
     docs = documents(render(helm, EVERYTHING))
     assert {d["kind"] for d in docs} == {
-        "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "RoleBinding", "Deployment",
-        "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap"}
+        "ServiceAccount", "Role", "RoleBinding", "Deployment", "Service", "ServiceMonitor",
+        "PrometheusRule", "ConfigMap"}
     monitors = {d["metadata"]["name"].rsplit("-", 1)[-1]: d for d in by_kind(docs,
                                                                             "ServiceMonitor")}
     assert monitors["operator"]["spec"]["endpoints"][0]["port"] == "metrics"
@@ -111,9 +112,47 @@ def test_operator_deployment_is_hardened_and_configured(helm: Path) -> None:
     assert json.loads(env.pop("MODELROLLOUT_ROUTER_ADMIN_PEERS")) == [
         {"namespaceSelector": {},
          "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
+    # no MODELROLLOUT_ROUTER_SERVICE_ACCOUNT: each router gets its own account
     assert env == {"MODELROLLOUT_ROUTER_IMAGE": "modelrollout/modelrollout:0.1.0",
-                   "MODELROLLOUT_ROUTER_SERVICE_ACCOUNT": "modelrollout-router"}
+                   "MODELROLLOUT_ROUTER_RESOURCES": json.dumps(
+                       {"limits": {"memory": "512Mi"},
+                        "requests": {"cpu": "100m", "memory": "128Mi"}}, separators=(",", ":"))}
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+
+
+def test_the_router_resources_value_is_what_the_operator_reads(helm: Path) -> None:
+    values = {"router": {"resources": {"requests": {"cpu": "250m"}, "limits": {"cpu": "1"}}}}
+    container = one(documents(render(helm, values)), "Deployment")["spec"]["template"][
+        "spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    settings = OperatorSettings.from_env(env)
+    assert settings.router.resources.wire() == {
+        "requests": {"cpu": "250m", "memory": "128Mi"},  # Helm merges into the defaults
+        "limits": {"cpu": "1", "memory": "512Mi"}}
+    assert OperatorSettings.from_env(env_of(helm, {})).router.resources == (
+        DEFAULT_ROUTER_RESOURCES), "the chart's default is the operator's"
+
+
+def env_of(helm: Path, values: dict[str, Any]) -> dict[str, str]:
+    container = one(documents(render(helm, values)), "Deployment")["spec"]["template"][
+        "spec"]["containers"][0]
+    return {e["name"]: e["value"] for e in container["env"]}
+
+
+def test_every_pod_in_the_chart_is_restricted(helm: Path) -> None:
+    """Pod Security "restricted": the operator's is the chart's only pod."""
+    for values in ({}, EVERYTHING):
+        [deployment] = by_kind(documents(render(helm, values)), "Deployment")
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"] == {"drop": ["ALL"]}
+            assert security["readOnlyRootFilesystem"] is True
+            assert not security.get("privileged")
+        assert all(set(volume) <= {"name", "emptyDir"} for volume in pod["volumes"])
 
 
 def test_values_reach_the_operator(helm: Path) -> None:
@@ -146,9 +185,12 @@ def test_an_image_digest_pins_the_operator_and_the_router(helm: Path) -> None:
 # --- RBAC ---------------------------------------------------------------------------------------
 
 
+def operator_roles(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] in ("ClusterRole", "Role")]
+
+
 def operator_rules(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    role = next(d for d in by_kind(docs, "ClusterRole")
-                if not d["metadata"]["name"].endswith("-router"))
+    [role] = by_kind(docs, "ClusterRole")
     rules: list[dict[str, Any]] = role["rules"]
     return rules
 
@@ -161,7 +203,9 @@ def grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
 @pytest.mark.parametrize("values", [{}, EVERYTHING], ids=["defaults", "everything"])
 def test_rbac_has_no_wildcards_and_reads_no_secrets(helm: Path, values: dict[str, Any]) -> None:
     docs = documents(render(helm, values))
-    for role in by_kind(docs, "ClusterRole"):
+    roles = operator_roles(docs)
+    assert roles
+    for role in roles:
         for group, resource, verb in grants(role["rules"]):
             assert "*" not in (group, resource, verb), role["metadata"]["name"]
             # The routers' admin tokens are created once; no Secret is ever read.
@@ -169,11 +213,12 @@ def test_rbac_has_no_wildcards_and_reads_no_secrets(helm: Path, values: dict[str
         assert all("resourceNames" not in rule for rule in role["rules"])
 
 
-def test_every_rule_carries_a_comment(helm: Path) -> None:
-    text = render(helm, EVERYTHING)
+@pytest.mark.parametrize("values", [{}, EVERYTHING], ids=["cluster-wide", "namespaced"])
+def test_every_rule_carries_a_comment(helm: Path, values: dict[str, Any]) -> None:
+    text = render(helm, values)
     roles = [part for part in text.split("\n---\n")
-             if re.search(r"^kind: ClusterRole$", part, re.M)]
-    assert len(roles) == 2
+             if re.search(r"^kind: (Cluster)?Role$", part, re.M)]
+    assert len(roles) == (len(values.get("watchNamespaces", [])) or 1)
     for role in roles:
         lines = role.splitlines()
         rules = [i for i, line in enumerate(lines) if line.startswith("- apiGroups:")]
@@ -182,43 +227,80 @@ def test_every_rule_carries_a_comment(helm: Path) -> None:
             assert lines[index - 1].startswith("#"), f"rule without a comment: {lines[index]}"
 
 
-def test_operator_rules_are_exactly_what_it_calls(helm: Path) -> None:
-    base = {
-        ("rollouts.mlops.dev", "modelrollouts", verb) for verb in ("get", "list", "watch",
-                                                                   "patch")
-    } | {
-        ("rollouts.mlops.dev", "modelrollouts/status", "update"),
-        ("rollouts.mlops.dev", "modelrollouts/finalizers", "update"),
-        ("apps", "deployments/scale", "patch"),
-        ("", "events", "create"),
-        ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
-        ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
-    } | {("apps", "deployments", v) for v in ("list", "watch", "create", "patch", "delete")} | {
-        ("", "services", v) for v in ("list", "create", "patch", "delete")} | {
-        ("", "configmaps", v) for v in ("get", "create", "patch")} | {
-        ("", "secrets", "create"), ("networking.k8s.io", "networkpolicies", "create"),
-        ("networking.k8s.io", "networkpolicies", "patch")}
-    assert grants(operator_rules(documents(render(helm, {})))) == base
-    routers = {("gateway.networking.k8s.io", "httproutes", "get"),
-               ("gateway.networking.k8s.io", "httproutes", "patch"),
-               ("networking.istio.io", "virtualservices", "get"),
-               ("networking.istio.io", "virtualservices", "patch"),
-               ("", "namespaces", "list"), ("", "namespaces", "watch")}
-    assert grants(operator_rules(documents(render(helm, EVERYTHING)))) == base | routers
+NAMESPACED = {
+    ("rollouts.mlops.dev", "modelrollouts", verb) for verb in ("get", "list", "watch", "patch")
+} | {
+    ("rollouts.mlops.dev", "modelrollouts/status", "update"),
+    ("rollouts.mlops.dev", "modelrollouts/finalizers", "update"),
+    ("apps", "deployments/scale", "patch"),
+    ("", "events", "create"),
+} | {("apps", "deployments", v) for v in ("list", "watch", "create", "patch", "delete")} | {
+    ("", "services", v) for v in ("list", "create", "patch", "delete")} | {
+    ("", "configmaps", v) for v in ("get", "create", "patch")} | {
+    ("", "secrets", "create"), ("networking.k8s.io", "networkpolicies", "create"),
+    ("networking.k8s.io", "networkpolicies", "patch")}
+# What the operator grants each router (its Role <name>-router), and so must hold itself, and
+# the objects that grant it.
+ROUTER_ACCESS = {("", "configmaps", "list"), ("", "configmaps", "watch")} | {
+    (group, resource, verb) for group, resource in (
+        ("", "serviceaccounts"), ("rbac.authorization.k8s.io", "roles"),
+        ("rbac.authorization.k8s.io", "rolebindings")) for verb in ("create", "patch")}
+CRDS = {("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "watch")}
+ROUTES = {("gateway.networking.k8s.io", "httproutes", "get"),
+          ("gateway.networking.k8s.io", "httproutes", "patch"),
+          ("networking.istio.io", "virtualservices", "get"),
+          ("networking.istio.io", "virtualservices", "patch")}
 
 
-def test_routers_may_only_follow_configmaps(helm: Path) -> None:
+def test_cluster_wide_rules_are_exactly_what_it_calls(helm: Path) -> None:
+    docs = documents(render(helm, {}))
+    assert grants(operator_rules(docs)) == NAMESPACED | ROUTER_ACCESS | CRDS
+    assert not by_kind(docs, "Role")
+    assert not by_kind(docs, "RoleBinding")
+    [binding] = by_kind(docs, "ClusterRoleBinding")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mro-modelrollout",
+                                    "namespace": "modelrollout-system"}]
+    routes = documents(render(helm, {"rbac": {"gatewayAPI": True, "istio": True}}))
+    assert grants(operator_rules(routes)) == NAMESPACED | ROUTER_ACCESS | CRDS | ROUTES
+
+
+def test_watch_namespaces_give_a_role_per_namespace_and_nothing_cluster_wide(
+        helm: Path) -> None:
     docs = documents(render(helm, EVERYTHING))
-    role = one(docs, "ClusterRole", "-router")
-    assert grants(role["rules"]) == {("", "configmaps", "list"), ("", "configmaps", "watch")}
-    binding = one(docs, "RoleBinding")
-    assert binding["metadata"]["namespace"] == "team-a"
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "modelrollout-router",
-                                    "namespace": "team-a"}]
-    accounts = {(d["metadata"]["namespace"], d["metadata"]["name"])
-                for d in by_kind(docs, "ServiceAccount")}
-    assert ("team-a", "modelrollout-router") in accounts
+    assert not [d for d in docs if d["kind"].startswith("Cluster")]
+    assert all(d["metadata"].get("namespace") for d in docs), "every object is namespaced"
+    roles = {d["metadata"]["namespace"]: d for d in by_kind(docs, "Role")}
+    bindings = {d["metadata"]["namespace"]: d for d in by_kind(docs, "RoleBinding")}
+    assert set(roles) == set(bindings) == {"team-a", "team-b"}
+    for namespace, role in roles.items():
+        # no namespaces, no CRDs: kopf serves the named namespaces without scanning
+        assert grants(role["rules"]) == NAMESPACED | ROUTER_ACCESS | ROUTES
+        assert bindings[namespace]["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+            "name": role["metadata"]["name"]}
+        assert bindings[namespace]["subjects"] == [{
+            "kind": "ServiceAccount", "name": "mro-modelrollout",
+            "namespace": "modelrollout-system"}]
+
+
+def test_a_user_managed_router_account_needs_no_rbac_rights(helm: Path) -> None:
+    """With router.serviceAccountName the operator creates no Role, so it holds no rights to
+    create one, nor list/watch on ConfigMaps (docs/helm.md)."""
+    values = {"router": {"serviceAccountName": "shared-routers"}}
+    docs = documents(render(helm, values))
+    assert grants(operator_rules(docs)) == NAMESPACED | CRDS
+    assert env_of(helm, values)["MODELROLLOUT_ROUTER_SERVICE_ACCOUNT"] == "shared-routers"
+    namespaced = documents(render(helm, {**values, "watchNamespaces": ["team-a"]}))
+    assert grants(one(namespaced, "Role")["rules"]) == NAMESPACED
+
+
+def test_the_chart_has_no_router_rbac_of_its_own(helm: Path) -> None:
+    """Routers get a ServiceAccount, Role and RoleBinding per rollout from the operator."""
+    docs = documents(render(helm, EVERYTHING))
+    assert [d["metadata"]["name"] for d in by_kind(docs, "ServiceAccount")] == [
+        "mro-modelrollout"]
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-router")]
 
 
 # --- values.schema.json -------------------------------------------------------------------------
@@ -232,8 +314,12 @@ def test_routers_may_only_follow_configmaps(helm: Path) -> None:
     ({"logFormat": "xml"}, "logFormat"),
     ({"watchNamespaces": ["Not_A_Namespace"]}, "watchNamespaces"),
     ({"resources": {"limits": {"gpu": 1}}}, "additional properties 'gpu' not allowed"),
+    ({"router": {"resources": {"requests": {"cpu": 0.5}}}}, "cpu"),
+    ({"router": {"resources": {"limits": {"memory": "1.5Gi"}}}}, "memory"),
+    ({"router": {"rbac": {"namespaces": ["ml"]}}}, "additional properties 'rbac' not allowed"),
 ], ids=["top-level-typo", "nested-typo", "two-replicas", "latest-tag", "log-format",
-        "namespace-name", "resource-name"])
+        "namespace-name", "resource-name", "router-cpu-number", "router-memory-fraction",
+        "router-rbac-is-gone"])
 def test_schema_rejects_bad_values(helm: Path, values: dict[str, Any], expected: str,
                                    tmp_path: Path) -> None:
     result = helm_run(helm, "template", "x", str(CHART), *set_args(values, tmp_path))

@@ -7,6 +7,7 @@ import pytest
 from controller.analysis.analyzer import DEFAULT_MIN_WINDOW_SECONDS, DEFAULT_SCOPE
 from controller.operator.settings import (
     DEFAULT_ROUTER_IMAGE,
+    DEFAULT_ROUTER_RESOURCES,
     OperatorSettings,
     SettingsError,
 )
@@ -19,6 +20,10 @@ def test_defaults_without_any_variable() -> None:
     settings = OperatorSettings.from_env({})
     assert settings == OperatorSettings()
     assert settings.router.image == DEFAULT_ROUTER_IMAGE
+    assert settings.router.service_account == ""  # a ServiceAccount per rollout
+    assert settings.router.resources == DEFAULT_ROUTER_RESOURCES
+    assert DEFAULT_ROUTER_RESOURCES.wire() == {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                               "limits": {"memory": "512Mi"}}
     assert (settings.prometheus_scope, settings.min_window_seconds) == (
         DEFAULT_SCOPE, DEFAULT_MIN_WINDOW_SECONDS)
     assert settings.metrics_address is None
@@ -29,8 +34,11 @@ def test_every_variable_reaches_its_setting() -> None:
         "MODELROLLOUT_ROUTER_IMAGE": "r/router:2", "MODELROLLOUT_ROUTER_SERVICE_ACCOUNT": "sa",
         "MODELROLLOUT_ADDRESSES": '{"abc": "127.0.0.1:9"}',
         "MODELROLLOUT_PROMETHEUS_SCOPE": 'job="x"', "MODELROLLOUT_MIN_WINDOW_SECONDS": "5",
-        "MODELROLLOUT_METRICS_ADDRESS": "127.0.0.1:8081"})
+        "MODELROLLOUT_METRICS_ADDRESS": "127.0.0.1:8081",
+        "MODELROLLOUT_ROUTER_RESOURCES": '{"requests": {"cpu": "50m"}, "limits": {"cpu": "1"}}'})
     assert settings.router.image == "r/router:2"
+    assert settings.router.resources.wire() == {"requests": {"cpu": "50m"},
+                                                "limits": {"cpu": "1"}}
     assert settings.router.service_account == "sa"
     assert settings.router.address_overrides == {"abc": "127.0.0.1:9"}
     assert settings.prometheus_scope == 'job="x"'
@@ -45,10 +53,27 @@ def test_every_variable_reaches_its_setting() -> None:
     ("MODELROLLOUT_MIN_WINDOW_SECONDS", "ten"),
     ("MODELROLLOUT_MIN_WINDOW_SECONDS", "0"),
     ("MODELROLLOUT_MIN_WINDOW_SECONDS", "-3"),
+    ("MODELROLLOUT_ROUTER_RESOURCES", "{not json"),
+    ("MODELROLLOUT_ROUTER_RESOURCES", '["100m"]'),
+    ("MODELROLLOUT_ROUTER_RESOURCES", '{"requests": {"cpu": 0.5}}'),
+    ("MODELROLLOUT_ROUTER_RESOURCES", '{"requests": {"memory": "lots"}}'),
+    ("MODELROLLOUT_ROUTER_RESOURCES", '{"requests": {"gpu": "1"}}'),
+    ("MODELROLLOUT_ROUTER_RESOURCES", '{"request": {"cpu": "1"}}'),
+    ("MODELROLLOUT_ROUTER_RESOURCES",
+     '{"requests": {"memory": "1Gi"}, "limits": {"memory": "512Mi"}}'),
 ])
 def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
     with pytest.raises(SettingsError, match=variable):
         OperatorSettings.from_env({variable: value})
+
+
+def test_a_bad_router_resources_value_says_which_field() -> None:
+    with pytest.raises(SettingsError, match=r"MODELROLLOUT_ROUTER_RESOURCES: requests\.memory"):
+        OperatorSettings.from_env({"MODELROLLOUT_ROUTER_RESOURCES":
+                                   '{"requests": {"memory": "1.5Gi"}}'})
+    with pytest.raises(SettingsError, match=r"must not exceed limits\.cpu"):
+        OperatorSettings.from_env({"MODELROLLOUT_ROUTER_RESOURCES":
+                                   '{"requests": {"cpu": "2"}, "limits": {"cpu": "500m"}}'})
 
 
 def test_the_plugin_keeps_only_what_finds_a_cluster() -> None:

@@ -59,3 +59,88 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "modelrollout.withRollout" -}}
 label_replace({{ . }}, "rollout", "$1", "pod", "(.+)-router-[a-z0-9]+-[a-z0-9]+")
 {{- end -}}
+
+{{/* The operator's rules on namespaced resources: in a ClusterRole (all namespaces) or in a
+       Role per watched namespace (watchNamespaces); rbac.yaml adds what is cluster-wide only. */}}
+{{- define "modelrollout.operatorRules" }}
+# ModelRollouts: kopf lists and watches them; a reconcile reads the watched copy and GETs the
+# object only when the watch is behind (a conflict on its status write); kopf PATCHes
+# metadata for its finalizer (rollouts.mlops.dev/finalizer) and its annotations.
+- apiGroups: ["rollouts.mlops.dev"]
+  resources: ["modelrollouts"]
+  verbs: ["get", "list", "watch", "patch"]
+# Status is written whole with PUT (update), guarded by the resourceVersion just read.
+- apiGroups: ["rollouts.mlops.dev"]
+  resources: ["modelrollouts/status"]
+  verbs: ["update"]
+# Children carry ownerReferences with blockOwnerDeletion; clusters with the
+# OwnerReferencesPermissionEnforcement admission plugin (e.g. OpenShift) require this.
+- apiGroups: ["rollouts.mlops.dev"]
+  resources: ["modelrollouts/finalizers"]
+  verbs: ["update"]
+# Deployments per revision, shadows and the builtin router: listed by label and watched
+# (kopf wakes the rollout on a child's change), server-side applied (create + patch: an apply
+# that creates the object is authorised as create too), deleted when a revision is retired.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
+# A retired revision whose template left the spec is scaled through the scale subresource.
+- apiGroups: ["apps"]
+  resources: ["deployments/scale"]
+  verbs: ["patch"]
+# Services the routers address (<name>-stable, <name>-candidate, shadows, the router's
+# <name>): listed by label for clean-up, server-side applied, deleted.
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["list", "create", "patch", "delete"]
+{{- if .Values.router.serviceAccountName }}
+# The builtin router's table (ConfigMap <name>-routing): read back, server-side applied.
+# Deleted with its ModelRollout by the garbage collector, never by the operator.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "create", "patch"]
+{{- else }}
+# The builtin router's table (ConfigMap <name>-routing): read back, server-side applied.
+# Deleted with its ModelRollout by the garbage collector, never by the operator. list and
+# watch are never called by the operator: it grants them to each router (its Role
+# <name>-router, on that one ConfigMap), and RBAC lets it grant only what it holds.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+# Each builtin router runs as its own ServiceAccount <name>-router, bound by a Role of the
+# same name to its table ConfigMap: server-side applied beside the router Deployment, owned
+# by the ModelRollout (the garbage collector deletes them with it, never the operator).
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["create", "patch"]
+# No bind or escalate: the Role grants only what the operator holds (the rule above).
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["create", "patch"]
+{{- end }}
+# The builtin router's admin token (Secret <name>-router-admin): created once with a random
+# token, never read, updated or listed (the router reads it from its volume).
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create"]
+# The NetworkPolicy that admits only Prometheus (router.adminPeers) to a router's admin port.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["create", "patch"]
+# Events on ModelRollouts (the operator's decisions, and kopf's warnings): core v1 only.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- if .Values.rbac.gatewayAPI }}
+# trafficRouting.gatewayAPI: the operator reads the named HTTPRoute and applies one rule.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
+  verbs: ["get", "patch"]
+{{- end }}
+{{- if .Values.rbac.istio }}
+# trafficRouting.istio: the operator reads the named VirtualService and applies one route.
+- apiGroups: ["networking.istio.io"]
+  resources: ["virtualservices"]
+  verbs: ["get", "patch"]
+{{- end }}
+{{- end -}}

@@ -11,7 +11,8 @@ from controller.contract.table import TableError, parse_table, table_json
 from controller.operator.settings import BuiltinRouterSettings
 from controller.rollout.ref import RolloutRef
 from controller.rollout.split import Faults, Mirror, TrafficSplit
-from controller.traffic.builtin import admin_secret, router_manifests, routing_table
+from controller.traffic.builtin import routing_table
+from controller.traffic.builtin_children import admin_secret, router_manifests
 
 pytestmark = pytest.mark.unit
 
