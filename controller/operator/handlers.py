@@ -128,8 +128,9 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
 
 
 def build_reconciler(api: client.ApiClient, settings: OperatorSettings) -> Reconciler:
-    analyzer = PrometheusAnalyzer(prometheus_provider, scope=settings.prometheus_scope,
-                                  min_window_seconds=settings.min_window_seconds)
+    analyzer = PrometheusAnalyzer(
+        lambda source: prometheus_provider(source, settings.prometheus),
+        scope=settings.prometheus_scope, min_window_seconds=settings.min_window_seconds)
     return Reconciler(Kube(api), analyzer,
                       lambda spec: registry.router_for(api, spec.traffic_routing, settings))
 

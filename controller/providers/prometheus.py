@@ -135,6 +135,8 @@ def _port(text: str, entry: str) -> int:
 
 
 def _rule(entry: str) -> AddressRule:
+    if "://" in entry:
+        raise ValueError(f"{entry!r}: write the host (and port), not a URL")
     if "/" in entry:
         try:
             return AddressRule(entry, network=ipaddress.ip_network(entry))
