@@ -34,11 +34,30 @@ class Exchange:
 
 
 class Peer:
-    """What a behaviour may do: send bytes, and wait between them (until the server stops)."""
+    """What a behaviour may do: read the request, send bytes, and wait between them (until
+    the server stops)."""
 
-    def __init__(self, sock: socket.socket, stopped: threading.Event,
+    def __init__(self, server: HostileServer, sock: socket.socket, stopped: threading.Event,
                  exchange: Exchange) -> None:
-        self._sock, self._stopped, self.exchange = sock, stopped, exchange
+        self._server, self._sock, self._stopped = server, sock, stopped
+        self.exchange = exchange
+
+    def read_head(self) -> None:
+        """The request line and headers (an HTTP behaviour's first step)."""
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < HEAD_LIMIT:
+            data = self._sock.recv(4096)
+            if not data:
+                break
+            head += data
+        self.exchange.request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        self._server.request_arrived()
+
+    def receive(self) -> bytes:
+        """Whatever the client sent first (e.g. a TLS ClientHello)."""
+        data = self._sock.recv(HEAD_LIMIT)
+        self._server.request_arrived()
+        return data
 
     def send(self, data: bytes) -> None:
         self._sock.sendall(data)
@@ -87,17 +106,7 @@ class HostileServer:
             self.connections += 1
         sock.settimeout(SEND_TIMEOUT_SECONDS)
         try:
-            head = b""
-            while b"\r\n\r\n" not in head and len(head) < HEAD_LIMIT:
-                data = sock.recv(4096)
-                if not data:
-                    break
-                head += data
-            exchange.request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
-            with self._finished:
-                self.requests += 1
-                self._finished.notify_all()
-            behaviour(Peer(sock, self._stopped, exchange))
+            behaviour(Peer(self, sock, self._stopped, exchange))
             exchange.ended = "answered"
         except _StoppedError:
             exchange.ended = "stopped"
@@ -114,6 +123,11 @@ class HostileServer:
             done = self._finished.wait_for(lambda: len(self.exchanges) >= count, timeout)
         assert done, f"{len(self.exchanges)} of {count} exchanges finished in {timeout}s"
         return self.exchanges[:count]
+
+    def request_arrived(self) -> None:
+        with self._finished:
+            self.requests += 1
+            self._finished.notify_all()
 
     def wait_requests(self, count: int = 1, timeout: float = 30.0) -> None:
         """Until `count` requests have arrived (fails after `timeout`: a bound, not a pace)."""
@@ -155,6 +169,7 @@ def huge(total: int = 100 * MiB, *, chunked: bool = False) -> Behaviour:
         return b"%x\r\n%s\r\n" % (len(data), data) if chunked else data
 
     def behave(peer: Peer) -> None:
+        peer.read_head()
         peer.send(OK_HEAD + (b"Transfer-Encoding: chunked\r\n" if chunked else b"") + b"\r\n")
         peer.send(frame(VECTOR_HEAD))
         body = len(VECTOR_HEAD)
@@ -170,6 +185,7 @@ def declared(length: int) -> Behaviour:
     """Announces a Content-Length of `length` and sends nothing more."""
 
     def behave(peer: Peer) -> None:
+        peer.read_head()
         peer.send(OK_HEAD + b"Content-Length: %d\r\n\r\n" % length)
         peer.pause(SEND_TIMEOUT_SECONDS)
 
@@ -183,6 +199,7 @@ def trickle(interval: float = 0.2, *, limit: int = 300, headers_too: bool = Fals
     endless = (VECTOR_HEAD + VECTOR_ITEM * (limit // len(VECTOR_ITEM) + 1))[:limit]
 
     def behave(peer: Peer) -> None:
+        peer.read_head()
         data = endless
         if headers_too:
             data = (OK_HEAD + b"\r\n" + endless)[:limit]
@@ -200,6 +217,7 @@ def tls_trickle(interval: float = 0.2, *, limit: int = 300) -> Behaviour:
     `interval` seconds: a handshake that never completes."""
 
     def behave(peer: Peer) -> None:
+        peer.receive()  # the ClientHello
         peer.send(b"\x16\x03\x03\x40\x00")
         for _ in range(limit):
             peer.send(b"\x02")
@@ -215,6 +233,7 @@ def status(code: int, body: bytes, content_type: str = "text/html", *, extra: by
         code, content_type.encode(), len(body))
 
     def behave(peer: Peer) -> None:
+        peer.read_head()
         peer.send(head + (extra + b"\r\n" if extra else b"") + b"Connection: close\r\n\r\n"
                   + body)
 
@@ -231,6 +250,7 @@ def held(release: threading.Event, body: bytes, limit_seconds: float = 60.0) -> 
     `limit_seconds`), one byte every 0.2 s: a slow Prometheus another rollout is waiting on."""
 
     def behave(peer: Peer) -> None:
+        peer.read_head()
         peer.send(OK_HEAD + b"\r\n")
         for _ in range(int(limit_seconds / 0.2)):
             if release.is_set():
