@@ -88,11 +88,11 @@ def test_a_100_mb_answer_is_refused_past_the_limit_in_bounded_memory(chunked: bo
         with peak_growth_mib() as grown:
             error = failure(server.url, timeout=30)
         (exchange,) = server.wait_exchanges()
+    assert grown[0] < 64, f"RSS grew {grown[0]:.0f} MiB"
     assert error.kind == "query"
     assert error.detail == ("response larger than 8 MiB "
                             "(MODELROLLOUT_PROMETHEUS_MAX_RESPONSE_BYTES); "
                             "aggregate the query to one series")
-    assert grown[0] < 64, f"RSS grew {grown[0]:.0f} MiB"
     assert exchange.ended == "client gone"  # it stopped reading: the rest was never sent
     assert exchange.sent < 100 * MiB
 
@@ -119,9 +119,9 @@ def test_a_dense_answer_under_the_limit_is_refused_before_parsing() -> None:
     body = head + b"[]," * ((DEFAULT_MAX_RESPONSE_BYTES - len(head) - 10) // 3) + b"[]]}}"
     with hostile.hostile(hostile.answer(body)) as server, peak_growth_mib() as grown:
         error = failure(server.url, timeout=30)
+    assert grown[0] < 64, f"RSS grew {grown[0]:.0f} MiB"
     assert error.kind == "query"
     assert "more than 524288 JSON values" in error.detail
-    assert grown[0] < 64, f"RSS grew {grown[0]:.0f} MiB"
 
 
 # --- time -----------------------------------------------------------------------------------
