@@ -129,9 +129,11 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
 
 
 def build_reconciler(api: client.ApiClient, settings: OperatorSettings) -> Reconciler:
-    analyzer = PrometheusAnalyzer(prometheus_provider, scope=settings.prometheus_scope,
-                                  min_window_seconds=settings.min_window_seconds)
-    context = RouterContext(api, settings, read_series)
+    analyzer = PrometheusAnalyzer(
+        lambda source: prometheus_provider(source, settings.prometheus),
+        scope=settings.prometheus_scope, min_window_seconds=settings.min_window_seconds)
+    context = RouterContext(api, settings,
+                            lambda source, query: read_series(source, query, settings.prometheus))
     return Reconciler(Kube(api), analyzer, lambda spec: registry.router_for(context, spec))
 
 

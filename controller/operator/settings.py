@@ -15,6 +15,18 @@ from pydantic import ValidationError
 
 from controller.analysis.analyzer import DEFAULT_MIN_WINDOW_SECONDS, DEFAULT_SCOPE
 from controller.api.spec import RouterResources
+from controller.providers.prometheus_policy import (
+    ALLOWED_SETTING,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_TIMEOUT_SECONDS,
+    DENIED_SETTING,
+    MAX_RESPONSE_SETTING,
+    MAX_TIMEOUT_SETTING,
+    MIN_RESPONSE_BYTES,
+    AddressRule,
+    PrometheusPolicy,
+    parse_address_rules,
+)
 
 DEFAULT_ROUTER_IMAGE = "modelrollout/modelrollout:0.1.0"
 # Pods labelled as Prometheus in any namespace (the community chart and the operator's label).
@@ -37,6 +49,11 @@ ROUTER_CATCH_UP_ENV = "MODELROLLOUT_ROUTER_CATCH_UP_SECONDS"
 PROMETHEUS_SCOPE_ENV = "MODELROLLOUT_PROMETHEUS_SCOPE"
 MIN_WINDOW_ENV = "MODELROLLOUT_MIN_WINDOW_SECONDS"
 METRICS_ADDRESS_ENV = "MODELROLLOUT_METRICS_ADDRESS"
+# What a rollout's spec.analysis.prometheus may do (controller/providers/prometheus.py).
+PROMETHEUS_MAX_TIMEOUT_ENV = MAX_TIMEOUT_SETTING
+PROMETHEUS_MAX_RESPONSE_ENV = MAX_RESPONSE_SETTING
+PROMETHEUS_ALLOWED_ENV = ALLOWED_SETTING
+PROMETHEUS_DENIED_ENV = DENIED_SETTING
 
 
 class SettingsError(ValueError):
@@ -73,6 +90,8 @@ class OperatorSettings:
     # increase() needs a few scrapes in the window: lower it only with fast scraping
     min_window_seconds: int = DEFAULT_MIN_WINDOW_SECONDS
     metrics_address: str | None = None  # host:port of /metrics; None serves none
+    # the deadline, size and address limits of every analysis query
+    prometheus: PrometheusPolicy = field(default_factory=PrometheusPolicy)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -95,6 +114,18 @@ class OperatorSettings:
             min_window_seconds=_whole_seconds(MIN_WINDOW_ENV, environ.get(MIN_WINDOW_ENV, ""),
                                               DEFAULT_MIN_WINDOW_SECONDS),
             metrics_address=environ.get(METRICS_ADDRESS_ENV) or None,
+            prometheus=PrometheusPolicy(
+                max_timeout_seconds=_whole_number(
+                    PROMETHEUS_MAX_TIMEOUT_ENV, environ.get(PROMETHEUS_MAX_TIMEOUT_ENV, ""),
+                    DEFAULT_MAX_TIMEOUT_SECONDS, 1, "a whole number of seconds"),
+                max_response_bytes=_whole_number(
+                    PROMETHEUS_MAX_RESPONSE_ENV, environ.get(PROMETHEUS_MAX_RESPONSE_ENV, ""),
+                    DEFAULT_MAX_RESPONSE_BYTES, MIN_RESPONSE_BYTES, "a whole number of bytes"),
+                allowed=_address_rules(PROMETHEUS_ALLOWED_ENV,
+                                       environ.get(PROMETHEUS_ALLOWED_ENV, "")),
+                denied=_address_rules(PROMETHEUS_DENIED_ENV,
+                                      environ.get(PROMETHEUS_DENIED_ENV, "")),
+            ),
         )
 
 
@@ -145,10 +176,27 @@ def _router_resources(text: str) -> RouterResources:
         raise SettingsError(f"{ROUTER_RESOURCES_ENV}: {problems}") from None
 
 
+def _whole_number(variable: str, text: str, default: int, minimum: int, what: str) -> int:
+    text = text.strip()
+    if not text:
+        return default
+    if not (text.isascii() and text.isdigit()) or int(text) < minimum:
+        raise SettingsError(f"{variable}: must be {what} >= {minimum}, got {text!r}")
+    return int(text)
+
+
+def _address_rules(variable: str, text: str) -> tuple[AddressRule, ...]:
+    try:
+        return parse_address_rules(text)
+    except ValueError as error:
+        raise SettingsError(f"{variable}: {error} (comma-separated host, host:port, IP, "
+                            "ip:port or CIDR entries)") from None
+
+
 def _whole_seconds(variable: str, text: str, default: int) -> int:
     if not text:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= 86_400:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 86_400:
         raise SettingsError(f"{variable}: must be a whole number of seconds from 1 to 86400, "
                             f"got {text!r}")
     return int(text)

@@ -1,4 +1,5 @@
-"""The Prometheus metric provider (prometheus-api-client).
+"""The Prometheus metric provider: Prometheus' HTTP API, read under the operator's limits
+(controller.providers.bounded_http: one deadline, a size cap, an address policy per query).
 
 Counts are ``increase(...[<window>])`` evaluated at the window's end, so counter resets
 (a restarted router pod) are handled by Prometheus. Every answer is one of: a value,
@@ -8,17 +9,13 @@ timeout and an unreachable server apart.
 
 from __future__ import annotations
 
-import ast
-import json
+import http.client
 import math
-from collections.abc import Callable
+import reprlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
-
-import requests
-from prometheus_api_client import PrometheusConnect
-from prometheus_api_client.exceptions import PrometheusApiClientException
-from urllib3.util.retry import Retry
 
 from controller.analysis.provider import (
     BucketCounts,
@@ -34,69 +31,75 @@ from controller.analysis.provider import (
     summarise,
 )
 from controller.api.spec import PrometheusSource
+from controller.providers.bounded_http import HttpQueryClient
+from controller.providers.prometheus_policy import PrometheusPolicy, provider_error
 
 T = TypeVar("T")
 Series = list[dict[str, Any]]
 
+# --- the provider ---------------------------------------------------------------------------
+
 
 class QueryClient(Protocol):
-    """The two calls of prometheus_api_client.PrometheusConnect this provider uses."""
+    """The two calls this provider makes (HttpQueryClient; a stub in unit tests)."""
 
-    def custom_query(self, query: str, params: dict[str, Any] | None = None,
-                     timeout: int | None = None) -> Any: ...
+    def custom_query(self, query: str, params: dict[str, Any] | None = None) -> Any: ...
 
     def custom_query_range(self, query: str, start_time: datetime, end_time: datetime,
-                           step: str, params: dict[str, Any] | None = None,
-                           timeout: int | None = None) -> Any: ...
-
-
-def _api_error(exc: PrometheusApiClientException) -> str:
-    """Prometheus' own error text (e.g. a PromQL parse error) from the client's message,
-    which reads 'HTTP Status Code 400 (b\'{"status":"error","error":"..."}\')'."""
-    text = str(exc)
-    head, _, body = text.partition(" (")
-    try:
-        raw = ast.literal_eval(body[:-1]) if body.endswith(")") else None
-        detail = json.loads(raw)["error"] if isinstance(raw, bytes | str) else None
-    except (ValueError, SyntaxError, KeyError, TypeError):
-        detail = None
-    return f"{head}: {detail}" if isinstance(detail, str) else text[:300]
+                           step: str, params: dict[str, Any] | None = None) -> Any: ...
 
 
 def _call(query: str, request: Callable[[], T]) -> T:
     """Run one request, turning every failure into a ProviderError of the right kind."""
     try:
         return request()
-    except requests.Timeout as exc:  # before ConnectionError: ConnectTimeout is both
-        raise ProviderError("timeout", query, str(exc)[:300]) from exc
-    except requests.ConnectionError as exc:
-        raise ProviderError("unreachable", query, str(exc)[:300]) from exc
-    except PrometheusApiClientException as exc:
-        raise ProviderError("query", query, _api_error(exc)) from exc
-    except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-        raise ProviderError("query", query, f"unexpected answer: {exc}"[:300]) from exc
+    except ProviderError:
+        raise
+    except TimeoutError as exc:
+        raise provider_error("timeout", query, str(exc)) from exc
+    except OSError as exc:
+        raise provider_error("unreachable", query, str(exc)) from exc
+    except (http.client.HTTPException, ValueError, KeyError, TypeError) as exc:
+        raise provider_error("query", query, f"unexpected answer: {exc}") from exc
+
+
+@contextmanager
+def _shape(query: str) -> Iterator[None]:
+    """An answer whose JSON is not what Prometheus sends is a failed query, not a crash."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        raise provider_error("query", query,
+                             f"unexpected answer shape ({type(exc).__name__})") from None
+
+
+def _sample(query: str, pair: Any) -> float:
+    """The value of one [timestamp, "value"] pair."""
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise provider_error("query", query, f"not a [time, value] pair: {reprlib.repr(pair)}")
+    return _number(query, pair[1])
 
 
 def _number(query: str, raw: Any) -> float:
     try:
         return float(raw)
     except (TypeError, ValueError) as exc:
-        raise ProviderError("query", query, f"not a number: {raw!r}") from exc
+        raise provider_error("query", query, f"not a number: {reprlib.repr(raw)}") from exc
 
 
 class PrometheusProvider:
     """Implements controller.analysis.provider.MetricProvider against one Prometheus."""
 
-    def __init__(self, address: str, timeout_seconds: float = 5.0,
+    def __init__(self, address: str, timeout_seconds: int = 5,
+                 policy: PrometheusPolicy | None = None,
                  connection: QueryClient | None = None) -> None:
+        policy = policy or PrometheusPolicy()
         self.address = address
-        self.timeout_seconds = timeout_seconds
+        self.timeout_seconds = min(timeout_seconds, policy.max_timeout_seconds)
         # No client-side retries: the analyzer counts failed looks and applies the policy,
-        # and a retry with back-off would hold the reconcile far beyond the timeout.
-        # read=False lets a read timeout surface as a timeout, not as a connection error.
-        self._connection: QueryClient = connection or PrometheusConnect(
-            url=address.rstrip("/"), disable_ssl=True, timeout=timeout_seconds,
-            retry=Retry(total=0, read=False, status_forcelist=[]))
+        # and a retry would hold the reconcile beyond the deadline.
+        self._connection: QueryClient = connection or HttpQueryClient(
+            address, self.timeout_seconds, policy)
 
     def _params(self, **extra: Any) -> dict[str, Any]:
         return {"timeout": f"{self.timeout_seconds}s", **extra}
@@ -105,22 +108,25 @@ class PrometheusProvider:
         result = _call(query, lambda: self._connection.custom_query(
             query, params=self._params(time=at.timestamp())))
         if not isinstance(result, list):
-            raise ProviderError("query", query, f"expected an instant vector, got {result!r}")
+            raise provider_error("query", query,
+                                 f"expected an instant vector, got {reprlib.repr(result)}")
         return result
 
     def series(self, query: str, at: datetime) -> list[dict[str, str]]:
         """The label sets of the series an instant query returns."""
-        return [{str(k): str(v) for k, v in (s.get("metric") or {}).items()}
-                for s in self._instant(query, at) if isinstance(s, dict)]
+        with _shape(query):
+            return [{str(k): str(v) for k, v in (s.get("metric") or {}).items()}
+                    for s in self._instant(query, at)]
 
     def _scalar(self, query: str, at: datetime) -> float | Empty:
         series = self._instant(query, at)
         if not series:
             return Empty(query)
         if len(series) > 1:
-            raise ProviderError("query", query, f"returned {len(series)} series; aggregate it "
-                                "to one, e.g. sum(...)")
-        value = _number(query, series[0]["value"][1])
+            raise provider_error("query", query, f"returned {len(series)} series; aggregate it "
+                         "to one, e.g. sum(...)")
+        with _shape(query):
+            value = _sample(query, series[0]["value"])
         return value if math.isfinite(value) else Empty(query, f"value {value}")
 
     def counts(self, query: CountsQuery, variant: str, window: Window) -> Counts | Empty:
@@ -145,7 +151,8 @@ class PrometheusProvider:
         series = self._instant(text, window.end)
         if not series:
             return Empty(text)
-        buckets = _buckets(text, series)
+        with _shape(text):
+            buckets = _buckets(text, series)
         if isinstance(buckets, Empty):
             return buckets
         total = None
@@ -161,12 +168,16 @@ class PrometheusProvider:
         result = _call(text, lambda: self._connection.custom_query_range(
             text, window.start, window.end, step=f"{max(query.step_seconds, 1)}s",
             params=self._params()))
+        if not isinstance(result, list):
+            raise provider_error("query", text,
+                                 f"expected a range vector, got {reprlib.repr(result)}")
         if not result:
             return Empty(text)
-        if len(result) > 1:
-            raise ProviderError("query", text, f"returned {len(result)} series; aggregate it "
-                                "to one, e.g. avg(...)")
-        values = [_number(text, v) for _, v in result[0]["values"]]
+        with _shape(text):
+            if len(result) > 1:
+                raise provider_error("query", text, f"returned {len(result)} series; aggregate it "
+                             "to one, e.g. avg(...)")
+            values = [_sample(text, pair) for pair in result[0]["values"]]
         summary = summarise(values)
         return summary if summary.count > 0 else Empty(text, "no finite values")
 
@@ -176,13 +187,13 @@ def _buckets(query: str, series: Series) -> tuple[tuple[float, float], ...] | Em
     for item in series:
         le = item.get("metric", {}).get("le")
         if le is None:
-            raise ProviderError("query", query, "a bucket series has no le label; "
-                                "aggregate with sum by (le) (...)")
+            raise provider_error("query", query, "a bucket series has no le label; "
+                         "aggregate with sum by (le) (...)")
         bound = _number(query, le)
         if bound in pairs:
-            raise ProviderError("query", query, f"two series for le={le}; "
-                                "aggregate with sum by (le) (...)")
-        pairs[bound] = _number(query, item["value"][1])
+            raise provider_error("query", query, f"two series for le={reprlib.repr(le)}; "
+                         "aggregate with sum by (le) (...)")
+        pairs[bound] = _sample(query, item["value"])
     if math.inf not in pairs:
         return Empty(query, "no +Inf bucket")
     if not all(math.isfinite(c) for c in pairs.values()):
@@ -195,11 +206,15 @@ def _buckets(query: str, series: Series) -> tuple[tuple[float, float], ...] | Em
     return tuple(ordered)
 
 
-def prometheus_provider(source: PrometheusSource) -> PrometheusProvider:
-    """The provider for one `spec.analysis.prometheus`: what PrometheusAnalyzer is given."""
-    return PrometheusProvider(source.address, source.timeout_seconds)
+def prometheus_provider(source: PrometheusSource,
+                        policy: PrometheusPolicy | None = None) -> PrometheusProvider:
+    """The provider for one `spec.analysis.prometheus`: what PrometheusAnalyzer is given
+    (the operator binds `policy` from its settings)."""
+    return PrometheusProvider(source.address, source.timeout_seconds, policy)
 
 
-def read_series(source: PrometheusSource, query: str) -> list[dict[str, str]]:
-    """The label sets of an instant query's series now (controller.traffic.base.SeriesReader)."""
-    return prometheus_provider(source).series(query, datetime.now(UTC))
+def read_series(source: PrometheusSource, query: str,
+                policy: PrometheusPolicy | None = None) -> list[dict[str, str]]:
+    """The label sets of an instant query's series now (controller.traffic.base.SeriesReader,
+    with `policy` bound by the operator)."""
+    return prometheus_provider(source, policy).series(query, datetime.now(UTC))

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from controller.operator.settings import DEFAULT_ROUTER_RESOURCES, OperatorSettings
+from controller.providers.prometheus_policy import PrometheusPolicy
 from tests.chart import CHART, EVERYTHING, REPO, by_kind, documents, helm_run, one, render
 from tests.cluster.helm import ensure_helm
 
@@ -180,6 +181,49 @@ def test_an_image_digest_pins_the_operator_and_the_router(helm: Path) -> None:
     assert container["image"] == f"r/mro@{digest}"
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["MODELROLLOUT_ROUTER_IMAGE"] == f"r/mro@{digest}"
+
+
+def test_the_prometheus_limits_reach_the_operator_as_it_reads_them(helm: Path) -> None:
+    values = {"prometheus": {"maxTimeoutSeconds": 10, "maxResponseBytes": 16777216,
+                             "allowed": ["prometheus.monitoring:9090", "10.0.0.0/8"],
+                             "denied": ["169.254.0.0/16"]}}
+    container = one(documents(render(helm, values)), "Deployment")["spec"]["template"][
+        "spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert {k: v for k, v in env.items() if k.startswith("MODELROLLOUT_PROMETHEUS_")} == {
+        "MODELROLLOUT_PROMETHEUS_MAX_TIMEOUT_SECONDS": "10",
+        "MODELROLLOUT_PROMETHEUS_MAX_RESPONSE_BYTES": "16777216",  # not 1.6777216e+07
+        "MODELROLLOUT_PROMETHEUS_ALLOWED": "prometheus.monitoring:9090,10.0.0.0/8",
+        "MODELROLLOUT_PROMETHEUS_DENIED": "169.254.0.0/16"}
+    policy = OperatorSettings.from_env(env).prometheus
+    assert (policy.max_timeout_seconds, policy.max_response_bytes) == (10, 16777216)
+    assert [r.text for r in policy.allowed] == ["prometheus.monitoring:9090", "10.0.0.0/8"]
+    assert [r.text for r in policy.denied] == ["169.254.0.0/16"]
+
+
+def test_unset_prometheus_limits_leave_the_operators_defaults(helm: Path) -> None:
+    container = one(documents(render(helm, {})), "Deployment")["spec"]["template"][
+        "spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert not [k for k in env if k.startswith("MODELROLLOUT_PROMETHEUS_")]
+    assert OperatorSettings.from_env(env).prometheus == PrometheusPolicy()
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ({"prometheus": {"maxResponseBytes": 100}}, "maxResponseBytes"),
+    ({"prometheus": {"maxTimeoutSeconds": 0}}, "maxTimeoutSeconds"),
+    ({"prometheus": {"maxTimeoutSeconds": "30s"}}, "maxTimeoutSeconds"),
+    ({"prometheus": {"allowed": ["a.example,b.example"]}}, "allowed"),
+    ({"prometheus": {"denied": [""]}}, "denied"),
+    ({"prometheus": {"address": "http://x"}}, "additional properties 'address' not allowed"),
+], ids=["tiny-response", "zero-timeout", "timeout-string", "comma-in-entry", "empty-entry",
+        "typo"])
+def test_schema_rejects_bad_prometheus_limits(helm: Path, values: dict[str, Any],
+                                              expected: str, tmp_path: Path) -> None:
+    result = helm_run(helm, "template", "x", str(CHART), *set_args(values, tmp_path))
+    assert result.returncode != 0, f"accepted {values}"
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert expected in result.stderr, result.stderr
 
 
 # --- RBAC ---------------------------------------------------------------------------------------
