@@ -103,3 +103,23 @@ def test_revision_history_limit_bounds_status_history_up_to_its_maximum() -> Non
     assert (limit["default"], limit["minimum"]) == (10, 1)
     assert limit["maximum"] == history["maxItems"] == 20, "the largest limit is a valid status"
     assert "status.history" in limit["description"]
+
+
+def test_goal_is_for_success_metrics_only_and_checked_at_admission() -> None:
+    spec = valid_manifest()["spec"]
+    spec["analysis"]["metrics"].append({"name": "accuracy", "template": "feedbackAccuracy",
+                                        "role": "Success", "goal": "Improve"})
+    parsed = ModelRolloutSpec.model_validate(spec)
+    assert parsed.analysis is not None
+    assert [m.goal for m in parsed.analysis.metrics] == [None, "Improve"]  # None: NotWorse
+    spec["analysis"]["metrics"][1]["goal"] = "Better"
+    with pytest.raises(ValidationError):
+        ModelRolloutSpec.model_validate(spec)
+    metric = spec_schema()["properties"]["analysis"]["properties"]["metrics"]["items"]
+    goal = metric["properties"]["goal"]
+    assert goal["enum"] == ["NotWorse", "Improve"]
+    assert "default" not in goal, "a default would put a goal on every guardrail"
+    assert "Success" in goal["description"]
+    rules = [r for r in metric["x-kubernetes-validations"] if r.get("fieldPath") == ".goal"]
+    assert rules == [{"rule": "!has(self.goal) || (has(self.role) && self.role == 'Success')",
+                      "message": "goal is only for role: Success", "fieldPath": ".goal"}]
