@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controller.analysis.histogram import cumulative_to_counts, share_slower_than
 from controller.analysis.multiple import holm_adjust
@@ -157,6 +157,17 @@ def _run_test(config: MetricConfig, comparison: _Comparison, previous_p: float) 
         alpha=config.alpha, previous_p=previous_p)
 
 
+def _clipped(config: MetricConfig, res: StatResult) -> StatResult:
+    """The confidence sequence intersected with the range B - A can take (a difference of
+    proportions is in [-1, 1]). The parameter is always in that range, so coverage is
+    unchanged, and the test does not use the bounds: it rejects exactly as often. A range
+    that does not hold the estimate is an assumption that failed: then nothing is clipped."""
+    low, high = config.value_range
+    if res.ci_low is None or res.ci_high is None or not low <= res.estimate <= high:
+        return res
+    return replace(res, ci_low=max(res.ci_low, low), ci_high=min(res.ci_high, high))
+
+
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
@@ -203,7 +214,8 @@ def _judge_metric(config: MetricConfig, observations: MetricObservations | None,
                               reason)
         return _Judged(result, False, previous_p), None, config.planned_samples
     comparison = _compare(config, a, b)
-    res = _run_test(config, comparison, 1.0 if previous_p is None else previous_p)
+    res = _clipped(config, _run_test(config, comparison,
+                                     1.0 if previous_p is None else previous_p))
     required = _required_samples(config, comparison)
     result = MetricJudgement(config.name, config.role, MetricVerdict.INCONCLUSIVE, comparison.n_a,
                           comparison.n_b, res.estimate, res.ci_low, res.ci_high, res.p_value,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -143,7 +144,25 @@ def metric_config(plan: MetricPlan, sizing: Sizing, baseline: VariantObservation
         plan.name, _KIND[plan.shape], plan.direction, plan.role, tolerance, sizing.alpha,
         min_samples=sizing.value_min_samples if is_value else sizing.min_samples,
         planned_samples=sizing.value_planned if is_value else sizing.planned,
-        min_effect=min_effect, threshold=plan.threshold_seconds)
+        min_effect=min_effect, threshold=plan.threshold_seconds,
+        bounds=value_range(plan, baseline))
+
+
+def value_range(plan: MetricPlan, baseline: VariantObservation | None
+                ) -> tuple[float, float] | None:
+    """The range candidate - stable can take, in the metric's units (None: the kind's).
+    Agreement is compared with exactly 100%, so it can only fall; the slower-probability
+    is within 0.5 of no shift. A value metric whose stable mean is positive is taken as a
+    non-negative quantity (a rate, a latency, a score): the candidate cannot fall below 0,
+    a lift of -100%."""
+    if plan.shape is Shape.AGREEMENT:
+        return -1.0, 0.0
+    if plan.shape is Shape.LATENCY_SHIFT:
+        return -0.5, 0.5
+    stable_mean = mean_of(baseline)
+    if plan.shape is Shape.VALUE_MEAN and stable_mean is not None and stable_mean > 0:
+        return -stable_mean, math.inf
+    return None
 
 
 def latency_note(baseline: BucketCounts, candidate: BucketCounts) -> str | None:

@@ -137,7 +137,9 @@ class MetricConfig:
     and ``min_samples`` count candidate samples (trials, requests or observations).
     ``min_effect`` is the harm (absolute, > tolerance) the test should detect with 80 %
     power; when set, a pass also waits until the sample is large enough to detect it.
-    ``threshold`` is the SLO bucket boundary T for histogram metrics.
+    ``threshold`` is the SLO bucket boundary T for histogram metrics. ``bounds`` is the
+    range B - A can take (None: from the kind, [-1, 1] for proportions and histogram
+    shares, unbounded for means); intervals are clipped to it.
     """
 
     name: str
@@ -150,6 +152,7 @@ class MetricConfig:
     planned_samples: int = 1000
     min_effect: float | None = None
     threshold: float | None = None
+    bounds: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -171,6 +174,17 @@ class MetricConfig:
         if self.kind is MetricKind.HISTOGRAM and self.direction is Direction.HIGHER_IS_BETTER:
             raise ValueError("a histogram metric is judged by its share slower than threshold, "
                              "so direction must be lower_is_better")
+        if self.bounds is not None and not self.bounds[0] <= 0 <= self.bounds[1]:
+            raise ValueError(f"bounds must contain 0 (no difference), got {self.bounds}")
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The range of B - A in the metric's units: where an interval is clipped."""
+        if self.bounds is not None:
+            return self.bounds
+        if self.kind is MetricKind.MEAN:
+            return -math.inf, math.inf
+        return -1.0, 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from controller.analysis.decision import judge_metrics
+from controller.analysis.sequential import proportion_variance, sequential_test
 from controller.analysis.types import (
     AnalysisPolicy,
     AnalysisState,
@@ -241,3 +242,51 @@ def test_aa_rollouts_rarely_fail_when_judged_every_look() -> None:
                 failures += 1
                 break
     assert failures <= 10  # alpha = 0.05 of 100, plus noise
+
+
+# --- intervals at small samples ----------------------------------------------------------------
+
+def test_a_difference_of_proportions_is_clipped_to_plus_minus_one_and_tested_alike() -> None:
+    d = judge_metrics([ERRORS], {"errors": _errors((40, 10_000), (1, 3))},
+                      SplitObservation((10_000, 3), (95, 5)))
+    m = d.metrics[0]
+    assert (m.ci_low, m.ci_high) == (-1.0, 1.0)
+    # The test does not use the bounds: the same p as the unclipped sequential test.
+    raw = sequential_test(1 / 3 - 0.004, proportion_variance(40, 10_000)
+                          + proportion_variance(1, 3), n_a=10_000, n_b=3, planned_n_b=2000)
+    assert raw.ci_low is not None
+    assert raw.ci_low < -1
+    assert m.p_value == raw.p_value
+
+
+def test_clipping_keeps_an_interval_that_is_inside_the_range() -> None:
+    d = judge_metrics([ERRORS], {"errors": _errors((190, 19_000), (40, 1000))}, SPLIT)
+    m = d.metrics[0]
+    assert m.ci_low is not None
+    assert m.ci_high is not None
+    assert m.estimate is not None
+    assert -1 < m.ci_low < m.estimate < m.ci_high < 1
+
+
+def test_bounds_of_the_metric_clip_the_interval_unless_the_estimate_is_outside() -> None:
+    config = MetricConfig("score", MetricKind.MEAN, Direction.HIGHER_IS_BETTER,
+                          planned_samples=100, min_samples=2, bounds=(-1.0, math.inf))
+    few = MetricObservations("score", MeanObservation(40, 40.0, 60.0),
+                             MeanObservation(3, 0.3, 3.0))
+    m = judge_metrics([config], {"score": few}, SPLIT).metrics[0]
+    assert m.ci_low == -1.0
+    assert m.ci_high is not None
+    assert m.ci_high > 0
+    # A candidate below the range: the assumption behind the bounds failed, nothing is clipped.
+    below = MetricObservations("score", MeanObservation(40, 40.0, 60.0),
+                               MeanObservation(3, -6.0, 14.0))
+    m = judge_metrics([config], {"score": below}, SPLIT).metrics[0]
+    assert m.estimate == pytest.approx(-3.0)
+    assert m.ci_low is not None
+    assert m.ci_low < -3.0
+
+
+def test_bounds_must_contain_no_difference() -> None:
+    with pytest.raises(ValueError, match="bounds must contain 0"):
+        MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
+                     bounds=(0.1, 1.0))
