@@ -29,6 +29,7 @@ from controller.analysis.types import (
     AnalysisState,
     Decision,
     Direction,
+    Goal,
     HistogramObservation,
     MeanObservation,
     MetricConfig,
@@ -124,8 +125,14 @@ def _enough_to_compare(config: MetricConfig, a: VariantObservation, b: VariantOb
 
 def _required_samples(config: MetricConfig, comparison: _Comparison) -> float:
     """Candidate samples before this metric may pass: the plan, or more when the plan is
-    too small to detect the minimum effect (guardrail) or to show non-inferiority."""
-    if config.role is Role.SUCCESS:
+    too small to detect the minimum effect (guardrail), to show non-inferiority, or to show
+    an improvement by the minimum effect (goal improve)."""
+    if config.role is Role.SUCCESS and config.goal is Goal.IMPROVE:
+        if config.min_effect is None:
+            return float(config.planned_samples)
+        # Show superiority when the candidate is truly better by the minimum effect.
+        signal, harm = config.min_effect, -config.min_effect
+    elif config.role is Role.SUCCESS:
         signal, harm = config.tolerance, 0.0  # show NI when the candidate is truly as good
     elif config.min_effect is not None:
         signal, harm = config.min_effect - config.tolerance, config.min_effect
@@ -149,10 +156,13 @@ def _run_test(config: MetricConfig, comparison: _Comparison, previous_p: float) 
     sign = _harm_sign(config)
     harmful: OneSided = "greater" if sign > 0 else "less"
     safe: OneSided = "less" if sign > 0 else "greater"
-    # Guardrail H0: harm <= tolerance. Success H0: harm >= tolerance (not non-inferior).
+    # Guardrail H0: harm <= tolerance. Success H0: harm >= tolerance (not non-inferior), or
+    # for goal improve harm >= 0 (not better): the same test in the improvement direction.
+    improve = config.role is Role.SUCCESS and config.goal is Goal.IMPROVE
     return sequential_test(
         comparison.estimate, comparison.variance, n_a=comparison.n_a, n_b=comparison.n_b,
-        planned_n_b=config.planned_samples, null_value=sign * config.tolerance,
+        planned_n_b=config.planned_samples,
+        null_value=0.0 if improve else sign * config.tolerance,
         alternative=harmful if config.role is Role.GUARDRAIL else safe,
         alpha=config.alpha, previous_p=previous_p)
 

@@ -13,11 +13,13 @@ from controller.analysis.provider import BucketCounts, Counts, ProviderError, Su
 from controller.analysis.stats import chi_square_homogeneity
 from controller.analysis.templates import MetricPlan, Shape
 from controller.analysis.types import (
+    Goal,
     HistogramObservation,
     MeanObservation,
     MetricConfig,
     MetricKind,
     ProportionObservation,
+    Role,
     VariantObservation,
 )
 from controller.contract.table import CANDIDATE, STABLE
@@ -135,7 +137,7 @@ def metric_config(plan: MetricPlan, sizing: Sizing, baseline: VariantObservation
     tolerance = plan.tolerance_bp / 10_000 * scale
     min_effect = (plan.min_effect_bp / 10_000 * scale
                   if plan.min_effect_bp is not None else None)
-    if plan.role.value == "success" and tolerance <= 0:
+    if plan.role is Role.SUCCESS and plan.goal is Goal.NOT_WORSE and tolerance <= 0:
         tolerance = 1e-12  # a stable mean of exactly 0: no relative margin is possible
     if min_effect is not None and min_effect <= tolerance:
         min_effect = None
@@ -145,7 +147,7 @@ def metric_config(plan: MetricPlan, sizing: Sizing, baseline: VariantObservation
         min_samples=sizing.value_min_samples if is_value else sizing.min_samples,
         planned_samples=sizing.value_planned if is_value else sizing.planned,
         min_effect=min_effect, threshold=plan.threshold_seconds,
-        bounds=value_range(plan, baseline))
+        bounds=value_range(plan, baseline), goal=plan.goal)
 
 
 def value_range(plan: MetricPlan, baseline: VariantObservation | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,7 +13,9 @@ from controller.analysis.sequential import proportion_variance, sequential_test
 from controller.analysis.types import (
     AnalysisPolicy,
     AnalysisState,
+    Decision,
     Direction,
+    Goal,
     HistogramObservation,
     MeanObservation,
     MetricConfig,
@@ -290,3 +293,76 @@ def test_bounds_must_contain_no_difference() -> None:
     with pytest.raises(ValueError, match="bounds must contain 0"):
         MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
                      bounds=(0.1, 1.0))
+
+
+# --- goal: Improve -----------------------------------------------------------------------------
+
+def _accuracy(goal: Goal, **kwargs: Any) -> MetricConfig:
+    return MetricConfig("accuracy", MetricKind.PROPORTION, Direction.HIGHER_IS_BETTER,
+                        role=Role.SUCCESS, goal=goal, planned_samples=2000, **kwargs)
+
+
+def _rollout(config: MetricConfig, rate_b: float, seed: int, *, rate_a: float = 0.9,
+             looks: int = 10, per_look: int = 200) -> list[Decision]:
+    """Cumulative looks at a 90/10 split, 200 candidate samples a look, state carried."""
+    rng = np.random.default_rng(seed)
+    state, base, cand, decisions = AnalysisState(), np.zeros(2, int), np.zeros(2, int), []
+    for _ in range(looks):
+        base += (rng.binomial(9 * per_look, rate_a), 9 * per_look)
+        cand += (rng.binomial(per_look, rate_b), per_look)
+        obs = {"accuracy": _errors((int(base[0]), int(base[1])), (int(cand[0]), int(cand[1])),
+                                   "accuracy")}
+        d = judge_metrics([config], obs, SplitObservation((int(base[1]), int(cand[1])), (9, 1)),
+                          state)
+        state = d.state
+        decisions.append(d)
+    return decisions
+
+
+def test_goal_improve_passes_a_better_candidate() -> None:
+    looks = _rollout(_accuracy(Goal.IMPROVE), 0.93, seed=1)
+    assert looks[-1].verdict is OverallVerdict.PASS
+    assert all(d.verdict is not OverallVerdict.PASS for d in looks[:-1])  # the plan first
+    assert _rollout(_accuracy(Goal.NOT_WORSE, tolerance=0.03), 0.93, seed=1)[-1].verdict \
+        is OverallVerdict.PASS
+
+
+def test_an_equal_candidate_passes_not_worse_but_not_improve() -> None:
+    not_worse = _rollout(_accuracy(Goal.NOT_WORSE, tolerance=0.03), 0.9, seed=2)
+    assert not_worse[-1].verdict is OverallVerdict.PASS
+    improve = _rollout(_accuracy(Goal.IMPROVE), 0.9, seed=2)
+    assert all(d.verdict is OverallVerdict.INCONCLUSIVE for d in improve)
+
+
+def test_goal_improve_rarely_passes_an_equal_candidate_however_often_it_looks() -> None:
+    passed = sum(_rollout(_accuracy(Goal.IMPROVE), 0.9, seed)[-1].verdict
+                 is OverallVerdict.PASS for seed in range(200))
+    assert passed <= 16  # alpha = 0.05 of 200 (10), plus noise
+
+
+def test_goal_improve_tests_superiority_in_the_direction_of_the_metric() -> None:
+    # Lower is better: fewer errors is an improvement, more errors is not.
+    fewer = MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
+                         role=Role.SUCCESS, goal=Goal.IMPROVE, planned_samples=1000)
+    better = judge_metrics([fewer], {"errors": _errors((380, 19_000), (5, 1000))}, SPLIT)
+    assert better.verdict is OverallVerdict.PASS
+    worse = judge_metrics([fewer], {"errors": _errors((380, 19_000), (40, 1000))}, SPLIT)
+    assert worse.verdict is OverallVerdict.INCONCLUSIVE
+    assert worse.metrics[0].p_value == 1.0
+
+
+def test_goal_improve_with_a_minimum_effect_sizes_the_sample_for_it() -> None:
+    sized = _accuracy(Goal.IMPROVE, min_effect=0.01)
+    early = _rollout(sized, 0.9, seed=3, looks=2)[-1].metrics[0]
+    assert early.samples_needed > 1600  # beyond the plan: detecting +1 pt needs more
+    assert _rollout(_accuracy(Goal.IMPROVE), 0.9, seed=3, looks=2)[-1].metrics[0] \
+        .samples_needed == 1600
+
+
+def test_goal_improve_needs_no_tolerance_and_is_for_success_metrics_only() -> None:
+    assert _accuracy(Goal.IMPROVE).tolerance == 0.0
+    with pytest.raises(ValueError, match="tolerance > 0"):
+        _accuracy(Goal.NOT_WORSE)
+    with pytest.raises(ValueError, match="only for a success metric"):
+        MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
+                     goal=Goal.IMPROVE)
