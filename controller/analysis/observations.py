@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from controller.analysis.decision import p_text
 from controller.analysis.histogram import bucket_bounds, cumulative_to_counts
 from controller.analysis.provider import BucketCounts, Counts, ProviderError, Summary
 from controller.analysis.stats import chi_square_homogeneity
@@ -181,5 +182,5 @@ def latency_note(baseline: BucketCounts, candidate: BucketCounts) -> str | None:
         parts.append(f"mean latency candidate {1000 * candidate.total / sum(counts_b):.4g} ms "
                      f"vs stable {1000 * baseline.total / sum(counts_a):.4g} ms")
     p_value = chi_square_homogeneity(counts_a, counts_b).p_value
-    parts.append(f"bucket χ² p={p_value:.2g} (fixed-horizon, for information)")
+    parts.append(f"bucket χ² {p_text(p_value)} (fixed-horizon, for information)")
     return "; ".join(parts)

@@ -256,6 +256,7 @@ class MetricJudgement:
     samples_needed: float  # more candidate samples before this metric can pass
     reason: str
     shift_p_value: float | None = None  # histogram only: chi-square distribution shift
+    ci_level: float | None = None  # coverage of [ci_low, ci_high] at every look (1 - 2 alpha)
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,15 @@ def test_holm_protects_against_many_guardrails() -> None:
     assert [m.adjusted_p_value for m in both.metrics] == [0.08, 0.08]
 
 
+def test_the_reason_shows_holm_next_to_the_p_it_adjusts() -> None:
+    configs = [MetricConfig(n, MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
+                            planned_samples=2000) for n in ("a", "b")]
+    obs = {n: _errors((190, 19_000), (10, 1000), n) for n in ("a", "b")}
+    both = judge_metrics(configs, obs, SPLIT, AnalysisState({"a": 0.04, "b": 0.04}))
+    assert "— no harm detected so far (p=0.04, Holm=0.08); 1000 of 2000 candidate samples" \
+        in both.metrics[0].reason
+
+
 def test_min_samples_gate_a_failure() -> None:
     config = MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
                           min_samples=500, planned_samples=2000)
@@ -157,13 +166,13 @@ def test_success_metric_must_be_shown_non_inferior() -> None:
     unclear = judge_metrics([accuracy], {"accuracy": _errors((17_100, 19_000), (870, 1000),
                                                       "accuracy")}, SPLIT)
     assert unclear.verdict is OverallVerdict.INCONCLUSIVE
-    assert "not yet shown" in unclear.metrics[0].reason
+    assert "could still be worse than -0.04 (p=1)" in unclear.metrics[0].reason
     big = judge_metrics([accuracy], {"accuracy": _errors((171_000, 190_000), (8_000, 10_000),
                                                   "accuracy")},
                  SplitObservation((190_000, 10_000), (95, 5)))
     assert big.verdict is OverallVerdict.INCONCLUSIVE
     assert big.metrics[0].samples_needed == 0.0
-    assert "probably worse than the tolerance" in big.metrics[0].reason
+    assert "worse: below -0.04 (p=1)" in big.metrics[0].reason
 
 
 def test_histogram_metric_uses_share_slower_than_threshold() -> None:
@@ -295,6 +304,15 @@ def test_bounds_must_contain_no_difference() -> None:
                      bounds=(0.1, 1.0))
 
 
+def test_the_interval_level_is_one_minus_two_alpha() -> None:
+    for alpha in (0.05, 0.1, 0.0001):
+        config = MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
+                              alpha=alpha, planned_samples=2000)
+        m = judge_metrics([config], {"errors": _errors((190, 19_000), (10, 1000))},
+                          SPLIT).metrics[0]
+        assert m.ci_level == pytest.approx(1 - 2 * alpha)
+
+
 # --- goal: Improve -----------------------------------------------------------------------------
 
 def _accuracy(goal: Goal, **kwargs: Any) -> MetricConfig:
@@ -332,6 +350,7 @@ def test_an_equal_candidate_passes_not_worse_but_not_improve() -> None:
     assert not_worse[-1].verdict is OverallVerdict.PASS
     improve = _rollout(_accuracy(Goal.IMPROVE), 0.9, seed=2)
     assert all(d.verdict is OverallVerdict.INCONCLUSIVE for d in improve)
+    assert "not shown better" in improve[-1].metrics[0].reason
 
 
 def test_goal_improve_rarely_passes_an_equal_candidate_however_often_it_looks() -> None:
