@@ -132,6 +132,8 @@ CASES = [
                 "spec.analysis.metrics[0]", "exactly one"),
     InvalidCase("latency-without-threshold", _set(_metric, "template", "latencyOver"),
                 "spec.analysis.metrics[0].thresholdMilliseconds"),
+    InvalidCase("goal-on-a-guardrail", _set(_metric, "goal", "Improve"),
+                "spec.analysis.metrics[0].goal", "Success"),
     InvalidCase("query-without-placeholder",
                 lambda m: _spec(m)["analysis"]["metrics"].append(
                     {"name": "custom", "direction": "LowerIsBetter",

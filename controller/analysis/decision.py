@@ -10,8 +10,8 @@ inconclusive. Missing observations are never zeros and never a pass.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from controller.analysis.histogram import cumulative_to_counts, share_slower_than
 from controller.analysis.multiple import holm_adjust
@@ -29,6 +29,7 @@ from controller.analysis.types import (
     AnalysisState,
     Decision,
     Direction,
+    Goal,
     HistogramObservation,
     MeanObservation,
     MetricConfig,
@@ -124,8 +125,14 @@ def _enough_to_compare(config: MetricConfig, a: VariantObservation, b: VariantOb
 
 def _required_samples(config: MetricConfig, comparison: _Comparison) -> float:
     """Candidate samples before this metric may pass: the plan, or more when the plan is
-    too small to detect the minimum effect (guardrail) or to show non-inferiority."""
-    if config.role is Role.SUCCESS:
+    too small to detect the minimum effect (guardrail), to show non-inferiority, or to show
+    an improvement by the minimum effect (goal improve)."""
+    if config.role is Role.SUCCESS and config.goal is Goal.IMPROVE:
+        if config.min_effect is None:
+            return float(config.planned_samples)
+        # Show superiority when the candidate is truly better by the minimum effect.
+        signal, harm = config.min_effect, -config.min_effect
+    elif config.role is Role.SUCCESS:
         signal, harm = config.tolerance, 0.0  # show NI when the candidate is truly as good
     elif config.min_effect is not None:
         signal, harm = config.min_effect - config.tolerance, config.min_effect
@@ -149,22 +156,41 @@ def _run_test(config: MetricConfig, comparison: _Comparison, previous_p: float) 
     sign = _harm_sign(config)
     harmful: OneSided = "greater" if sign > 0 else "less"
     safe: OneSided = "less" if sign > 0 else "greater"
-    # Guardrail H0: harm <= tolerance. Success H0: harm >= tolerance (not non-inferior).
+    # Guardrail H0: harm <= tolerance. Success H0: harm >= tolerance (not non-inferior), or
+    # for goal improve harm >= 0 (not better): the same test in the improvement direction.
+    improve = config.role is Role.SUCCESS and config.goal is Goal.IMPROVE
     return sequential_test(
         comparison.estimate, comparison.variance, n_a=comparison.n_a, n_b=comparison.n_b,
-        planned_n_b=config.planned_samples, null_value=sign * config.tolerance,
+        planned_n_b=config.planned_samples,
+        null_value=0.0 if improve else sign * config.tolerance,
         alternative=harmful if config.role is Role.GUARDRAIL else safe,
         alpha=config.alpha, previous_p=previous_p)
+
+
+def _clipped(config: MetricConfig, res: StatResult) -> StatResult:
+    """The confidence sequence intersected with the range B - A can take (a difference of
+    proportions is in [-1, 1]). The parameter is always in that range, so coverage is
+    unchanged, and the test does not use the bounds: it rejects exactly as often. A range
+    that does not hold the estimate is an assumption that failed: then nothing is clipped."""
+    low, high = config.value_range
+    if res.ci_low is None or res.ci_high is None or not low <= res.estimate <= high:
+        return res
+    return replace(res, ci_low=max(res.ci_low, low), ci_high=min(res.ci_high, high))
 
 
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
-def _interval(res: StatResult, alpha: float) -> str:
-    if res.ci_low is None or res.ci_high is None:
+def _signed(x: float) -> str:
+    return f"{x:+.4g}"
+
+
+def _interval(result: MetricJudgement) -> str:
+    if result.ci_low is None or result.ci_high is None or result.ci_level is None:
         return "interval not yet defined"
-    return f"{_fmt(100 * (1 - 2 * alpha))}% CS {_fmt(res.ci_low)} to {_fmt(res.ci_high)}"
+    return (f"{ci_level_text(result.ci_level)} CI {_signed(result.ci_low)}.."
+            f"{_signed(result.ci_high)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,11 +229,14 @@ def _judge_metric(config: MetricConfig, observations: MetricObservations | None,
                               reason)
         return _Judged(result, False, previous_p), None, config.planned_samples
     comparison = _compare(config, a, b)
-    res = _run_test(config, comparison, 1.0 if previous_p is None else previous_p)
+    res = _clipped(config, _run_test(config, comparison,
+                                     1.0 if previous_p is None else previous_p))
     required = _required_samples(config, comparison)
+    # sequential_test holds each side of its interval with 1 - alpha: both with 1 - 2 alpha.
+    level = 1 - 2 * config.alpha if res.ci_low is not None else None
     result = MetricJudgement(config.name, config.role, MetricVerdict.INCONCLUSIVE, comparison.n_a,
                           comparison.n_b, res.estimate, res.ci_low, res.ci_high, res.p_value,
-                          None, 0.0, "", comparison.shift_p_value)
+                          None, 0.0, "", comparison.shift_p_value, level)
     return _Judged(result, False, res.p_value), res, required
 
 
@@ -216,44 +245,162 @@ def _verdict(config: MetricConfig, draft: MetricJudgement, res: StatResult, adju
     """Turn a tested draft into pass / fail / inconclusive with a reason a person can act on.
     ``adjusted`` is the Holm-adjusted p for a guardrail, the raw p for a success metric."""
     n_b, p = res.n_b, res.p_value
-    diff = f"candidate - baseline = {_fmt(res.estimate)} [{_interval(res, config.alpha)}]"
     needed = more_samples_needed(n_b, required)
     if config.role is Role.GUARDRAIL:
         if n_b >= config.min_samples and adjusted <= config.alpha:
-            reason = (f"{config.name}: candidate worse than baseline beyond tolerance "
-                      f"{_fmt(config.tolerance)}: {diff}; always-valid p = {_fmt(p)}, "
-                      f"Holm-adjusted {_fmt(adjusted)} <= alpha {_fmt(config.alpha)}; roll back")
             verdict, needed = MetricVerdict.FAIL, 0.0
         elif needed == 0:
-            reason = (f"{config.name}: {_fmt(n_b)} candidate samples (>= {_fmt(required)} "
-                      f"required); no harm beyond tolerance {_fmt(config.tolerance)}: {diff}; "
-                      f"p = {_fmt(p)}")
             verdict = MetricVerdict.PASS
         else:
-            reason = (f"{config.name}: no significant harm yet ({diff}; Holm-adjusted "
-                      f"p = {_fmt(adjusted)}); {_fmt(n_b)} of {_fmt(required)} candidate "
-                      f"samples, needs {_fmt(needed)} more")
             verdict = MetricVerdict.INCONCLUSIVE
+    elif p <= config.alpha and n_b >= config.planned_samples:
+        verdict, needed = MetricVerdict.PASS, 0.0
     else:
-        shown = p <= config.alpha
-        if shown and n_b >= config.planned_samples:
-            reason = (f"{config.name}: non-inferior within tolerance {_fmt(config.tolerance)}: "
-                      f"{diff}; p = {_fmt(p)}")
-            verdict, needed = MetricVerdict.PASS, 0.0
-        else:
-            needed = max(needed, more_samples_needed(n_b, config.planned_samples))
-            status = "shown" if shown else f"not yet shown (p = {_fmt(p)})"
-            reason = (f"{config.name}: non-inferiority within {_fmt(config.tolerance)} "
-                      f"{status}: {diff}; ")
-            if needed > 0:
-                reason += f"{_fmt(n_b)} candidate samples, needs about {_fmt(needed)} more"
-            else:
-                # Enough data to show it for an equal candidate: likely worse than tolerated.
-                reason += ("the sample is large enough to show it if the candidate were as good "
-                           "as the baseline; it is probably worse than the tolerance allows")
-            verdict = MetricVerdict.INCONCLUSIVE
-    return MetricJudgement(draft.name, draft.role, verdict, res.n_a, n_b, res.estimate, res.ci_low,
-                        res.ci_high, p, adjusted, needed, reason, draft.shift_p_value)
+        verdict = MetricVerdict.INCONCLUSIVE
+        needed = max(needed, more_samples_needed(n_b, config.planned_samples))
+    judged = replace(draft, verdict=verdict, n_baseline=res.n_a, n_candidate=n_b,
+                     p_value=p, adjusted_p_value=adjusted, samples_needed=needed)
+    reason = (f"{config.name}: candidate - baseline {_signed(res.estimate)} "
+              f"({_interval(judged)}) — {verdict_words(config, judged, _signed)}")
+    return replace(judged, reason=reason)
+
+
+# --- the answer in words ---------------------------------------------------------------------
+
+Margin = Callable[[float], str]
+"""Formats a signed difference candidate - stable set by people (a tolerance, a minimum
+effect) in the metric's display units: "+0.5 pts", "-2 pts", "-1%"."""
+
+
+_TINY_P = 1e-15
+
+
+def p_text(p: float, name: str = "p") -> str:
+    """2 significant digits, scientific below 0.001: p=0.41, p=0.001, p=8.1e-4, p=3e-9;
+    p<1e-15 beyond (the normal approximation means nothing that far out)."""
+    if p >= 1e-3:
+        return f"{name}={p:.2g}"
+    if p < _TINY_P:
+        return f"{name}<{_TINY_P:.0e}"
+    mantissa, exponent = f"{p:.1e}".split("e")
+    return f"{name}={mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def ci_level_text(level: float) -> str:
+    """90%, 99.98%: as many digits as the level has (never rounded up to 100%)."""
+    return f"{100 * level:.4g}%"
+
+
+def _p_clause(config: MetricConfig, result: MetricJudgement) -> str:
+    p = result.p_value if result.p_value is not None else 1.0
+    text = p_text(p)
+    adjusted = result.adjusted_p_value
+    if config.role is Role.GUARDRAIL and adjusted is not None and not math.isclose(adjusted, p):
+        text += f", {p_text(adjusted, 'Holm')}"
+    return f"({text})"
+
+
+def _harm_range(config: MetricConfig, result: MetricJudgement) -> tuple[float, float] | None:
+    """The interval as harm (positive: worse than stable): (best case, worst case)."""
+    if result.ci_low is None or result.ci_high is None:
+        return None
+    sign = _harm_sign(config)
+    low, high = sorted((sign * result.ci_low, sign * result.ci_high))
+    return low, high
+
+
+def _side(config: MetricConfig, result: MetricJudgement) -> str | None:
+    """"better" or "worse" when the interval excludes no difference, else None."""
+    harm = _harm_range(config, result)
+    if harm is not None and harm[1] < 0:
+        return "better"  # even the worst case is an improvement
+    if harm is not None and harm[0] > 0:
+        return "worse"  # even the best case is harm
+    return None
+
+
+def _progress(result: MetricJudgement) -> str:
+    n_b, needed = result.n_candidate, result.samples_needed
+    return f"{n_b:.0f} of {n_b + needed:.0f} candidate samples, needs {needed:.0f} more"
+
+
+def verdict_words(config: MetricConfig, result: MetricJudgement, margin: Margin) -> str:
+    """What was tested and the answer: "better; not worse than -2 pts (p=3e-9)", "no harm
+    detected beyond +0.5 pts (p=0.41) over 2000 candidate samples", "worse: harm above
+    +0.5 pts (p=0.001); roll back". ``margin`` formats the tolerance and minimum effect."""
+    if config.role is Role.GUARDRAIL:
+        return _guardrail_words(config, result, margin)
+    if config.goal is Goal.IMPROVE:
+        return _improve_words(config, result, margin)
+    return _not_worse_words(config, result, margin)
+
+
+def _limit(config: MetricConfig, margin: Margin) -> str:
+    """The tolerated difference, as "above +0.5 pts" (lower is better) or "below -2 pts"."""
+    sign = _harm_sign(config)
+    return f"{'above' if sign > 0 else 'below'} {margin(sign * config.tolerance)}"
+
+
+def _guardrail_words(config: MetricConfig, result: MetricJudgement, margin: Margin) -> str:
+    p, side = _p_clause(config, result), _side(config, result)
+    tolerated = config.tolerance > 0
+    harm = f"harm {_limit(config, margin)}" if tolerated else "worse than stable"
+    if result.verdict is MetricVerdict.FAIL:
+        return f"{'worse: ' if tolerated else ''}{harm} {p}; roll back"
+    adjusted = result.adjusted_p_value
+    if adjusted is not None and adjusted <= config.alpha:  # too few samples to fail yet
+        return (f"worse so far: {harm} {p}, but a guardrail fails only from "
+                f"{config.min_samples} candidate samples; {_progress(result)}")
+    # Worse than stable but not shown beyond the tolerance; without a tolerance, "worse"
+    # here could only be a p <= alpha that Holm does not reject, which the p clause shows.
+    prefix = f"{side} than stable; " if side == "better" or (side and tolerated) else ""
+    beyond = f" beyond {margin(_harm_sign(config) * config.tolerance)}" if tolerated else ""
+    if result.verdict is MetricVerdict.PASS:
+        return (f"{prefix}no harm detected{beyond} {p} over {result.n_candidate:.0f} "
+                "candidate samples")
+    return f"{prefix}no harm detected{beyond} so far {p}; {_progress(result)}"
+
+
+def _not_worse_words(config: MetricConfig, result: MetricJudgement, margin: Margin) -> str:
+    p, side = _p_clause(config, result), _side(config, result)
+    bound = margin(_harm_sign(config) * config.tolerance)
+    better = "better; " if side == "better" else ""
+    if result.verdict is MetricVerdict.PASS:
+        return f"{better}not worse than {bound} {p}"
+    if result.p_value is not None and result.p_value <= config.alpha:
+        return f"{better}not worse than {bound} so far {p}; {_progress(result)}"
+    if _beyond_margin(config, result):
+        return f"worse: {_limit(config, margin)} {p}"
+    worse = "worse than stable; " if side == "worse" else ""
+    if result.samples_needed > 0:
+        return f"{worse}inconclusive: could still be worse than {bound} {p}; {_progress(result)}"
+    return (f"{worse}could still be worse than {bound} {p}, although "
+            f"{result.n_candidate:.0f} candidate samples would show it for a candidate as good "
+            "as stable: probably worse than stable")
+
+
+def _beyond_margin(config: MetricConfig, result: MetricJudgement) -> bool:
+    """Even the candidate's best case is worse than the non-inferiority margin."""
+    harm = _harm_range(config, result)
+    return harm is not None and harm[0] > config.tolerance
+
+
+def _improve_words(config: MetricConfig, result: MetricJudgement, margin: Margin) -> str:
+    p, side = _p_clause(config, result), _side(config, result)
+    if result.verdict is MetricVerdict.PASS:
+        return f"better than stable {p}"
+    if result.p_value is not None and result.p_value <= config.alpha:
+        return f"better than stable so far {p}; {_progress(result)}"
+    if side == "worse":
+        return f"worse than stable {p}: not better"
+    if result.samples_needed > 0:
+        return f"inconclusive: not yet shown better {p}; {_progress(result)}"
+    if config.min_effect is not None:
+        effect = margin(-_harm_sign(config) * config.min_effect)
+        return (f"not shown better {p}, although {result.n_candidate:.0f} candidate samples "
+                f"would show an improvement of {effect} (80% power): probably not better by "
+                "that much")
+    return f"not shown better {p} over {result.n_candidate:.0f} candidate samples"
 
 
 def _judge_all(metrics: Sequence[MetricConfig], observations: Mapping[str, MetricObservations],
@@ -311,7 +458,7 @@ def judge_metrics(
         # Distrusted data must not move the running p-values either.
         held = tuple(_not_judged(r) for r in results)
         reason = (f"sample ratio mismatch: observed {list(srm.observed)} vs expected "
-                  f"{[round(e, 1) for e in srm.expected]} (p = {_fmt(srm.p_value)} < "
+                  f"{[round(e, 1) for e in srm.expected]} ({p_text(srm.p_value)} < "
                   f"{_fmt(srm.threshold)}); comparisons not trusted, never promote; check "
                   "the router and the health of each variant")
         return Decision(OverallVerdict.SRM, reason, held, srm, missing, state)

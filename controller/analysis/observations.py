@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from controller.analysis.decision import p_text
 from controller.analysis.histogram import bucket_bounds, cumulative_to_counts
 from controller.analysis.provider import BucketCounts, Counts, ProviderError, Summary
 from controller.analysis.stats import chi_square_homogeneity
 from controller.analysis.templates import MetricPlan, Shape
 from controller.analysis.types import (
+    Goal,
     HistogramObservation,
     MeanObservation,
     MetricConfig,
     MetricKind,
     ProportionObservation,
+    Role,
     VariantObservation,
 )
 from controller.contract.table import CANDIDATE, STABLE
@@ -134,7 +138,7 @@ def metric_config(plan: MetricPlan, sizing: Sizing, baseline: VariantObservation
     tolerance = plan.tolerance_bp / 10_000 * scale
     min_effect = (plan.min_effect_bp / 10_000 * scale
                   if plan.min_effect_bp is not None else None)
-    if plan.role.value == "success" and tolerance <= 0:
+    if plan.role is Role.SUCCESS and plan.goal is Goal.NOT_WORSE and tolerance <= 0:
         tolerance = 1e-12  # a stable mean of exactly 0: no relative margin is possible
     if min_effect is not None and min_effect <= tolerance:
         min_effect = None
@@ -143,7 +147,25 @@ def metric_config(plan: MetricPlan, sizing: Sizing, baseline: VariantObservation
         plan.name, _KIND[plan.shape], plan.direction, plan.role, tolerance, sizing.alpha,
         min_samples=sizing.value_min_samples if is_value else sizing.min_samples,
         planned_samples=sizing.value_planned if is_value else sizing.planned,
-        min_effect=min_effect, threshold=plan.threshold_seconds)
+        min_effect=min_effect, threshold=plan.threshold_seconds,
+        bounds=value_range(plan, baseline), goal=plan.goal)
+
+
+def value_range(plan: MetricPlan, baseline: VariantObservation | None
+                ) -> tuple[float, float] | None:
+    """The range candidate - stable can take, in the metric's units (None: the kind's).
+    Agreement is compared with exactly 100%, so it can only fall; the slower-probability
+    is within 0.5 of no shift. A value metric whose stable mean is positive is taken as a
+    non-negative quantity (a rate, a latency, a score): the candidate cannot fall below 0,
+    a lift of -100%."""
+    if plan.shape is Shape.AGREEMENT:
+        return -1.0, 0.0
+    if plan.shape is Shape.LATENCY_SHIFT:
+        return -0.5, 0.5
+    stable_mean = mean_of(baseline)
+    if plan.shape is Shape.VALUE_MEAN and stable_mean is not None and stable_mean > 0:
+        return -stable_mean, math.inf
+    return None
 
 
 def latency_note(baseline: BucketCounts, candidate: BucketCounts) -> str | None:
@@ -160,5 +182,5 @@ def latency_note(baseline: BucketCounts, candidate: BucketCounts) -> str | None:
         parts.append(f"mean latency candidate {1000 * candidate.total / sum(counts_b):.4g} ms "
                      f"vs stable {1000 * baseline.total / sum(counts_a):.4g} ms")
     p_value = chi_square_homogeneity(counts_a, counts_b).p_value
-    parts.append(f"bucket χ² p={p_value:.2g} (fixed-horizon, for information)")
+    parts.append(f"bucket χ² {p_text(p_value)} (fixed-horizon, for information)")
     return "; ".join(parts)

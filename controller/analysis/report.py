@@ -1,9 +1,17 @@
-"""Per-metric reasons a person can act on, in the metric's own units (pure)."""
+"""Per-metric reasons a person can act on, in the metric's own units (pure).
+
+One line per metric: the levels, the difference with its always-valid interval, then what
+was tested and the answer (controller.analysis.decision.verdict_words), e.g.
+"errors: candidate 0.42% vs stable 0.40% (+0.02 pts, 90% CI -0.10..+0.15) — no harm
+detected beyond +0.5 pts (p=0.41) over 2000 candidate samples".
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+from controller.analysis.decision import ci_level_text, verdict_words
 from controller.analysis.histogram import share_slower_than
 from controller.analysis.observations import mean_of
 from controller.analysis.templates import MetricPlan, Shape
@@ -12,12 +20,11 @@ from controller.analysis.types import (
     MetricConfig,
     MetricJudgement,
     MetricObservations,
-    MetricVerdict,
-    Role,
     VariantObservation,
 )
 
 MAX_REASON = 1000
+_MAX_DECIMALS = 6
 
 
 def clip(text: str, limit: int = MAX_REASON) -> str:
@@ -32,23 +39,59 @@ def is_share(plan: MetricPlan) -> bool:
     return plan.shape is not Shape.VALUE_MEAN
 
 
-def _scaled(plan: MetricPlan, x: float) -> tuple[float, str, int]:
-    """(value in display units, unit of a difference, significant digits)."""
+def _decimals(spread: float) -> int:
+    """Decimals that show ``spread`` (an interval's half-width) with 2 significant digits:
+    the numbers are as precise as the data, "-0.10..+0.15", "+4.4..+11.7", "-100..+100"."""
+    return min(max(1 - math.floor(math.log10(spread)), 0), _MAX_DECIMALS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Units:
+    """How a difference candidate - stable is shown: points for rates and shares, percent of
+    the stable's mean for value metrics (relative, like their tolerance)."""
+
+    scale: float  # display units per metric unit
+    suffix: str  # " pts", "%" or ""
+    decimals: int | None  # from the interval's width; None: 3 significant digits
+
+    def number(self, x: float) -> str:
+        """A signed bound or estimate, without its unit: +0.02, -0.10, 0.00 (exactly no
+        difference), +0.0 (positive, but below the precision shown)."""
+        value = self.scale * x
+        if value == 0:
+            return "0" if self.decimals is None else f"{0:.{self.decimals}f}"
+        return f"{value:+.3g}" if self.decimals is None else f"{value:+.{self.decimals}f}"
+
+    def change(self, x: float) -> str:
+        """An estimated difference with its unit: +8.1 pts, -12.4%."""
+        return self.number(x) + self.suffix
+
+    def margin(self, x: float) -> str:
+        """A difference people set (tolerance, minimum effect): +0.5 pts, -2 pts, -1%."""
+        value = self.scale * x
+        return ("+" if value > 0 else "") + _g(value) + self.suffix
+
+
+def _units(plan: MetricPlan, result: MetricJudgement, observations: MetricObservations
+           ) -> _Units:
+    stable = mean_of(observations.baseline)
     if is_share(plan):
-        return 100 * x, " pts", 3
-    return x, "", 4
+        scale, suffix = 100.0, " pts"
+    elif stable:  # relative to the stable's mean, like the tolerance
+        scale, suffix = 100 / abs(stable), "%"
+    else:
+        scale, suffix = 1.0, ""
+    decimals = None
+    if result.ci_low is not None and result.ci_high is not None:
+        spread = scale * (result.ci_high - result.ci_low) / 2
+        if spread > 0 and math.isfinite(spread):
+            decimals = _decimals(spread)
+    return _Units(scale, suffix, decimals)
 
 
 def amount(plan: MetricPlan, x: float) -> str:
-    """A level: 2.1%, 0.804."""
-    value, unit, digits = _scaled(plan, x)
-    return _g(value, digits) + ("%" if is_share(plan) else unit)
-
-
-def change(plan: MetricPlan, x: float, *, signed: bool = True) -> str:
-    """A difference: +1.1 pts, -0.02."""
-    value, unit, digits = _scaled(plan, x)
-    return ("+" if signed and value > 0 else "") + _g(value, digits) + unit
+    """A level: 2.1%, 0.4%, 0.804 (3 significant digits)."""
+    return _g(100 * x) + "%" if is_share(plan) else _g(x, 4)
 
 
 def _level(plan: MetricPlan, observation: VariantObservation | None) -> float | None:
@@ -74,60 +117,26 @@ def _levels(plan: MetricPlan, observations: MetricObservations) -> str:
     return text
 
 
-def _effect(plan: MetricPlan, config: MetricConfig, result: MetricJudgement) -> str:
+def _effect(result: MetricJudgement, units: _Units) -> str:
     assert result.estimate is not None
-    text = change(plan, result.estimate)
-    if result.ci_low is not None and result.ci_high is not None:
-        level = _g(100 * (1 - 2 * config.alpha))
-        low, unit, digits = _scaled(plan, result.ci_low)
-        high = _scaled(plan, result.ci_high)[0]
-        text += f", {level}% CI {_g(low, digits)}..{_g(high, digits)}{unit}"
+    text = units.change(result.estimate)
+    if result.ci_low is not None and result.ci_high is not None and result.ci_level is not None:
+        text += (f", {ci_level_text(result.ci_level)} CI {units.number(result.ci_low)}.."
+                 f"{units.number(result.ci_high)}")
     return text
-
-
-def _p(config: MetricConfig, result: MetricJudgement) -> str:
-    p = result.p_value if result.p_value is not None else 1.0
-    text = f"p={_g(p, 2)}"
-    adjusted = result.adjusted_p_value
-    if result.role is Role.GUARDRAIL and adjusted is not None and not math.isclose(adjusted, p):
-        text += f" (Holm {_g(adjusted, 2)})"
-    return text
-
-
-def tolerance_text(plan: MetricPlan, config: MetricConfig) -> str:
-    if plan.relative:
-        return f"{_g(plan.tolerance_bp / 100)}% of stable ({change(plan, config.tolerance)})"
-    return change(plan, config.tolerance, signed=False)
-
-
-def _judgement(plan: MetricPlan, config: MetricConfig, result: MetricJudgement) -> str:
-    alpha, tol = _g(config.alpha), tolerance_text(plan, config)
-    n_b, needed = result.n_candidate, result.samples_needed
-    if result.verdict is MetricVerdict.FAIL:
-        return f"≤ {alpha} — worse beyond tolerance {tol}; roll back"
-    if result.role is Role.SUCCESS:
-        if result.verdict is MetricVerdict.PASS:
-            return f"≤ {alpha} — non-inferior within {tol}"
-        if needed > 0:
-            return (f"— non-inferiority within {tol} not shown yet; {_g(n_b, 6)} candidate "
-                    f"samples, needs {_g(needed, 6)} more")
-        return (f"— not shown non-inferior within {tol} although the sample suffices: "
-                "probably worse than the margin allows")
-    if result.verdict is MetricVerdict.PASS:
-        return f"— no harm beyond tolerance {tol} over {_g(n_b, 6)} candidate samples"
-    return (f"— no significant harm yet; {_g(n_b, 6)} of {_g(n_b + needed, 6)} candidate "
-            f"samples, needs {_g(needed, 6)} more")
 
 
 def metric_reason(plan: MetricPlan, config: MetricConfig, result: MetricJudgement,
                   observations: MetricObservations, note: str | None) -> str:
-    """"errors: candidate 2.1% vs stable 1.0% (+1.1 pts, 90% CI 0.6..1.6), p=0.0004 ≤
-    0.05 — worse beyond tolerance 0 pts; roll back". Falls back to the core's reason when
-    the metric could not be compared."""
+    """"accuracy: candidate 97.3% vs stable 89.2% (+8.1 pts, 90% CI +6.7..+9.5) — better;
+    not worse than -2 pts (p=4e-77)". Falls back to the core's reason when the metric could
+    not be compared."""
     if result.estimate is None:
         return clip(result.reason)
-    text = (f"{plan.name}: {_levels(plan, observations)} ({_effect(plan, config, result)}), "
-            f"{_p(config, result)} {_judgement(plan, config, result)}")
+    units = _units(plan, result, observations)
+    levels = _levels(plan, observations)
+    text = (f"{plan.name}: {levels + ' ' if levels else ''}({_effect(result, units)}) — "
+            f"{verdict_words(config, result, units.margin)}")
     if note:
         text += f"; {note}"
     return clip(text)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from controller.analysis.provider import VARIANT, WINDOW, CountsQuery, HistogramQuery, SummaryQuery
-from controller.analysis.types import Direction, Role
+from controller.analysis.types import Direction, Goal, Role
 from controller.api.spec import Metric
 from controller.contract.metrics import COMPARISONS, DURATION, FEEDBACK, LATENCY_BUCKETS, REQUESTS
 from controller.contract.table import CANDIDATE, STABLE
@@ -55,6 +55,7 @@ class MetricPlan:
     min_effect_bp: int | None
     threshold_seconds: float | None = None
     variants: tuple[str, ...] = BOTH
+    goal: Goal = Goal.NOT_WORSE
 
     @property
     def relative(self) -> bool:
@@ -183,9 +184,10 @@ def _check_policy(metric: Metric, field: str, shape: Shape, direction: Direction
     if effect is not None and effect <= tolerance:
         raise ConfigError(f"{field}.minimumEffectBasisPoints",
                           f"{effect} must exceed toleranceBasisPoints ({tolerance})")
-    if metric.role == "Success" and tolerance <= 0:
+    if metric.role == "Success" and metric.goal != "Improve" and tolerance <= 0:
         raise ConfigError(f"{field}.toleranceBasisPoints",
-                          "a Success metric needs a non-inferiority margin > 0")
+                          "a Success metric needs a non-inferiority margin > 0 (or goal: "
+                          "Improve)")
     if shape in (Shape.SLOW_SHARE, Shape.LATENCY_SHIFT) \
             and direction is Direction.HIGHER_IS_BETTER:
         raise ConfigError(f"{field}.direction", f"{metric.template} measures slowness: "
@@ -209,8 +211,9 @@ def plan_metric(metric: Metric, index: int, *, scope: str, step_seconds: int) ->
         raise ConfigError(field, "set template or query")
     _check_policy(metric, field, shape, direction)
     role = Role.SUCCESS if metric.role == "Success" else Role.GUARDRAIL
+    goal = Goal.IMPROVE if role is Role.SUCCESS and metric.goal == "Improve" else Goal.NOT_WORSE
     return MetricPlan(metric.name, shape, query, direction, role, metric.tolerance_basis_points,
-                      metric.minimum_effect_basis_points, threshold, variants)
+                      metric.minimum_effect_basis_points, threshold, variants, goal)
 
 
 def plan_metrics(metrics: list[Metric], *, scope: str, step_seconds: int) -> list[MetricPlan]:

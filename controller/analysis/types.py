@@ -72,7 +72,14 @@ class Direction(StrEnum):
 
 class Role(StrEnum):
     GUARDRAIL = "guardrail"  # fails the rollout when significantly worse
-    SUCCESS = "success"  # must be shown non-inferior before promotion
+    SUCCESS = "success"  # must show its goal (non-inferior or better) before promotion
+
+
+class Goal(StrEnum):
+    """What a success metric must show before a pass."""
+
+    NOT_WORSE = "not_worse"  # non-inferior: not worse than stable by more than the tolerance
+    IMPROVE = "improve"  # superior: better than stable (by more than 0)
 
 
 class MetricVerdict(StrEnum):
@@ -137,7 +144,11 @@ class MetricConfig:
     and ``min_samples`` count candidate samples (trials, requests or observations).
     ``min_effect`` is the harm (absolute, > tolerance) the test should detect with 80 %
     power; when set, a pass also waits until the sample is large enough to detect it.
-    ``threshold`` is the SLO bucket boundary T for histogram metrics.
+    ``threshold`` is the SLO bucket boundary T for histogram metrics. ``goal`` is what a
+    success metric must show: non-inferiority within ``tolerance``, or superiority (then
+    ``min_effect`` is the improvement the sample is sized to detect). ``bounds`` is the
+    range B - A can take (None: from the kind, [-1, 1] for proportions and histogram
+    shares, unbounded for means); intervals are clipped to it.
     """
 
     name: str
@@ -150,6 +161,8 @@ class MetricConfig:
     planned_samples: int = 1000
     min_effect: float | None = None
     threshold: float | None = None
+    bounds: tuple[float, float] | None = None
+    goal: Goal = Goal.NOT_WORSE
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -164,13 +177,26 @@ class MetricConfig:
             raise ValueError("planned_samples must be >= min_samples")
         if self.min_effect is not None and not self.min_effect > self.tolerance:
             raise ValueError("min_effect must be greater than tolerance")
-        if self.role is Role.SUCCESS and self.tolerance <= 0:
+        if self.goal is Goal.IMPROVE and self.role is not Role.SUCCESS:
+            raise ValueError("goal improve is only for a success metric")
+        if self.role is Role.SUCCESS and self.goal is Goal.NOT_WORSE and self.tolerance <= 0:
             raise ValueError("a success metric needs tolerance > 0 (its non-inferiority margin)")
         if self.kind is MetricKind.HISTOGRAM and self.threshold is None:
             raise ValueError("a histogram metric needs threshold (the SLO bucket boundary)")
         if self.kind is MetricKind.HISTOGRAM and self.direction is Direction.HIGHER_IS_BETTER:
             raise ValueError("a histogram metric is judged by its share slower than threshold, "
                              "so direction must be lower_is_better")
+        if self.bounds is not None and not self.bounds[0] <= 0 <= self.bounds[1]:
+            raise ValueError(f"bounds must contain 0 (no difference), got {self.bounds}")
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The range of B - A in the metric's units: where an interval is clipped."""
+        if self.bounds is not None:
+            return self.bounds
+        if self.kind is MetricKind.MEAN:
+            return -math.inf, math.inf
+        return -1.0, 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,11 +249,14 @@ class MetricJudgement:
     estimate: float | None
     ci_low: float | None
     ci_high: float | None
-    p_value: float | None  # always-valid, one-sided (harm for guardrails, NI for success)
+    # always-valid, one-sided: harm for guardrails, non-inferiority or superiority (goal)
+    # for success metrics
+    p_value: float | None
     adjusted_p_value: float | None  # Holm across guardrails; same as p_value for success
     samples_needed: float  # more candidate samples before this metric can pass
     reason: str
     shift_p_value: float | None = None  # histogram only: chi-square distribution shift
+    ci_level: float | None = None  # coverage of [ci_low, ci_high] at every look (1 - 2 alpha)
 
 
 @dataclass(frozen=True, slots=True)

@@ -367,6 +367,8 @@ class Metric(ApiModel):
          "fieldPath": ".thresholdMilliseconds"},
         {"rule": "!has(self.query) || has(self.direction)",
          "message": "a custom query needs direction", "fieldPath": ".direction"},
+        {"rule": "!has(self.goal) || (has(self.role) && self.role == 'Success')",
+         "message": "goal is only for role: Success", "fieldPath": ".goal"},
     ]})
     name: Name
     template: MetricTemplate | None = None
@@ -384,6 +386,12 @@ class Metric(ApiModel):
     minimum_effect_basis_points: int | None = Field(
         default=None, ge=1, le=10_000,
         description="Smallest effect worth detecting; drives 'samples still needed'.",
+    )
+    goal: Literal["NotWorse", "Improve"] | None = Field(
+        default=None,
+        description="Role Success only: what a pass needs. NotWorse (the default): not worse "
+        "than stable by more than toleranceBasisPoints; Improve: better than stable (by more "
+        "than 0; minimumEffectBasisPoints sizes the sample to detect that improvement).",
     )
 
 

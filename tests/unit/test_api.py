@@ -148,3 +148,23 @@ def test_router_resources_in_the_crd_hold_no_numbers_and_check_requests_against_
     rules = " ".join(v["rule"] for v in schema["x-kubernetes-validations"])
     assert "quantity(self.requests.cpu).compareTo(quantity(self.limits.cpu)) <= 0" in rules
     assert "quantity(self.requests.memory)" in rules
+
+
+def test_goal_is_for_success_metrics_only_and_checked_at_admission() -> None:
+    spec = valid_manifest()["spec"]
+    spec["analysis"]["metrics"].append({"name": "accuracy", "template": "feedbackAccuracy",
+                                        "role": "Success", "goal": "Improve"})
+    parsed = ModelRolloutSpec.model_validate(spec)
+    assert parsed.analysis is not None
+    assert [m.goal for m in parsed.analysis.metrics] == [None, "Improve"]  # None: NotWorse
+    spec["analysis"]["metrics"][1]["goal"] = "Better"
+    with pytest.raises(ValidationError):
+        ModelRolloutSpec.model_validate(spec)
+    metric = spec_schema()["properties"]["analysis"]["properties"]["metrics"]["items"]
+    goal = metric["properties"]["goal"]
+    assert goal["enum"] == ["NotWorse", "Improve"]
+    assert "default" not in goal, "a default would put a goal on every guardrail"
+    assert "Success" in goal["description"]
+    rules = [r for r in metric["x-kubernetes-validations"] if r.get("fieldPath") == ".goal"]
+    assert rules == [{"rule": "!has(self.goal) || (has(self.role) && self.role == 'Success')",
+                      "message": "goal is only for role: Success", "fieldPath": ".goal"}]

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 
 from controller.analysis.decision import judge_metrics
+from controller.analysis.sequential import proportion_variance, sequential_test
 from controller.analysis.types import (
     AnalysisPolicy,
     AnalysisState,
+    Decision,
     Direction,
+    Goal,
     HistogramObservation,
     MeanObservation,
     MetricConfig,
@@ -121,6 +125,15 @@ def test_holm_protects_against_many_guardrails() -> None:
     assert [m.adjusted_p_value for m in both.metrics] == [0.08, 0.08]
 
 
+def test_the_reason_shows_holm_next_to_the_p_it_adjusts() -> None:
+    configs = [MetricConfig(n, MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
+                            planned_samples=2000) for n in ("a", "b")]
+    obs = {n: _errors((190, 19_000), (10, 1000), n) for n in ("a", "b")}
+    both = judge_metrics(configs, obs, SPLIT, AnalysisState({"a": 0.04, "b": 0.04}))
+    assert "— no harm detected so far (p=0.04, Holm=0.08); 1000 of 2000 candidate samples" \
+        in both.metrics[0].reason
+
+
 def test_min_samples_gate_a_failure() -> None:
     config = MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
                           min_samples=500, planned_samples=2000)
@@ -153,13 +166,13 @@ def test_success_metric_must_be_shown_non_inferior() -> None:
     unclear = judge_metrics([accuracy], {"accuracy": _errors((17_100, 19_000), (870, 1000),
                                                       "accuracy")}, SPLIT)
     assert unclear.verdict is OverallVerdict.INCONCLUSIVE
-    assert "not yet shown" in unclear.metrics[0].reason
+    assert "could still be worse than -0.04 (p=1)" in unclear.metrics[0].reason
     big = judge_metrics([accuracy], {"accuracy": _errors((171_000, 190_000), (8_000, 10_000),
                                                   "accuracy")},
                  SplitObservation((190_000, 10_000), (95, 5)))
     assert big.verdict is OverallVerdict.INCONCLUSIVE
     assert big.metrics[0].samples_needed == 0.0
-    assert "probably worse than the tolerance" in big.metrics[0].reason
+    assert "worse: below -0.04 (p=1)" in big.metrics[0].reason
 
 
 def test_histogram_metric_uses_share_slower_than_threshold() -> None:
@@ -241,3 +254,134 @@ def test_aa_rollouts_rarely_fail_when_judged_every_look() -> None:
                 failures += 1
                 break
     assert failures <= 10  # alpha = 0.05 of 100, plus noise
+
+
+# --- intervals at small samples ----------------------------------------------------------------
+
+def test_a_difference_of_proportions_is_clipped_to_plus_minus_one_and_tested_alike() -> None:
+    d = judge_metrics([ERRORS], {"errors": _errors((40, 10_000), (1, 3))},
+                      SplitObservation((10_000, 3), (95, 5)))
+    m = d.metrics[0]
+    assert (m.ci_low, m.ci_high) == (-1.0, 1.0)
+    # The test does not use the bounds: the same p as the unclipped sequential test.
+    raw = sequential_test(1 / 3 - 0.004, proportion_variance(40, 10_000)
+                          + proportion_variance(1, 3), n_a=10_000, n_b=3, planned_n_b=2000)
+    assert raw.ci_low is not None
+    assert raw.ci_low < -1
+    assert m.p_value == raw.p_value
+
+
+def test_clipping_keeps_an_interval_that_is_inside_the_range() -> None:
+    d = judge_metrics([ERRORS], {"errors": _errors((190, 19_000), (40, 1000))}, SPLIT)
+    m = d.metrics[0]
+    assert m.ci_low is not None
+    assert m.ci_high is not None
+    assert m.estimate is not None
+    assert -1 < m.ci_low < m.estimate < m.ci_high < 1
+
+
+def test_bounds_of_the_metric_clip_the_interval_unless_the_estimate_is_outside() -> None:
+    config = MetricConfig("score", MetricKind.MEAN, Direction.HIGHER_IS_BETTER,
+                          planned_samples=100, min_samples=2, bounds=(-1.0, math.inf))
+    few = MetricObservations("score", MeanObservation(40, 40.0, 60.0),
+                             MeanObservation(3, 0.3, 3.0))
+    m = judge_metrics([config], {"score": few}, SPLIT).metrics[0]
+    assert m.ci_low == -1.0
+    assert m.ci_high is not None
+    assert m.ci_high > 0
+    # A candidate below the range: the assumption behind the bounds failed, nothing is clipped.
+    below = MetricObservations("score", MeanObservation(40, 40.0, 60.0),
+                               MeanObservation(3, -6.0, 14.0))
+    m = judge_metrics([config], {"score": below}, SPLIT).metrics[0]
+    assert m.estimate == pytest.approx(-3.0)
+    assert m.ci_low is not None
+    assert m.ci_low < -3.0
+
+
+def test_bounds_must_contain_no_difference() -> None:
+    with pytest.raises(ValueError, match="bounds must contain 0"):
+        MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
+                     bounds=(0.1, 1.0))
+
+
+def test_the_interval_level_is_one_minus_two_alpha() -> None:
+    for alpha in (0.05, 0.1, 0.0001):
+        config = MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
+                              alpha=alpha, planned_samples=2000)
+        m = judge_metrics([config], {"errors": _errors((190, 19_000), (10, 1000))},
+                          SPLIT).metrics[0]
+        assert m.ci_level == pytest.approx(1 - 2 * alpha)
+
+
+# --- goal: Improve -----------------------------------------------------------------------------
+
+def _accuracy(goal: Goal, **kwargs: Any) -> MetricConfig:
+    return MetricConfig("accuracy", MetricKind.PROPORTION, Direction.HIGHER_IS_BETTER,
+                        role=Role.SUCCESS, goal=goal, planned_samples=2000, **kwargs)
+
+
+def _rollout(config: MetricConfig, rate_b: float, seed: int, *, rate_a: float = 0.9,
+             looks: int = 10, per_look: int = 200) -> list[Decision]:
+    """Cumulative looks at a 90/10 split, 200 candidate samples a look, state carried."""
+    rng = np.random.default_rng(seed)
+    state, base, cand, decisions = AnalysisState(), np.zeros(2, int), np.zeros(2, int), []
+    for _ in range(looks):
+        base += (rng.binomial(9 * per_look, rate_a), 9 * per_look)
+        cand += (rng.binomial(per_look, rate_b), per_look)
+        obs = {"accuracy": _errors((int(base[0]), int(base[1])), (int(cand[0]), int(cand[1])),
+                                   "accuracy")}
+        d = judge_metrics([config], obs, SplitObservation((int(base[1]), int(cand[1])), (9, 1)),
+                          state)
+        state = d.state
+        decisions.append(d)
+    return decisions
+
+
+def test_goal_improve_passes_a_better_candidate() -> None:
+    looks = _rollout(_accuracy(Goal.IMPROVE), 0.93, seed=1)
+    assert looks[-1].verdict is OverallVerdict.PASS
+    assert all(d.verdict is not OverallVerdict.PASS for d in looks[:-1])  # the plan first
+    assert _rollout(_accuracy(Goal.NOT_WORSE, tolerance=0.03), 0.93, seed=1)[-1].verdict \
+        is OverallVerdict.PASS
+
+
+def test_an_equal_candidate_passes_not_worse_but_not_improve() -> None:
+    not_worse = _rollout(_accuracy(Goal.NOT_WORSE, tolerance=0.03), 0.9, seed=2)
+    assert not_worse[-1].verdict is OverallVerdict.PASS
+    improve = _rollout(_accuracy(Goal.IMPROVE), 0.9, seed=2)
+    assert all(d.verdict is OverallVerdict.INCONCLUSIVE for d in improve)
+    assert "not shown better" in improve[-1].metrics[0].reason
+
+
+def test_goal_improve_rarely_passes_an_equal_candidate_however_often_it_looks() -> None:
+    passed = sum(_rollout(_accuracy(Goal.IMPROVE), 0.9, seed)[-1].verdict
+                 is OverallVerdict.PASS for seed in range(200))
+    assert passed <= 16  # alpha = 0.05 of 200 (10), plus noise
+
+
+def test_goal_improve_tests_superiority_in_the_direction_of_the_metric() -> None:
+    # Lower is better: fewer errors is an improvement, more errors is not.
+    fewer = MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
+                         role=Role.SUCCESS, goal=Goal.IMPROVE, planned_samples=1000)
+    better = judge_metrics([fewer], {"errors": _errors((380, 19_000), (5, 1000))}, SPLIT)
+    assert better.verdict is OverallVerdict.PASS
+    worse = judge_metrics([fewer], {"errors": _errors((380, 19_000), (40, 1000))}, SPLIT)
+    assert worse.verdict is OverallVerdict.INCONCLUSIVE
+    assert worse.metrics[0].p_value == 1.0
+
+
+def test_goal_improve_with_a_minimum_effect_sizes_the_sample_for_it() -> None:
+    sized = _accuracy(Goal.IMPROVE, min_effect=0.01)
+    early = _rollout(sized, 0.9, seed=3, looks=2)[-1].metrics[0]
+    assert early.samples_needed > 1600  # beyond the plan: detecting +1 pt needs more
+    assert _rollout(_accuracy(Goal.IMPROVE), 0.9, seed=3, looks=2)[-1].metrics[0] \
+        .samples_needed == 1600
+
+
+def test_goal_improve_needs_no_tolerance_and_is_for_success_metrics_only() -> None:
+    assert _accuracy(Goal.IMPROVE).tolerance == 0.0
+    with pytest.raises(ValueError, match="tolerance > 0"):
+        _accuracy(Goal.NOT_WORSE)
+    with pytest.raises(ValueError, match="only for a success metric"):
+        MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
+                     goal=Goal.IMPROVE)

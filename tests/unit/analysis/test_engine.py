@@ -43,7 +43,7 @@ def test_clear_regression_fails_with_numbers_a_person_can_act_on() -> None:
     assert metric.p_value is not None
     assert metric.p_value < 0.05
     assert metric.reason.startswith("errors: candidate 2.25% vs stable 1% (+1.25 pts, 90% CI ")
-    assert "≤ 0.05 — worse beyond tolerance 0 pts; roll back" in metric.reason
+    assert metric.reason.endswith(" — worse than stable (p=0.0054); roll back")
     assert outcome.reason == metric.reason
     assert outcome.status.sample_ratio_p_value is not None
     assert outcome.status.sample_ratio_p_value > 0.001
@@ -56,7 +56,7 @@ def test_no_regression_passes_once_the_planned_sample_is_reached() -> None:
     assert outcome.candidate_samples == 2000
     assert outcome.status is not None
     assert outcome.status.metrics[0].samples_needed == 0
-    assert "no harm beyond tolerance 0 pts over 2000 candidate samples" in outcome.reason
+    assert "— no harm detected (p=1) over 2000 candidate samples" in outcome.reason
 
 
 def test_before_the_plan_is_inconclusive_and_says_how_many_more() -> None:

@@ -83,7 +83,7 @@ def test_feedback_accuracy_as_a_success_metric_must_be_shown_non_inferior() -> N
     shown = one(metric, {("accuracy", "stable"): Counts(72_000, 80_000),
                          ("accuracy", "candidate"): Counts(18_000, 20_000)})
     assert shown.verdict == "Pass"
-    assert "non-inferior within 1 pts" in shown.reason
+    assert "— not worse than -1 pts (p=6.5e-4)" in shown.reason
     too_few = one(metric, {("accuracy", "stable"): Counts(720, 800),
                            ("accuracy", "candidate"): Counts(2000, 2000 + 222)})
     assert too_few.verdict != "Pass"
@@ -101,7 +101,7 @@ def test_custom_value_form_compares_the_mean_of_evaluations() -> None:
     worse = one(metric, {("score", "stable"): points(0.80), ("score", "candidate"):
                          points(0.70)})
     assert worse.verdict == "Fail"
-    assert "1% of stable" in worse.reason
+    assert "— worse: harm below -1% (p<1e-15); roll back" in worse.reason
     # Evaluation points are not requests: they do not feed the step's minSamples.
     assert worse.candidate_samples == 40
 

@@ -19,8 +19,8 @@ from controller.analysis.observations import (
 )
 from controller.analysis.provider import BucketCounts, Counts, ProviderError, summarise
 from controller.analysis.stats import mann_whitney_counts_z, summary_from_sums
-from controller.analysis.templates import plan_metric
-from controller.analysis.types import MeanObservation, ProportionObservation
+from controller.analysis.templates import ConfigError, plan_metric
+from controller.analysis.types import Goal, MeanObservation, ProportionObservation, Role
 from controller.api.spec import Metric
 from controller.contract.metrics import LATENCY_BUCKETS
 
@@ -89,7 +89,7 @@ def test_latency_note_gives_mean_latencies_and_the_chi_square_shift() -> None:
     note = latency_note(stable, slower)
     assert note is not None
     assert note.startswith("mean latency candidate ")
-    assert "bucket χ² p=" in note
+    assert "bucket χ² p<1e-15 (fixed-horizon" in note
     other = BucketCounts(((0.5, 1.0), (math.inf, 2.0)), 1.0)
     assert latency_note(stable, other) is None
 
@@ -130,3 +130,19 @@ def test_absolute_tolerance_for_rates_and_points_for_value_metrics() -> None:
 def test_summarise_skips_non_finite_points() -> None:
     assert summarise([1.0, float("nan"), 3.0]) == summarise([1.0, 3.0])
     assert summarise([1.0, 3.0]).sum_squares == 10.0
+
+
+def test_goal_improve_reaches_the_config_and_needs_no_tolerance() -> None:
+    improve = plan_metric(Metric.model_validate({
+        "name": "accuracy", "template": "feedbackAccuracy", "role": "Success",
+        "goal": "Improve"}), 0, scope="", step_seconds=15)
+    config = metric_config(improve, SIZING, ProportionObservation(90, 100))
+    assert (config.role, config.goal, config.tolerance) == (Role.SUCCESS, Goal.IMPROVE, 0.0)
+    default = plan_metric(Metric.model_validate({
+        "name": "accuracy", "template": "feedbackAccuracy", "role": "Success",
+        "toleranceBasisPoints": 100}), 0, scope="", step_seconds=15)
+    assert metric_config(default, SIZING, None).goal is Goal.NOT_WORSE
+    with pytest.raises(ConfigError, match="non-inferiority margin > 0 \\(or goal: Improve\\)"):
+        plan_metric(Metric.model_validate({"name": "accuracy", "template": "feedbackAccuracy",
+                                           "role": "Success", "goal": "NotWorse"}), 0,
+                    scope="", step_seconds=15)
