@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controller.analysis.decision import p_text
 from controller.analysis.histogram import bucket_bounds, cumulative_to_counts
 from controller.analysis.provider import BucketCounts, Counts, ProviderError, Summary
 from controller.analysis.stats import chi_square_homogeneity
@@ -23,6 +22,7 @@ from controller.analysis.types import (
     Role,
     VariantObservation,
 )
+from controller.analysis.verdict_words import p_text
 from controller.contract.table import CANDIDATE, STABLE
 
 Answer = Counts | BucketCounts | Summary

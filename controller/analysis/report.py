@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from controller.analysis.decision import ci_level_text, verdict_words
 from controller.analysis.histogram import share_slower_than
 from controller.analysis.observations import mean_of
 from controller.analysis.templates import MetricPlan, Shape
@@ -22,6 +21,7 @@ from controller.analysis.types import (
     MetricObservations,
     VariantObservation,
 )
+from controller.analysis.verdict_words import ci_level_text, verdict_words
 
 MAX_REASON = 1000
 _MAX_DECIMALS = 6

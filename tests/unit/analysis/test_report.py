@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from controller.analysis.decision import ci_level_text, p_text
 from controller.analysis.provider import BucketCounts, Counts, Summary
+from controller.analysis.verdict_words import ci_level_text, p_text
 from controller.api.status import MetricResult
 from controller.contract.metrics import LATENCY_BUCKETS
 from tests.doubles import FakeProvider
