@@ -125,8 +125,13 @@ def _enough_to_compare(config: MetricConfig, a: VariantObservation, b: VariantOb
 def _required_samples(config: MetricConfig, comparison: _Comparison) -> float:
     """Candidate samples before this metric may pass: the plan, or more when the plan is
     too small to detect the minimum effect (guardrail) or to show non-inferiority."""
-    if config.role is Role.SUCCESS:
+    if config.role is Role.SUCCESS and config.tolerance > 0:
         signal, harm = config.tolerance, 0.0  # show NI when the candidate is truly as good
+    elif config.role is Role.SUCCESS:
+        # Tolerance 0 is superiority: size for the smallest improvement worth having, if set.
+        if config.min_effect is None:
+            return float(config.planned_samples)
+        signal, harm = config.min_effect, -config.min_effect
     elif config.min_effect is not None:
         signal, harm = config.min_effect - config.tolerance, config.min_effect
     else:
@@ -247,6 +252,9 @@ def _verdict(config: MetricConfig, draft: MetricJudgement, res: StatResult, adju
                       f"{status}: {diff}; ")
             if needed > 0:
                 reason += f"{_fmt(n_b)} candidate samples, needs about {_fmt(needed)} more"
+            elif config.tolerance == 0:
+                reason += (f"{_fmt(n_b)} candidate samples; tolerance 0 asks for superiority, "
+                           "which an equal candidate never shows")
             else:
                 # Enough data to show it for an equal candidate: likely worse than tolerated.
                 reason += ("the sample is large enough to show it if the candidate were as good "

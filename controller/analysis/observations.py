@@ -134,8 +134,6 @@ def metric_config(plan: MetricPlan, sizing: Sizing, baseline: VariantObservation
     tolerance = plan.tolerance_bp / 10_000 * scale
     min_effect = (plan.min_effect_bp / 10_000 * scale
                   if plan.min_effect_bp is not None else None)
-    if plan.role.value == "success" and tolerance <= 0:
-        tolerance = 1e-12  # a stable mean of exactly 0: no relative margin is possible
     if min_effect is not None and min_effect <= tolerance:
         min_effect = None
     is_value = plan.shape is Shape.VALUE_MEAN

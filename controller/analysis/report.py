@@ -106,11 +106,18 @@ def _judgement(plan: MetricPlan, config: MetricConfig, result: MetricJudgement) 
     if result.verdict is MetricVerdict.FAIL:
         return f"≤ {alpha} — worse beyond tolerance {tol}; roll back"
     if result.role is Role.SUCCESS:
+        # Tolerance 0 is a superiority test: the candidate must be shown better than stable.
+        superiority = config.tolerance == 0
         if result.verdict is MetricVerdict.PASS:
-            return f"≤ {alpha} — non-inferior within {tol}"
+            return f"≤ {alpha} — " + ("better than stable" if superiority
+                                      else f"non-inferior within {tol}")
         if needed > 0:
-            return (f"— non-inferiority within {tol} not shown yet; {_g(n_b, 6)} candidate "
+            test = "superiority" if superiority else f"non-inferiority within {tol}"
+            return (f"— {test} not shown yet; {_g(n_b, 6)} candidate "
                     f"samples, needs {_g(needed, 6)} more")
+        if config.tolerance == 0:
+            return (f"— not shown better than stable over {_g(n_b, 6)} candidate samples "
+                    "(tolerance 0 asks for superiority, which an equal candidate never shows)")
         return (f"— not shown non-inferior within {tol} although the sample suffices: "
                 "probably worse than the margin allows")
     if result.verdict is MetricVerdict.PASS:
