@@ -178,13 +178,33 @@ class MirrorStep(ApiModel):
     duration_seconds: DurationSeconds | None = None
 
 
+InconclusivePolicy = Literal["Hold", "Rollback", "Promote"]
+_ON_INCONCLUSIVE = (
+    "At the end of durationSeconds (with minSamples reached) a verdict still Inconclusive: "
+    "Hold pauses the rollout for a person (reason AnalysisInconclusive), Rollback rolls back, "
+    "Promote continues and says so."
+)
+
+
 class AnalysisStep(ApiModel):
-    model_config = ConfigDict(json_schema_extra=rule(
-        "has(self.durationSeconds) || has(self.minSamples)",
-        "an analysis step needs durationSeconds or minSamples",
-    ))
-    duration_seconds: DurationSeconds | None = None
-    min_samples: int | None = Field(default=None, ge=1, le=100_000_000)
+    """Judge the candidate for durationSeconds and/or until each variant has minSamples."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "has(self.durationSeconds) || has(self.minSamples)",
+         "message": "an analysis step needs durationSeconds or minSamples"},
+        {"rule": "!has(self.onInconclusive) || has(self.durationSeconds)",
+         "message": "onInconclusive applies at the end of durationSeconds: set durationSeconds "
+                    "(a step with minSamples only ends on a Pass)",
+         "fieldPath": ".onInconclusive"},
+    ]})
+    duration_seconds: DurationSeconds | None = Field(
+        default=None, description="Watch this long; a Pass ends the step only at the end.")
+    min_samples: int | None = Field(
+        default=None, ge=1, le=100_000_000,
+        description="The step never ends before each variant has this many samples; with it "
+                    "alone, a Pass ends the step as soon as it is reached.")
+    on_inconclusive: InconclusivePolicy | None = Field(
+        default=None, description=_ON_INCONCLUSIVE + " Defaults to spec.analysis.onInconclusive.")
 
 
 class ChaosStep(ApiModel):
@@ -310,9 +330,21 @@ class Metric(ApiModel):
 
 
 class FailurePolicy(ApiModel):
-    action: Literal["Hold", "Rollback"] = "Hold"
+    """Looks with missing data (onMissingData) or provider errors (onProviderError): tolerated
+    up to maxConsecutive looks and deadlineSeconds, then the action, never a promotion."""
+
+    action: Literal["Hold", "Rollback"] = Field(
+        default="Hold",
+        description="Past the limit: Rollback rolls back; Hold pauses the rollout for a person "
+                    "(phase Paused, reason AnalysisNoData or AnalysisProviderError).",
+    )
     max_consecutive: int = Field(
         default=4, ge=1, le=1000, description="Failed intervals tolerated before the action."
+    )
+    deadline_seconds: int = Field(
+        default=600, ge=10, le=86_400,
+        description="Seconds of consecutive failed looks tolerated before the action, however "
+                    "few the looks (whichever of this and maxConsecutive comes first).",
     )
 
 
@@ -337,8 +369,14 @@ class Analysis(ApiModel):
     )
     min_samples: int = Field(default=100, ge=1, le=100_000_000, description="Per variant.")
     sample_ratio: SampleRatioCheck = SampleRatioCheck()
-    on_missing_data: FailurePolicy = FailurePolicy()
-    on_provider_error: FailurePolicy = FailurePolicy()
+    on_missing_data: FailurePolicy = Field(
+        default=FailurePolicy(),
+        description="Looks where a metric or the traffic split has no data.")
+    on_provider_error: FailurePolicy = Field(
+        default=FailurePolicy(),
+        description="Looks where Prometheus failed, timed out or was unreachable.")
+    on_inconclusive: InconclusivePolicy = Field(
+        default="Hold", description=_ON_INCONCLUSIVE + " An analysis step's own setting wins.")
 
 
 # --- the whole spec ---------------------------------------------------------------------------
