@@ -7,6 +7,7 @@ CEL (`x-kubernetes-validations`) so that the API server rejects bad manifests at
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from controller.api.schema import exactly_one_of, list_map, rule
 from controller.api.status import HISTORY_MAX_ITEMS
+from controller.contract.metrics import LATENCY_BUCKETS
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 HTTP_TOKEN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
@@ -299,6 +301,25 @@ class CustomQuery(ApiModel):
     value: Promql | None = None
 
 
+# The boundaries of modelrouter_request_duration_seconds that are whole milliseconds.
+THRESHOLDS_MILLISECONDS = tuple(
+    round(b * 1000) for b in LATENCY_BUCKETS if math.isclose(b * 1000, round(b * 1000)))
+_THRESHOLD_ON_GRID = (
+    "!has(self.template) || self.template != 'latencyOver' || !has(self.thresholdMilliseconds)"
+    f" || self.thresholdMilliseconds in {list(THRESHOLDS_MILLISECONDS)}"
+)
+_EFFECT_ABOVE_TOLERANCE = (
+    "!has(self.minimumEffectBasisPoints) || self.minimumEffectBasisPoints >"
+    " (has(self.toleranceBasisPoints) ? self.toleranceBasisPoints : 0)"
+)
+_TEMPLATE_DIRECTION = (
+    "!has(self.template) || !has(self.direction)"
+    " || ((self.template == 'latencyOver' || self.template == 'latencyShift')"
+    " ? self.direction == 'LowerIsBetter'"
+    " : (self.template != 'shadowAgreement' || self.direction == 'HigherIsBetter'))"
+)
+
+
 class Metric(ApiModel):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
         {"rule": "has(self.template) != has(self.query)",
@@ -307,8 +328,20 @@ class Metric(ApiModel):
                  " || has(self.thresholdMilliseconds)",
          "message": "template latencyOver needs thresholdMilliseconds",
          "fieldPath": ".thresholdMilliseconds"},
+        {"rule": _THRESHOLD_ON_GRID,
+         "message": "thresholdMilliseconds must be a bucket boundary of "
+                    "modelrouter_request_duration_seconds: "
+                    + ", ".join(str(t) for t in THRESHOLDS_MILLISECONDS),
+         "fieldPath": ".thresholdMilliseconds"},
         {"rule": "!has(self.query) || has(self.direction)",
          "message": "a custom query needs direction", "fieldPath": ".direction"},
+        {"rule": _TEMPLATE_DIRECTION,
+         "message": "latencyOver and latencyShift measure slowness (LowerIsBetter); "
+                    "shadowAgreement is judged against perfect agreement (HigherIsBetter)",
+         "fieldPath": ".direction"},
+        {"rule": _EFFECT_ABOVE_TOLERANCE,
+         "message": "minimumEffectBasisPoints must exceed toleranceBasisPoints",
+         "fieldPath": ".minimumEffectBasisPoints"},
     ]})
     name: Name
     template: MetricTemplate | None = None
@@ -391,6 +424,40 @@ _BG_ANALYSIS_NEEDED = (
 )
 
 
+_BUILTIN = "has(self.trafficRouting) && has(self.trafficRouting.builtin)"
+_PREDICTION = f"{_BUILTIN} && has(self.trafficRouting.builtin.prediction)"
+_CHAOS = "has(self.strategy.canary) && self.strategy.canary.steps.exists(s, has(s.chaos))"
+_COMPARING_TEMPLATES = (
+    "has(self.analysis) && self.analysis.metrics.exists(m, has(m.template)"
+    " && (m.template == 'feedbackAccuracy' || m.template == 'shadowAgreement'))"
+)
+_SPEC_RULES: list[Any] = [
+    # The builtin router's metrics: other routers' traffic never passes it.
+    {"rule": "!has(self.analysis) || !self.analysis.metrics.exists(m, has(m.template))"
+             f" || ({_BUILTIN})",
+     "message": "metric templates read the builtin router's metrics: with gatewayAPI or istio "
+                "use custom queries",
+     "fieldPath": ".trafficRouting"},
+    # The router compares predictions (shadows, feedback labels) only with a prediction path.
+    {"rule": f"!({_COMPARING_TEMPLATES}) || ({_PREDICTION})",
+     "message": "templates feedbackAccuracy and shadowAgreement compare predictions: set "
+                "spec.trafficRouting.builtin.prediction",
+     "fieldPath": ".trafficRouting.builtin.prediction"},
+    {"rule": f"!({_CHAOS}) || ({_BUILTIN})",
+     "message": "chaos steps inject faults in the builtin router: set spec.trafficRouting.builtin",
+     "fieldPath": ".trafficRouting"},
+    {"rule": f"!({_CHAOS}) || has(self.analysis)",
+     "message": "chaos steps prove that the analysis catches a fault: set spec.analysis",
+     "fieldPath": ".analysis"},
+    {"rule": "!has(self.strategy.canary) || !self.strategy.canary.steps.exists(s, has(s.chaos)"
+             " && has(s.chaos.corruptPrediction) && s.chaos.corruptPrediction)"
+             f" || ({_PREDICTION})",
+     "message": "corruptPrediction needs spec.trafficRouting.builtin.prediction (where the "
+                "prediction is)",
+     "fieldPath": ".trafficRouting.builtin.prediction"},
+]
+
+
 _SEGMENT_VARIANTS_EXIST = (
     "!has(self.trafficRouting.builtin) || !has(self.trafficRouting.builtin.overrides)"
     " || !has(self.trafficRouting.builtin.overrides.segments)"
@@ -409,6 +476,7 @@ class ModelRolloutSpec(ApiModel):
          "fieldPath": ".trafficRouting.builtin.overrides.segments"},
         {"rule": _BG_ANALYSIS_NEEDED, "message": "prePromotionAnalysis needs spec.analysis",
          "fieldPath": ".analysis"},
+        *_SPEC_RULES,
     ]})
     replicas: int = Field(default=1, ge=0, le=1000)
     template: PodTemplate

@@ -14,11 +14,16 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.api import GROUP, PLURAL, VERSION
 from tests.cluster.build import ensure_binaries
-from tests.invalid_manifests import CASES, InvalidCase, valid_manifest
+from tests.invalid_manifests import CASES, VALID_CASES, InvalidCase, ValidCase, valid_manifest
 
 pytestmark = pytest.mark.integration
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+# Examples that cannot be judged as written, so the CRD refuses them (docs/analysis.md,
+# "Refused at admission"): they use feedbackAccuracy or shadowAgreement without
+# spec.trafficRouting.builtin.prediction. examples/ is fixed outside this change; drop an
+# entry once its example sets the prediction path (the test fails when it does).
+UNJUDGEABLE_EXAMPLES = {"canary-analysis", "ab-sticky", "shadow"}
 
 
 def create(api: client.ApiClient, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -40,9 +45,21 @@ def test_crd_is_established_with_short_name(api: client.ApiClient) -> None:
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_is_accepted(api: client.ApiClient, namespace: str, path: Path) -> None:
     manifest = yaml.safe_load(path.read_text())
+    if path.stem in UNJUDGEABLE_EXAMPLES:
+        with pytest.raises(ApiException) as raised:
+            create(api, namespace, manifest)
+        message = json.loads(raised.value.body or "{}")["message"]
+        assert "spec.trafficRouting.builtin.prediction" in message, message
+        return
     created = create(api, namespace, manifest)
     assert created["metadata"]["uid"]
     assert created["spec"]["template"] == manifest["spec"]["template"]
+
+
+@pytest.mark.parametrize("case", VALID_CASES, ids=lambda c: c.id)
+def test_valid_counterpart_is_accepted(api: client.ApiClient, namespace: str,
+                                       case: ValidCase) -> None:
+    assert create(api, namespace, case.manifest())["metadata"]["uid"]
 
 
 def test_printer_columns(api: client.ApiClient, namespace: str, kubeconfig: Path) -> None:
@@ -63,6 +80,9 @@ def test_defaults_are_applied_by_the_server(api: client.ApiClient, namespace: st
     assert spec["progressDeadlineSeconds"] == 600
     assert spec["trafficRouting"] == {"builtin": {"replicas": 1}}
     assert spec["analysis"]["significanceBasisPoints"] == 500
+    assert spec["analysis"]["onInconclusive"] == "Hold"
+    assert spec["analysis"]["onMissingData"] == {
+        "action": "Hold", "maxConsecutive": 4, "deadlineSeconds": 600}
 
 
 def test_there_are_at_least_twenty_invalid_cases() -> None:
