@@ -133,7 +133,9 @@ class Draft:
                  hold=None)
         self.wake_in(0)
 
-    def promote(self, reason: str, message: str) -> None:
+    def promote(self, reason: str, message: str, last_step: str | None = None) -> None:
+        """The candidate becomes stable; the Event also says how the step that ended the
+        rollout ended (steps before it have their own StepCompleted Event)."""
         candidate, old = self.candidate, self.status.stable_revision
         assert candidate is not None
         assert old is not None
@@ -147,7 +149,8 @@ class Draft:
                  step_started_at=None, rollout_started_at=None, candidate_unready_since=None,
                  candidate_ready_at=None, paused_by_user=False, scale_downs=scale_downs,
                  hold=None)
-        self.event("Normal", "Promoted", f"revision {candidate} is stable: {message}")
+        said = f"{message}; {last_step}" if last_step else message
+        self.event("Normal", "Promoted", f"revision {candidate} is stable: {said}"[:2048])
         self.wake_in(delay)
 
     def roll_back(self, reason: str, message: str, outcome: Outcome = "RolledBack") -> None:

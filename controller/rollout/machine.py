@@ -150,9 +150,10 @@ def _apply_command(draft: Draft, command: Command, ready: bool) -> bool:
         draft.event("Warning", "CommandIgnored", "retry: the candidate was not rolled back")
         return False
     if action == "promote-full":
-        draft.finish_step(f"promoted in full by command {command.value}{_not_judged(draft)}",
-                          judged=False)
-        draft.promote("PromotedByUser", f"promoted in full by command {command.value}")
+        last = draft.record_step(
+            f"promoted in full by command {command.value}{_not_judged(draft)}", judged=False)
+        draft.promote("PromotedByUser", f"promoted in full by command {command.value}",
+                      last_step=last)
         return True
     _complete_step(draft, f"step promoted by command {command.value}{_not_judged(draft)}")
     return True
@@ -186,10 +187,11 @@ def _complete_step(draft: Draft, message: str, *, judged: bool = False,
     promoted."""
     index = draft.status.current_step_index or 0
     total = step_count(draft.spec)
-    draft.finish_step(message, judged=judged, verdict=verdict)
-    if index + 1 >= total:
-        draft.promote("StepsCompleted", f"all {total} steps completed")
+    if index + 1 >= total:  # the last step's outcome is said in the Promoted Event
+        last = draft.record_step(message, judged=judged, verdict=verdict)
+        draft.promote("StepsCompleted", f"all {total} steps completed", last_step=last)
         return
+    draft.finish_step(message, judged=judged, verdict=verdict)
     draft.advance()
 
 
@@ -251,8 +253,8 @@ def _blue_green_step(draft: Draft) -> None:
     wait = blue_green.auto_promotion_seconds or 0
     elapsed = draft.seconds_since(draft.status.step_started_at)
     if elapsed >= wait:
-        draft.finish_step(f"{wait}s elapsed (not judged)", judged=False)
-        draft.promote("AutoPromoted", f"switched after {wait}s of preview")
+        last = draft.record_step(f"{wait}s elapsed (not judged)", judged=False)
+        draft.promote("AutoPromoted", f"switched after {wait}s of preview", last_step=last)
     else:
         draft.wake_in(wait - elapsed)
 

@@ -26,13 +26,14 @@ def test_each_step_says_whether_it_was_judged() -> None:
     assert re.fullmatch(r"step 2/4 \(analysis\): judged Pass — errors n=\d+/\d+ \(two "
                         r"proportions, mSPRT: worse by more than 0 pts\): Pass p=[\d.e-]+",
                         completed[1]), completed[1]
-    assert completed[2:] == ["step 3/4 (pause 60s): 60s elapsed (not judged)",
-                             "step 4/4 (setWeight 100): candidate at 100% live (not judged)"]
+    assert completed[2:] == ["step 3/4 (pause 60s): 60s elapsed (not judged)"]
+    last = "step 4/4 (setWeight 100): candidate at 100% live (not judged)"
+    assert events(world, "Promoted")[-1].endswith(f": all 4 steps completed; {last}")
     results = world.status.step_results
     assert [(r.index, r.step, r.judged, r.verdict) for r in results] == [
         (0, "setWeight 20", False, None), (1, "analysis", True, "Pass"),
         (2, "pause 60s", False, None), (3, "setWeight 100", False, None)]
-    assert [r.message for r in results] == completed
+    assert [r.message for r in results] == [*completed, last]
 
 
 def test_a_failed_step_is_recorded_as_judged_and_the_next_rollout_starts_afresh() -> None:
