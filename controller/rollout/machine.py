@@ -136,6 +136,8 @@ def _apply_command(draft: Draft, command: Command, ready: bool) -> bool:
         return False
     _consume(draft, command)
     if action == "abort":
+        draft.record_step(f"aborted by command {command.value}{_not_judged(draft)}",
+                          judged=False)
         draft.roll_back("Aborted", f"aborted by command {command.value}", outcome="Aborted")
         return True
     hold = draft.status.hold
@@ -175,8 +177,9 @@ def _wait_for_readiness(draft: Draft) -> None:
     deadline = draft.spec.progress_deadline_seconds
     waited = (draft.now - since).total_seconds()
     if waited >= deadline:
-        draft.roll_back("ProgressDeadlineExceeded",
-                        f"candidate {draft.candidate} not Ready within {deadline}s")
+        message = f"candidate {draft.candidate} not Ready within {deadline}s"
+        draft.record_step(f"{message} (not judged)", judged=False)
+        draft.roll_back("ProgressDeadlineExceeded", message)
         return
     draft.wake_in(deadline - waited)
 

@@ -45,3 +45,14 @@ def test_a_failed_step_is_recorded_as_judged_and_the_next_rollout_starts_afresh(
     world.edit(with_image(world.spec, "model:3"))
     world.tick()
     assert world.status.step_results == []
+
+
+def test_a_step_ended_by_a_person_is_recorded_as_not_judged() -> None:
+    world = rollout(counters(errors_at(0.01, 0.01), TRAFFIC), STEPS)
+    world.run_until(lambda w: w.status.current_step_index == 1)
+    world.command("abort@1")
+    world.tick()
+    last = world.status.step_results[-1]
+    assert (last.index, last.judged) == (1, False)
+    assert last.message.startswith("step 2/4 (analysis): aborted by command abort@1 (not "
+                                   "judged")
