@@ -95,7 +95,7 @@ class Hold(StatusModel):
     reason: Reason = Field(description="AnalysisInconclusive, AnalysisNoData, "
                                         "AnalysisProviderError or SampleRatioMismatch.")
     message: Message = Field(default="", description="What is missing and what a person can do.")
-    since: Timestamp
+    since: Timestamp = Field(description="When the analysis first held the step for this reason.")
 
 
 class StepResult(StatusModel):
@@ -105,10 +105,12 @@ class StepResult(StatusModel):
     step: Annotated[str, Field(max_length=128)] = Field(description="e.g. 'pause 60s'.")
     judged: bool = Field(description="True when the analysis's verdict ended the step; false "
                                      "when time, traffic, readiness, a command or a policy did.")
-    verdict: Verdict | None = Field(default=None,
-                                    description="The analysis's last verdict (analysed steps).")
-    message: Message = ""
-    finished_at: Timestamp
+    verdict: Verdict | None = Field(
+        default=None, description="The verdict that ended it, else the last look's (analysed "
+                                  "steps only).")
+    message: Message = Field(default="", description="As in its Event, e.g. 'step 2/4 "
+                             "(analysis): judged Pass — errors n=1200/300 ...'.")
+    finished_at: Timestamp = Field(description="When the step ended.")
 
 
 class HistoryEntry(StatusModel):
