@@ -82,7 +82,31 @@ def _step(index: int, step: dict[str, Any]) -> Callable[[Manifest], None]:
     return mutate
 
 
+def _metrics(*metrics: dict[str, Any]) -> Callable[[Manifest], None]:
+    def mutate(manifest: Manifest) -> None:
+        _spec(manifest)["analysis"]["metrics"] = [copy.deepcopy(m) for m in metrics]
+
+    return mutate
+
+
+def _both(*mutations: Callable[[Manifest], None]) -> Callable[[Manifest], None]:
+    def mutate(manifest: Manifest) -> None:
+        for mutation in mutations:
+            mutation(manifest)
+
+    return mutate
+
+
+def _policy(name: str, **values: Any) -> Callable[[Manifest], None]:
+    return lambda m: _spec(m)["analysis"].update({name: values})
+
+
 _ROUTER = {"builtin": {}, "istio": {"virtualService": "vs"}}
+_ISTIO = {"istio": {"virtualService": "vs"}}
+_CUSTOM = {"name": "custom", "direction": "LowerIsBetter",
+           "query": {"numerator": 'e{v="{{variant}}"}', "denominator": 'r{v="{{variant}}"}'}}
+_CHAOS = {"chaos": {"fractionBasisPoints": 500, "errorStatus": 500, "durationSeconds": 30}}
+_PREDICTION = {"builtin": {"prediction": {"path": "predictions[0].label"}}}
 _LONG = "m" * 70
 
 CASES = [
@@ -187,8 +211,82 @@ CASES = [
                 _set(_spec, "trafficRouting", {"builtin": {"resources": {
                     "requests": {"memory": "1Gi"}, "limits": {"memory": "512Mi"}}}}),
                 "spec.trafficRouting.builtin.resources.requests.memory", "exceed"),
+    # Nothing unjudgeable is admitted (docs/analysis.md, "Refused at admission").
+    InvalidCase("feedback-accuracy-without-prediction",
+                _metrics({"name": "accuracy", "template": "feedbackAccuracy"}),
+                "spec.trafficRouting.builtin.prediction", "feedbackAccuracy"),
+    InvalidCase("shadow-agreement-without-prediction",
+                _metrics({"name": "agreement", "template": "shadowAgreement"}),
+                "spec.trafficRouting.builtin.prediction", "shadowAgreement"),
+    InvalidCase("templates-without-the-builtin-router", _set(_spec, "trafficRouting", _ISTIO),
+                "spec.trafficRouting", "use custom queries"),
+    InvalidCase("chaos-without-the-builtin-router",
+                _both(_set(_spec, "trafficRouting", _ISTIO), _metrics(_CUSTOM), _step(1, _CHAOS)),
+                "spec.trafficRouting", "chaos steps inject faults in the builtin router"),
+    InvalidCase("chaos-without-analysis", _both(_drop("analysis"), _step(1, _CHAOS)),
+                "spec.analysis", "chaos steps prove that the analysis catches a fault"),
+    InvalidCase("corrupt-prediction-without-prediction",
+                _step(1, {"chaos": {"fractionBasisPoints": 500, "corruptPrediction": True}}),
+                "spec.trafficRouting.builtin.prediction", "corruptPrediction"),
+    InvalidCase("latency-threshold-off-the-bucket-grid",
+                _metrics({"name": "slow", "template": "latencyOver",
+                          "thresholdMilliseconds": 300}),
+                "spec.analysis.metrics[0].thresholdMilliseconds", "bucket boundary"),
+    InvalidCase("minimum-effect-within-tolerance",
+                _metrics({"name": "errors", "template": "errorRate", "toleranceBasisPoints": 50,
+                          "minimumEffectBasisPoints": 50}),
+                "spec.analysis.metrics[0].minimumEffectBasisPoints", "must exceed"),
+    InvalidCase("latency-higher-is-better",
+                _metrics({"name": "shift", "template": "latencyShift",
+                          "direction": "HigherIsBetter"}),
+                "spec.analysis.metrics[0].direction", "LowerIsBetter"),
+    InvalidCase("on-inconclusive-without-duration",
+                _step(1, {"analysis": {"minSamples": 500, "onInconclusive": "Promote"}}),
+                "spec.strategy.canary.steps[1].analysis.onInconclusive", "durationSeconds"),
+    InvalidCase("on-inconclusive-unknown",
+                lambda m: _spec(m)["analysis"].update(onInconclusive="Shrug"),
+                "spec.analysis.onInconclusive", "Unsupported value"),
+    InvalidCase("missing-data-deadline-too-short", _policy("onMissingData", deadlineSeconds=5),
+                "spec.analysis.onMissingData.deadlineSeconds"),
+    InvalidCase("provider-error-deadline-too-long",
+                _policy("onProviderError", deadlineSeconds=100_000),
+                "spec.analysis.onProviderError.deadlineSeconds"),
     InvalidCase("shadow-name-too-long",
                 _set(_spec, "shadows", [{"name": "s" * 16, "mirrorPercent": 10, "template": {
                     "spec": {"containers": [{"name": "s", "image": "model:2"}]}}}]),
                 "spec.shadows[0].name"),
+]
+
+
+@dataclass(frozen=True)
+class ValidCase:
+    """The valid counterpart of a rule: what the rule must let through."""
+
+    id: str
+    mutate: Callable[[Manifest], None]
+
+    def manifest(self) -> Manifest:
+        manifest = valid_manifest(name=self.id)
+        self.mutate(manifest)
+        return manifest
+
+
+VALID_CASES = [
+    ValidCase("feedback-accuracy-with-prediction", _both(
+        _set(_spec, "trafficRouting", _PREDICTION),
+        _metrics({"name": "accuracy", "template": "feedbackAccuracy", "role": "Success"}))),
+    ValidCase("custom-queries-with-istio",
+              _both(_set(_spec, "trafficRouting", _ISTIO), _metrics(_CUSTOM))),
+    ValidCase("chaos-with-builtin-and-analysis", _step(1, _CHAOS)),
+    ValidCase("corrupt-prediction-with-prediction", _both(
+        _set(_spec, "trafficRouting", _PREDICTION),
+        _step(1, {"chaos": {"fractionBasisPoints": 500, "corruptPrediction": True}}))),
+    ValidCase("latency-threshold-on-the-grid", _metrics(
+        {"name": "slow", "template": "latencyOver", "thresholdMilliseconds": 250})),
+    ValidCase("on-inconclusive-and-deadlines", _both(
+        _step(1, {"analysis": {"durationSeconds": 60, "minSamples": 500,
+                               "onInconclusive": "Rollback"}}),
+        lambda m: _spec(m)["analysis"].update(
+            onInconclusive="Promote", onMissingData={"action": "Rollback", "deadlineSeconds": 300},
+            onProviderError={"deadlineSeconds": 900}))),
 ]

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from controller.analysis.observations import Answer, Sizing, latency_note, to_observations
-from controller.analysis.outcome import TRAFFIC, Fetched, Look, conclude, unjudged
+from controller.analysis.outcome import TRAFFIC, Fetched, Look, conclude, streak, unjudged
 from controller.analysis.provider import (
     BucketCounts,
     Counts,
@@ -160,7 +160,7 @@ def fetch(provider: MetricProvider, plans: Sequence[MetricPlan], window: Window,
         collector.metric(plan)
     observed = collector.traffic(traffic) if traffic is not None else None
     return Fetched(collector.observations, collector.missing, collector.errors, observed,
-                   collector.notes)
+                   collector.notes, collector.down)
 
 
 ProviderFactory = Callable[[PrometheusSource], MetricProvider]
@@ -202,9 +202,12 @@ class PrometheusAnalyzer:
             plans = plan_metrics(analysis.metrics, scope=render_scope(self.scope, rollout),
                                  step_seconds=analysis.interval_seconds)
         except ConfigError as exc:
-            # The candidate is not at fault: hold (whatever the error policy) until fixed.
-            return unjudged(look, "Error", f"cannot judge: {exc}",
-                            errors=(previous.consecutive_errors if previous else 0) + 1)
+            # The candidate is not at fault and waiting fixes nothing: pause for a person
+            # (whatever the error policy) until the spec is fixed.
+            return unjudged(look, "Error", f"cannot judge: {exc}; fix the spec (the rollout "
+                            "waits for it, never promoted without a verdict)",
+                            errors=streak(previous, "errors").extended(now),
+                            hold="AnalysisMisconfigured")
         window = self._window(status, now)
         if isinstance(window, str):
             return unjudged(look, "NoData", window)

@@ -123,8 +123,8 @@ def _enough_to_compare(config: MetricConfig, a: VariantObservation, b: VariantOb
 def _required_samples(config: MetricConfig, comparison: _Comparison) -> float:
     """Candidate samples before this metric may pass: the plan, or more when the plan is
     too small to detect the minimum effect (guardrail), to show non-inferiority, or to show
-    an improvement by the minimum effect (goal improve)."""
-    if config.role is Role.SUCCESS and config.goal is Goal.IMPROVE:
+    superiority (goal improve, or tolerance 0) by the minimum effect."""
+    if config.role is Role.SUCCESS and (config.goal is Goal.IMPROVE or config.tolerance <= 0):
         if config.min_effect is None:
             return float(config.planned_samples)
         # Show superiority when the candidate is truly better by the minimum effect.

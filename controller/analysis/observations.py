@@ -138,17 +138,17 @@ def metric_config(plan: MetricPlan, sizing: Sizing, baseline: VariantObservation
     tolerance = plan.tolerance_bp / 10_000 * scale
     min_effect = (plan.min_effect_bp / 10_000 * scale
                   if plan.min_effect_bp is not None else None)
-    if plan.role is Role.SUCCESS and plan.goal is Goal.NOT_WORSE and tolerance <= 0:
-        tolerance = 1e-12  # a stable mean of exactly 0: no relative margin is possible
     if min_effect is not None and min_effect <= tolerance:
         min_effect = None
     is_value = plan.shape is Shape.VALUE_MEAN
+    # Not worse by a margin of 0 is better than stable: the superiority test, worded as such.
+    goal = Goal.IMPROVE if plan.role is Role.SUCCESS and plan.tolerance_bp == 0 else plan.goal
     return MetricConfig(
         plan.name, _KIND[plan.shape], plan.direction, plan.role, tolerance, sizing.alpha,
         min_samples=sizing.value_min_samples if is_value else sizing.min_samples,
         planned_samples=sizing.value_planned if is_value else sizing.planned,
         min_effect=min_effect, threshold=plan.threshold_seconds,
-        bounds=value_range(plan, baseline), goal=plan.goal)
+        bounds=value_range(plan, baseline), goal=goal)
 
 
 def value_range(plan: MetricPlan, baseline: VariantObservation | None

@@ -184,10 +184,6 @@ def _check_policy(metric: Metric, field: str, shape: Shape, direction: Direction
     if effect is not None and effect <= tolerance:
         raise ConfigError(f"{field}.minimumEffectBasisPoints",
                           f"{effect} must exceed toleranceBasisPoints ({tolerance})")
-    if metric.role == "Success" and metric.goal != "Improve" and tolerance <= 0:
-        raise ConfigError(f"{field}.toleranceBasisPoints",
-                          "a Success metric needs a non-inferiority margin > 0 (or goal: "
-                          "Improve)")
     if shape in (Shape.SLOW_SHARE, Shape.LATENCY_SHIFT) \
             and direction is Direction.HIGHER_IS_BETTER:
         raise ConfigError(f"{field}.direction", f"{metric.template} measures slowness: "

@@ -140,8 +140,10 @@ class MetricConfig:
     """How one metric is judged.
 
     ``tolerance`` is the non-inferiority margin in the metric's units (absolute, >= 0): a
-    candidate worse than baseline by no more than this is acceptable. ``planned_samples``
-    and ``min_samples`` count candidate samples (trials, requests or observations).
+    candidate worse than baseline by no more than this is acceptable. A success metric with
+    tolerance 0 is a superiority test: it passes only when the candidate is shown better.
+    ``planned_samples`` and ``min_samples`` count candidate samples (trials, requests or
+    observations).
     ``min_effect`` is the harm (absolute, > tolerance) the test should detect with 80 %
     power; when set, a pass also waits until the sample is large enough to detect it.
     ``threshold`` is the SLO bucket boundary T for histogram metrics. ``goal`` is what a
@@ -179,8 +181,6 @@ class MetricConfig:
             raise ValueError("min_effect must be greater than tolerance")
         if self.goal is Goal.IMPROVE and self.role is not Role.SUCCESS:
             raise ValueError("goal improve is only for a success metric")
-        if self.role is Role.SUCCESS and self.goal is Goal.NOT_WORSE and self.tolerance <= 0:
-            raise ValueError("a success metric needs tolerance > 0 (its non-inferiority margin)")
         if self.kind is MetricKind.HISTOGRAM and self.threshold is None:
             raise ValueError("a histogram metric needs threshold (the SLO bucket boundary)")
         if self.kind is MetricKind.HISTOGRAM and self.direction is Direction.HIGHER_IS_BETTER:

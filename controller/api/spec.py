@@ -7,6 +7,7 @@ CEL (`x-kubernetes-validations`) so that the API server rejects bad manifests at
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -14,6 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from controller.api.schema import exactly_one_of, list_map, rule
 from controller.api.status import HISTORY_MAX_ITEMS
+from controller.contract.metrics import LATENCY_BUCKETS
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 HTTP_TOKEN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
@@ -256,13 +258,33 @@ class MirrorStep(ApiModel):
     duration_seconds: DurationSeconds | None = None
 
 
+InconclusivePolicy = Literal["Hold", "Rollback", "Promote"]
+_ON_INCONCLUSIVE = (
+    "At the end of durationSeconds (with minSamples reached) a verdict still Inconclusive: "
+    "Hold pauses the rollout for a person (reason AnalysisInconclusive), Rollback rolls back, "
+    "Promote continues and says so."
+)
+
+
 class AnalysisStep(ApiModel):
-    model_config = ConfigDict(json_schema_extra=rule(
-        "has(self.durationSeconds) || has(self.minSamples)",
-        "an analysis step needs durationSeconds or minSamples",
-    ))
-    duration_seconds: DurationSeconds | None = None
-    min_samples: int | None = Field(default=None, ge=1, le=100_000_000)
+    """Judge the candidate for durationSeconds and/or until each variant has minSamples."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "has(self.durationSeconds) || has(self.minSamples)",
+         "message": "an analysis step needs durationSeconds or minSamples"},
+        {"rule": "!has(self.onInconclusive) || has(self.durationSeconds)",
+         "message": "onInconclusive applies at the end of durationSeconds: set durationSeconds "
+                    "(a step with minSamples only ends on a Pass)",
+         "fieldPath": ".onInconclusive"},
+    ]})
+    duration_seconds: DurationSeconds | None = Field(
+        default=None, description="Watch this long; a Pass ends the step only at the end.")
+    min_samples: int | None = Field(
+        default=None, ge=1, le=100_000_000,
+        description="The step never ends before each variant has this many samples; with it "
+                    "alone, a Pass ends the step as soon as it is reached.")
+    on_inconclusive: InconclusivePolicy | None = Field(
+        default=None, description=_ON_INCONCLUSIVE + " Defaults to spec.analysis.onInconclusive.")
 
 
 class ChaosStep(ApiModel):
@@ -357,6 +379,25 @@ class CustomQuery(ApiModel):
     value: Promql | None = None
 
 
+# The boundaries of modelrouter_request_duration_seconds that are whole milliseconds.
+THRESHOLDS_MILLISECONDS = tuple(
+    round(b * 1000) for b in LATENCY_BUCKETS if math.isclose(b * 1000, round(b * 1000)))
+_THRESHOLD_ON_GRID = (
+    "!has(self.template) || self.template != 'latencyOver' || !has(self.thresholdMilliseconds)"
+    f" || self.thresholdMilliseconds in {list(THRESHOLDS_MILLISECONDS)}"
+)
+_EFFECT_ABOVE_TOLERANCE = (
+    "!has(self.minimumEffectBasisPoints) || self.minimumEffectBasisPoints >"
+    " (has(self.toleranceBasisPoints) ? self.toleranceBasisPoints : 0)"
+)
+_TEMPLATE_DIRECTION = (
+    "!has(self.template) || !has(self.direction)"
+    " || ((self.template == 'latencyOver' || self.template == 'latencyShift')"
+    " ? self.direction == 'LowerIsBetter'"
+    " : (self.template != 'shadowAgreement' || self.direction == 'HigherIsBetter'))"
+)
+
+
 class Metric(ApiModel):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
         {"rule": "has(self.template) != has(self.query)",
@@ -365,10 +406,22 @@ class Metric(ApiModel):
                  " || has(self.thresholdMilliseconds)",
          "message": "template latencyOver needs thresholdMilliseconds",
          "fieldPath": ".thresholdMilliseconds"},
+        {"rule": _THRESHOLD_ON_GRID,
+         "message": "thresholdMilliseconds must be a bucket boundary of "
+                    "modelrouter_request_duration_seconds: "
+                    + ", ".join(str(t) for t in THRESHOLDS_MILLISECONDS),
+         "fieldPath": ".thresholdMilliseconds"},
         {"rule": "!has(self.query) || has(self.direction)",
          "message": "a custom query needs direction", "fieldPath": ".direction"},
         {"rule": "!has(self.goal) || (has(self.role) && self.role == 'Success')",
          "message": "goal is only for role: Success", "fieldPath": ".goal"},
+        {"rule": _TEMPLATE_DIRECTION,
+         "message": "latencyOver and latencyShift measure slowness (LowerIsBetter); "
+                    "shadowAgreement is judged against perfect agreement (HigherIsBetter)",
+         "fieldPath": ".direction"},
+        {"rule": _EFFECT_ABOVE_TOLERANCE,
+         "message": "minimumEffectBasisPoints must exceed toleranceBasisPoints",
+         "fieldPath": ".minimumEffectBasisPoints"},
     ]})
     name: Name
     template: MetricTemplate | None = None
@@ -396,9 +449,21 @@ class Metric(ApiModel):
 
 
 class FailurePolicy(ApiModel):
-    action: Literal["Hold", "Rollback"] = "Hold"
+    """Looks with missing data (onMissingData) or provider errors (onProviderError): tolerated
+    up to maxConsecutive looks and deadlineSeconds, then the action, never a promotion."""
+
+    action: Literal["Hold", "Rollback"] = Field(
+        default="Hold",
+        description="Past the limit: Rollback rolls back; Hold pauses the rollout for a person "
+                    "(phase Paused, reason AnalysisNoData or AnalysisProviderError).",
+    )
     max_consecutive: int = Field(
         default=4, ge=1, le=1000, description="Failed intervals tolerated before the action."
+    )
+    deadline_seconds: int = Field(
+        default=600, ge=10, le=86_400,
+        description="Seconds of consecutive failed looks tolerated before the action, however "
+                    "few the looks (whichever of this and maxConsecutive comes first).",
     )
 
 
@@ -423,8 +488,14 @@ class Analysis(ApiModel):
     )
     min_samples: int = Field(default=100, ge=1, le=100_000_000, description="Per variant.")
     sample_ratio: SampleRatioCheck = SampleRatioCheck()
-    on_missing_data: FailurePolicy = FailurePolicy()
-    on_provider_error: FailurePolicy = FailurePolicy()
+    on_missing_data: FailurePolicy = Field(
+        default=FailurePolicy(),
+        description="Looks where a metric or the traffic split has no data.")
+    on_provider_error: FailurePolicy = Field(
+        default=FailurePolicy(),
+        description="Looks where Prometheus failed, timed out or was unreachable.")
+    on_inconclusive: InconclusivePolicy = Field(
+        default="Hold", description=_ON_INCONCLUSIVE + " An analysis step's own setting wins.")
 
 
 # --- the whole spec ---------------------------------------------------------------------------
@@ -437,6 +508,40 @@ _BG_ANALYSIS_NEEDED = (
     "!has(self.strategy.blueGreen) || !has(self.strategy.blueGreen.prePromotionAnalysis)"
     " || has(self.analysis)"
 )
+
+
+_BUILTIN = "has(self.trafficRouting) && has(self.trafficRouting.builtin)"
+_PREDICTION = f"{_BUILTIN} && has(self.trafficRouting.builtin.prediction)"
+_CHAOS = "has(self.strategy.canary) && self.strategy.canary.steps.exists(s, has(s.chaos))"
+_COMPARING_TEMPLATES = (
+    "has(self.analysis) && self.analysis.metrics.exists(m, has(m.template)"
+    " && (m.template == 'feedbackAccuracy' || m.template == 'shadowAgreement'))"
+)
+_SPEC_RULES: list[Any] = [
+    # The builtin router's metrics: other routers' traffic never passes it.
+    {"rule": "!has(self.analysis) || !self.analysis.metrics.exists(m, has(m.template))"
+             f" || ({_BUILTIN})",
+     "message": "metric templates read the builtin router's metrics: with gatewayAPI or istio "
+                "use custom queries",
+     "fieldPath": ".trafficRouting"},
+    # The router compares predictions (shadows, feedback labels) only with a prediction path.
+    {"rule": f"!({_COMPARING_TEMPLATES}) || ({_PREDICTION})",
+     "message": "templates feedbackAccuracy and shadowAgreement compare predictions: set "
+                "spec.trafficRouting.builtin.prediction",
+     "fieldPath": ".trafficRouting.builtin.prediction"},
+    {"rule": f"!({_CHAOS}) || ({_BUILTIN})",
+     "message": "chaos steps inject faults in the builtin router: set spec.trafficRouting.builtin",
+     "fieldPath": ".trafficRouting"},
+    {"rule": f"!({_CHAOS}) || has(self.analysis)",
+     "message": "chaos steps prove that the analysis catches a fault: set spec.analysis",
+     "fieldPath": ".analysis"},
+    {"rule": "!has(self.strategy.canary) || !self.strategy.canary.steps.exists(s, has(s.chaos)"
+             " && has(s.chaos.corruptPrediction) && s.chaos.corruptPrediction)"
+             f" || ({_PREDICTION})",
+     "message": "corruptPrediction needs spec.trafficRouting.builtin.prediction (where the "
+                "prediction is)",
+     "fieldPath": ".trafficRouting.builtin.prediction"},
+]
 
 
 _SEGMENT_VARIANTS_EXIST = (
@@ -457,6 +562,7 @@ class ModelRolloutSpec(ApiModel):
          "fieldPath": ".trafficRouting.builtin.overrides.segments"},
         {"rule": _BG_ANALYSIS_NEEDED, "message": "prePromotionAnalysis needs spec.analysis",
          "fieldPath": ".analysis"},
+        *_SPEC_RULES,
     ]})
     replicas: int = Field(default=1, ge=0, le=1000)
     template: PodTemplate

@@ -16,6 +16,7 @@ Outcome = Literal["Promoted", "RolledBack", "Aborted", "Superseded"]
 
 HISTORY_MAX_ITEMS = 20  # the largest spec.revisionHistoryLimit
 SCALE_DOWNS_MAX_ITEMS = 10
+STEP_RESULTS_MAX_ITEMS = 50  # the most steps a strategy has
 
 Revision = Annotated[str, Field(max_length=63)]
 Timestamp = Annotated[str, Field(max_length=64, json_schema_extra={"format": "date-time"})]
@@ -67,6 +68,8 @@ class MetricResult(StatusModel):
     upper: float | None = None
     p_value: float | None = None
     samples_needed: int | None = Field(default=None, ge=0)
+    test: Annotated[str, Field(max_length=128)] = Field(
+        default="", description="How it is judged, e.g. 'two proportions, one-sided mSPRT'.")
     reason: Message = ""
 
 
@@ -76,9 +79,38 @@ class AnalysisStatus(StatusModel):
     sample_ratio_p_value: float | None = None
     consecutive_missing: int = Field(default=0, ge=0)
     consecutive_errors: int = Field(default=0, ge=0)
+    missing_since: Timestamp | None = Field(
+        default=None, description="First look of the current run of looks with missing data.")
+    errors_since: Timestamp | None = Field(
+        default=None, description="First look of the current run of looks with provider errors.")
+    message: Message = Field(default="", description="This look's verdict, in words.")
     metrics: Annotated[list[MetricResult], list_map("name")] = Field(
         default_factory=list, max_length=20
     )
+
+
+class Hold(StatusModel):
+    """The analysis stopped the current step for a person; it keeps looking meanwhile."""
+
+    reason: Reason = Field(description="AnalysisInconclusive, AnalysisNoData, "
+                                        "AnalysisProviderError or SampleRatioMismatch.")
+    message: Message = Field(default="", description="What is missing and what a person can do.")
+    since: Timestamp = Field(description="When the analysis first held the step for this reason.")
+
+
+class StepResult(StatusModel):
+    """How one step of the current (or last) rollout ended."""
+
+    index: int = Field(ge=0, le=50, description="0-based, as currentStepIndex.")
+    step: Annotated[str, Field(max_length=128)] = Field(description="e.g. 'pause 60s'.")
+    judged: bool = Field(description="True when the analysis's verdict ended the step; false "
+                                     "when time, traffic, readiness, a command or a policy did.")
+    verdict: Verdict | None = Field(
+        default=None, description="The verdict that ended it, else the last look's (analysed "
+                                  "steps only).")
+    message: Message = Field(default="", description="As in its Event, e.g. 'step 2/4 "
+                             "(analysis): judged Pass — errors n=1200/300 ...'.")
+    finished_at: Timestamp = Field(description="When the step ended.")
 
 
 class HistoryEntry(StatusModel):
@@ -120,6 +152,11 @@ class ModelRolloutStatus(StatusModel):
     scale_downs: list[ScaleDown] = Field(default_factory=list, max_length=SCALE_DOWNS_MAX_ITEMS)
     traffic: Traffic | None = None
     analysis: AnalysisStatus | None = None
+    hold: Hold | None = Field(
+        default=None, description="Set while the analysis holds the step for a person.")
+    step_results: list[StepResult] = Field(
+        default_factory=list, max_length=STEP_RESULTS_MAX_ITEMS,
+        description="How each step of the current (or last) rollout ended, in order.")
     conditions: Annotated[list[Condition], list_map("type")] = Field(
         default_factory=list, max_length=8
     )

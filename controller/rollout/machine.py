@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from controller.api.spec import AnalysisStep
 from controller.api.status import Mirror as MirrorStatus
-from controller.api.status import Traffic
+from controller.api.status import Traffic, Verdict
 from controller.contract.table import CANDIDATE
 from controller.rollout.commands import Command, InvalidCommand
 from controller.rollout.conditions import rfc3339
 from controller.rollout.draft import Draft, parse_time
 from controller.rollout.health import finish_status
-from controller.rollout.model import Observation, Plan
+from controller.rollout.model import AnalysisOutcome, Observation, Plan
 from controller.rollout.revision import shadow_revisions, spec_revision
 from controller.rollout.split import TrafficSplit
 from controller.rollout.steps import (
@@ -26,8 +26,8 @@ from controller.rollout.steps import (
     shadow_mirrors,
     step_count,
     step_duration,
-    step_label,
 )
+from controller.rollout.verdicts import judged
 
 RESYNC_SECONDS = 300.0
 _UNTRUSTED = {"NoData": "AnalysisNoData", "Error": "AnalysisProviderError",
@@ -136,8 +136,15 @@ def _apply_command(draft: Draft, command: Command, ready: bool) -> bool:
         return False
     _consume(draft, command)
     if action == "abort":
+        draft.record_step(f"aborted by command {command.value}{_not_judged(draft)}",
+                          judged=False)
         draft.roll_back("Aborted", f"aborted by command {command.value}", outcome="Aborted")
         return True
+    hold = draft.status.hold
+    if action == "resume" and hold is not None and not draft.status.paused_by_user:
+        draft.event("Warning", "CommandIgnored", f"resume: the analysis holds the step "
+                    f"({hold.reason}); promote to continue or abort to roll back")
+        return False
     if action in ("pause", "resume"):
         draft.set(paused_by_user=action == "pause")
         return False
@@ -145,10 +152,21 @@ def _apply_command(draft: Draft, command: Command, ready: bool) -> bool:
         draft.event("Warning", "CommandIgnored", "retry: the candidate was not rolled back")
         return False
     if action == "promote-full":
-        draft.promote("PromotedByUser", f"promoted in full by command {command.value}")
+        last = draft.record_step(
+            f"promoted in full by command {command.value}{_not_judged(draft)}", judged=False)
+        draft.promote("PromotedByUser", f"promoted in full by command {command.value}",
+                      last_step=last)
         return True
-    _complete_step(draft, f"step promoted by command {command.value}")
+    _complete_step(draft, f"step promoted by command {command.value}{_not_judged(draft)}")
     return True
+
+
+def _not_judged(draft: Draft) -> str:
+    """' (not judged)', with the last look's numbers when the step is analysed."""
+    analysis = draft.status.analysis
+    if analysis is None or analysis_step(draft.spec, draft.status.current_step_index) is None:
+        return " (not judged)"
+    return f" (not judged: the last look was {analysis.verdict} — {judged(analysis)})"
 
 
 def _wait_for_readiness(draft: Draft) -> None:
@@ -159,20 +177,25 @@ def _wait_for_readiness(draft: Draft) -> None:
     deadline = draft.spec.progress_deadline_seconds
     waited = (draft.now - since).total_seconds()
     if waited >= deadline:
-        draft.roll_back("ProgressDeadlineExceeded",
-                        f"candidate {draft.candidate} not Ready within {deadline}s")
+        message = f"candidate {draft.candidate} not Ready within {deadline}s"
+        draft.record_step(f"{message} (not judged)", judged=False)
+        draft.roll_back("ProgressDeadlineExceeded", message)
         return
     draft.wake_in(deadline - waited)
 
 
-def _complete_step(draft: Draft, message: str) -> None:
-    """Finish the current step: the next one starts, or the rollout is promoted."""
+def _complete_step(draft: Draft, message: str, *, judged: bool = False,
+                   verdict: Verdict | None = None) -> None:
+    """Finish the current step, saying how it ended: the next one starts, or the rollout is
+    promoted."""
     index = draft.status.current_step_index or 0
     total = step_count(draft.spec)
-    if index + 1 >= total:
-        draft.promote("StepsCompleted", f"all {total} steps completed")
+    if index + 1 >= total:  # the last step's outcome is said in the Promoted Event
+        last = draft.record_step(message, judged=judged, verdict=verdict)
+        draft.promote("StepsCompleted", f"all {total} steps completed", last_step=last)
         return
-    draft.advance(f"step {index + 1}/{total} ({step_label(draft.spec, index)}): {message}")
+    draft.finish_step(message, judged=judged, verdict=verdict)
+    draft.advance()
 
 
 def _canary_step(draft: Draft) -> None:
@@ -186,11 +209,11 @@ def _canary_step(draft: Draft) -> None:
         draft.wake_in(0)  # this step's split reaches the data plane before the step can end
         return
     if step.set_weight is not None:
-        _complete_step(draft, f"candidate at {step.set_weight}% live")
+        _complete_step(draft, f"candidate at {step.set_weight}% live (not judged)")
         return
-    judged = analysis_step(draft.spec, index)
-    if judged is not None:
-        _judge(draft, judged)
+    gate = analysis_step(draft.spec, index)
+    if gate is not None:
+        _judge(draft, gate, chaos=step.chaos is not None)
         return
     duration = step_duration(step)
     if duration is None:
@@ -198,7 +221,7 @@ def _canary_step(draft: Draft) -> None:
         return
     elapsed = draft.seconds_since(draft.status.step_started_at)
     if elapsed >= duration:
-        _complete_step(draft, f"{duration}s elapsed")
+        _complete_step(draft, f"{duration}s elapsed (not judged)")
     else:
         draft.wake_in(duration - elapsed)
 
@@ -221,11 +244,11 @@ def _blue_green_step(draft: Draft) -> None:
     assert blue_green is not None
     index = draft.status.current_step_index or 0
     if index == 0:  # the preview; any later index is the switch
-        judged = analysis_step(draft.spec, index)
-        if judged is not None:
-            _judge(draft, judged)
+        gate = analysis_step(draft.spec, index)
+        if gate is not None:
+            _judge(draft, gate)
         else:
-            _complete_step(draft, "candidate Ready behind the preview Service")
+            _complete_step(draft, "candidate Ready behind the preview Service (not judged)")
         return
     if not blue_green.auto_promote:
         draft.waiting_for_promote = True
@@ -233,34 +256,88 @@ def _blue_green_step(draft: Draft) -> None:
     wait = blue_green.auto_promotion_seconds or 0
     elapsed = draft.seconds_since(draft.status.step_started_at)
     if elapsed >= wait:
-        draft.promote("AutoPromoted", f"switched after {wait}s of preview")
+        last = draft.record_step(f"{wait}s elapsed (not judged)", judged=False)
+        draft.promote("AutoPromoted", f"switched after {wait}s of preview", last_step=last)
     else:
         draft.wake_in(wait - elapsed)
 
 
-def _judge(draft: Draft, step: AnalysisStep) -> None:
-    """Fail fast on a failing verdict; pass on Pass, or when the time is up with usable data."""
+FOR_A_PERSON = ("promote to continue or abort to roll back; the analysis keeps looking "
+                "(a Pass continues, a Fail rolls back)")
+INCONCLUSIVE = "AnalysisInconclusive"
+
+
+def _samples_reached(step: AnalysisStep, outcome: AnalysisOutcome) -> bool:
+    """minSamples, for each variant (the stable's only where a metric has a stable arm)."""
+    wanted = step.min_samples
+    if wanted is None:
+        return True
+    candidate, stable = outcome.candidate_samples, outcome.stable_samples
+    return candidate is not None and candidate >= wanted and (stable is None or stable >= wanted)
+
+
+def _judge(draft: Draft, step: AnalysisStep, *, chaos: bool = False) -> None:
+    """Fail fast; never end on missing data; pass on a Pass (a durationSeconds step only at
+    its end); an end without a Pass (minSamples reached) is what onInconclusive says — a chaos
+    step ends on time, its faults off. Holds are recomputed at every look."""
     outcome = draft.observation.analysis
-    interval = draft.spec.analysis.interval_seconds if draft.spec.analysis else 15
-    if outcome is not None and outcome.status is not None:
-        draft.set(analysis=outcome.status)
-    if outcome is not None and outcome.verdict == "Fail":
-        draft.roll_back("AnalysisFailed", outcome.reason)
-        return
-    if outcome is not None and outcome.verdict in _UNTRUSTED:
-        if outcome.action == "Rollback":
-            draft.roll_back(_UNTRUSTED[outcome.verdict], outcome.reason)
-            return
+    analysis = draft.spec.analysis
+    interval = analysis.interval_seconds if analysis else 15
+    if outcome is None:  # between looks the last one stands
         draft.wake_in(interval)
         return
-    samples = outcome.candidate_samples if outcome else None
-    enough = step.min_samples is None or (samples is not None and samples >= step.min_samples)
-    elapsed = draft.seconds_since(draft.status.step_started_at)
-    timed_out = step.duration_seconds is not None and elapsed >= step.duration_seconds
-    if outcome is not None and enough and (outcome.verdict == "Pass" or timed_out):
-        _complete_step(draft, f"analysis passed: {outcome.reason}")
+    if outcome.status is not None:
+        draft.set(analysis=outcome.status)
+    numbers = judged(draft.status.analysis)
+    if outcome.verdict == "Fail":
+        draft.record_step(f"judged Fail — {numbers}", judged=True)
+        draft.roll_back("AnalysisFailed", outcome.reason)
         return
-    draft.wake_in(interval)
+    duration = step.duration_seconds
+    elapsed = draft.seconds_since(draft.status.step_started_at)
+    time_up = duration is not None and elapsed >= duration
+    held = draft.status.hold
+    if outcome.verdict in _UNTRUSTED:
+        if outcome.action == "Rollback":
+            draft.record_step(f"not judged ({outcome.verdict}), rolled back by policy",
+                              judged=False)
+            draft.roll_back(_UNTRUSTED[outcome.verdict], outcome.reason)
+        elif chaos and time_up:
+            _complete_step(draft, f"{duration}s of faults elapsed; not judged "
+                           f"({outcome.verdict}): {outcome.reason}")
+        elif outcome.hold is not None:
+            draft.hold(outcome.hold, f"{outcome.reason}; {FOR_A_PERSON}")
+        elif held is not None and held.reason != INCONCLUSIVE:
+            draft.lift_hold(f"{outcome.verdict} within its policy's limit")
+        draft.wake_in(interval)
+        return
+    if held is not None and held.reason != INCONCLUSIVE:
+        draft.lift_hold(f"the analysis judges again ({outcome.verdict})")
+    if not _samples_reached(step, outcome):
+        draft.wake_in(interval)  # minSamples per variant, whatever the clock
+        return
+    if outcome.verdict == "Pass" or (outcome.plan_reached and (duration is None or time_up)):
+        _complete_step(draft, f"judged Pass — {numbers}", judged=True, verdict="Pass")
+        return
+    if duration is None or not time_up:
+        draft.wake_in(interval)
+        return
+    if chaos:
+        _complete_step(draft, f"{duration}s of faults elapsed; the analysis did not catch "
+                       f"them ({outcome.verdict}) — {numbers}")
+        return
+    policy = step.on_inconclusive or (analysis.on_inconclusive if analysis else "Hold")
+    ended = (f"analysis ended {outcome.verdict} after {elapsed:.0f}s "
+             f"(onInconclusive={policy}): {numbers}")
+    if policy == "Rollback":
+        draft.record_step(ended, judged=False)
+        draft.roll_back(INCONCLUSIVE, ended)
+    elif policy == "Promote":
+        _complete_step(draft, f"ended {outcome.verdict}, promoted by policy "
+                       f"onInconclusive=Promote — {numbers}")
+    else:
+        draft.hold(INCONCLUSIVE, f"{ended}; {FOR_A_PERSON}")
+        draft.wake_in(interval)
 
 
 def _traffic(draft: Draft) -> TrafficSplit:

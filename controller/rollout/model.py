@@ -25,8 +25,6 @@ class ChildState:
         return self.up_to_date and self.replicas >= wanted and self.ready_replicas >= wanted
 
 
-
-
 @dataclass(frozen=True)
 class AnalysisOutcome:
     """The analyzer's judgement of the candidate at this look (see controller/analysis)."""
@@ -36,6 +34,15 @@ class AnalysisOutcome:
     candidate_samples: int | None = None
     status: AnalysisStatus | None = None
     action: Literal["Hold", "Rollback"] = "Hold"  # what NoData/Error/SRM ask for by policy
+    # The fewest stable samples among metrics with a stable arm (None: no such metric).
+    stable_samples: int | None = None
+    # Every metric reached its plan without harm: a Pass, or an Inconclusive only because a
+    # durationSeconds step watches until its end.
+    plan_reached: bool = False
+    # Set when the policy's limit has passed and its action is Hold (or nothing can be judged
+    # until a person acts): the reason the machine pauses the rollout with, for a person
+    # (AnalysisNoData, AnalysisProviderError, AnalysisMisconfigured, SampleRatioMismatch).
+    hold: str | None = None
 
 
 @dataclass(frozen=True)

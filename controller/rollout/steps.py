@@ -108,4 +108,6 @@ def _describe(step: CanaryStep) -> str:
         return f"setWeight {step.set_weight}"
     if step.mirror is not None:
         return f"mirror {step.mirror.percent}%"
+    if step.pause is not None and step.pause.duration_seconds is not None:
+        return f"pause {step.pause.duration_seconds}s"
     return step.kind

@@ -14,7 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.api import GROUP, PLURAL, VERSION
 from tests.cluster.build import ensure_binaries
-from tests.invalid_manifests import CASES, InvalidCase, valid_manifest
+from tests.invalid_manifests import CASES, VALID_CASES, InvalidCase, ValidCase, valid_manifest
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +45,12 @@ def test_example_is_accepted(api: client.ApiClient, namespace: str, path: Path) 
     assert created["spec"]["template"] == manifest["spec"]["template"]
 
 
+@pytest.mark.parametrize("case", VALID_CASES, ids=lambda c: c.id)
+def test_valid_counterpart_is_accepted(api: client.ApiClient, namespace: str,
+                                       case: ValidCase) -> None:
+    assert create(api, namespace, case.manifest())["metadata"]["uid"]
+
+
 def test_printer_columns(api: client.ApiClient, namespace: str, kubeconfig: Path) -> None:
     create(api, namespace, valid_manifest("columns"))
     output = subprocess.run(
@@ -63,6 +69,9 @@ def test_defaults_are_applied_by_the_server(api: client.ApiClient, namespace: st
     assert spec["progressDeadlineSeconds"] == 600
     assert spec["trafficRouting"] == {"builtin": {"replicas": 1}}
     assert spec["analysis"]["significanceBasisPoints"] == 500
+    assert spec["analysis"]["onInconclusive"] == "Hold"
+    assert spec["analysis"]["onMissingData"] == {
+        "action": "Hold", "maxConsecutive": 4, "deadlineSeconds": 600}
 
 
 def test_there_are_at_least_twenty_invalid_cases() -> None:

@@ -229,7 +229,7 @@ def test_invalid_inputs(metrics: list[MetricConfig], obs: dict[str, MetricObserv
     ("kwargs", "message"),
     [({"tolerance": -0.1}, "tolerance"), ({"alpha": 0.0}, "alpha"),
      ({"planned_samples": 10}, "planned_samples"), ({"min_effect": 0.0}, "min_effect"),
-     ({"role": Role.SUCCESS}, "tolerance > 0"), ({"kind": MetricKind.HISTOGRAM}, "threshold")],
+     ({"kind": MetricKind.HISTOGRAM}, "threshold")],
 )
 def test_invalid_config(kwargs: dict[str, object], message: str) -> None:
     args: dict[str, object] = {"name": "m", "kind": MetricKind.PROPORTION,
@@ -380,8 +380,7 @@ def test_goal_improve_with_a_minimum_effect_sizes_the_sample_for_it() -> None:
 
 def test_goal_improve_needs_no_tolerance_and_is_for_success_metrics_only() -> None:
     assert _accuracy(Goal.IMPROVE).tolerance == 0.0
-    with pytest.raises(ValueError, match="tolerance > 0"):
-        _accuracy(Goal.NOT_WORSE)
+    assert _accuracy(Goal.NOT_WORSE).tolerance == 0.0  # margin 0: superiority, allowed
     with pytest.raises(ValueError, match="only for a success metric"):
         MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
                      goal=Goal.IMPROVE)

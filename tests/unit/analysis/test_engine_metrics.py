@@ -196,3 +196,36 @@ def test_prometheus_down_never_promotes_and_rolls_back_by_policy() -> None:
     assert world.status.history[-1].outcome == "RolledBack"
     assert world.status.history[-1].reason == "AnalysisProviderError"
     assert "Prometheus unreachable: refused" in world.status.history[-1].message
+
+
+# --- a Success metric without a tolerance: superiority -------------------------------------
+
+SUPERIORITY = {"name": "accuracy", "template": "feedbackAccuracy", "role": "Success"}
+
+
+def test_a_success_metric_without_tolerance_passes_a_candidate_shown_better() -> None:
+    better = one(SUPERIORITY, {("accuracy", "stable"): Counts(72_000, 80_000),
+                               ("accuracy", "candidate"): Counts(18_600, 20_000)})
+    assert better.verdict == "Pass"
+    assert "better than stable" in better.reason
+    assert better.status is not None
+    assert better.status.metrics[0].test == (
+        "two proportions, mSPRT: better than stable (superiority)")
+
+
+def test_a_success_metric_without_tolerance_never_passes_an_equal_candidate() -> None:
+    equal = one(SUPERIORITY, {("accuracy", "stable"): Counts(72_000, 80_000),
+                              ("accuracy", "candidate"): Counts(18_000, 20_000)})
+    assert equal.verdict == "Inconclusive"  # a verdict, not a configuration Error
+    assert "not shown better" in equal.reason
+
+
+def test_superiority_sized_by_the_minimum_effect_says_how_many_more_samples() -> None:
+    metric = {**SUPERIORITY, "minimumEffectBasisPoints": 100}
+    few = one(metric, {("accuracy", "stable"): Counts(7_200, 8_000),
+                       ("accuracy", "candidate"): Counts(1_800, 2_000)})
+    assert few.verdict == "Inconclusive"
+    assert few.status is not None
+    assert few.status.metrics[0].samples_needed is not None
+    assert 1000 < few.status.metrics[0].samples_needed < 100_000
+    assert "not yet shown better" in few.reason

@@ -19,7 +19,7 @@ from controller.analysis.observations import (
 )
 from controller.analysis.provider import BucketCounts, Counts, ProviderError, summarise
 from controller.analysis.stats import mann_whitney_counts_z, summary_from_sums
-from controller.analysis.templates import ConfigError, plan_metric
+from controller.analysis.templates import plan_metric
 from controller.analysis.types import Goal, MeanObservation, ProportionObservation, Role
 from controller.api.spec import Metric
 from controller.contract.metrics import LATENCY_BUCKETS
@@ -142,7 +142,8 @@ def test_goal_improve_reaches_the_config_and_needs_no_tolerance() -> None:
         "name": "accuracy", "template": "feedbackAccuracy", "role": "Success",
         "toleranceBasisPoints": 100}), 0, scope="", step_seconds=15)
     assert metric_config(default, SIZING, None).goal is Goal.NOT_WORSE
-    with pytest.raises(ConfigError, match="non-inferiority margin > 0 \\(or goal: Improve\\)"):
-        plan_metric(Metric.model_validate({"name": "accuracy", "template": "feedbackAccuracy",
-                                           "role": "Success", "goal": "NotWorse"}), 0,
-                    scope="", step_seconds=15)
+    # NotWorse by a margin of 0 is the superiority test, judged and worded as Improve.
+    zero = plan_metric(Metric.model_validate({"name": "accuracy", "template": "feedbackAccuracy",
+                                              "role": "Success", "goal": "NotWorse"}), 0,
+                       scope="", step_seconds=15)
+    assert metric_config(zero, SIZING, None).goal is Goal.IMPROVE

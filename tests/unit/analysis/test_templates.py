@@ -139,8 +139,6 @@ def test_default_scope_selects_one_rollouts_router_pods() -> None:
      "2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000"),
     ({"template": "errorRate", "toleranceBasisPoints": 50, "minimumEffectBasisPoints": 50},
      "spec.analysis.metrics[3].minimumEffectBasisPoints", "must exceed toleranceBasisPoints"),
-    ({"template": "feedbackAccuracy", "role": "Success"},
-     "spec.analysis.metrics[3].toleranceBasisPoints", "non-inferiority margin"),
     ({"template": "latencyOver", "thresholdMilliseconds": 250, "direction": "HigherIsBetter"},
      "spec.analysis.metrics[3].direction", "LowerIsBetter"),
     ({"template": "latencyShift", "direction": "HigherIsBetter"},

@@ -96,7 +96,9 @@ def test_the_started_event_and_the_step_counter_give_the_same_total(
 def test_blue_green_preview_is_labelled_preview_in_its_event() -> None:
     world = rolled_out(BLUE_GREEN)
     assert messages(world, "StepCompleted") == [
-        "step 1/2 (preview): candidate Ready behind the preview Service"]
+        "step 1/2 (preview): candidate Ready behind the preview Service (not judged)"]
+    assert messages(world, "Promoted")[-1].endswith(
+        "switched after 90s of preview; step 2/2 (switch): 90s elapsed (not judged)")
     assert messages(world, "RolloutStarted")[0].split(": ")[1].startswith(
         "blue/green with 2 step(s)")
 
