@@ -52,10 +52,13 @@ def test_the_admin_port_is_off_the_client_path(api: client.ApiClient, namespace:
     assert secret["metadata"]["ownerReferences"][0]["name"] == "guarded"
     pod = read(client.AppsV1Api(api).read_namespaced_deployment,
                "guarded-router")["spec"]["template"]["spec"]
-    assert pod["volumes"][0]["secret"]["secretName"] == "guarded-router-admin"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["admin-token"]["secret"]["secretName"] == "guarded-router-admin"
     container = pod["containers"][0]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
     token_file = container["args"][container["args"].index("--admin-token-file") + 1]
-    assert token_file.startswith(container["volumeMounts"][0]["mountPath"])
+    assert token_file.startswith(mounts["admin-token"]["mountPath"])
+    assert mounts["admin-token"]["readOnly"]
 
     # The token is made once: a later reconcile (a new revision) does not rewrite it.
     rollouts.set_image("guarded", "model:2")
