@@ -10,237 +10,25 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field
 
+from controller.api.base import (
+    DNS_LABEL,
+    ApiModel,
+    DurationSeconds,
+    Name,
+    Percent,
+)
+from controller.api.routing import (
+    BuiltinRouter,
+    TrafficRouting,
+)
 from controller.api.schema import exactly_one_of, list_map, rule
 from controller.api.status import HISTORY_MAX_ITEMS
+from controller.api.template import (
+    PodTemplate,
+)
 from controller.contract.metrics import LATENCY_BUCKETS
-
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-HTTP_TOKEN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
-VARIANT_PLACEHOLDER = "{{variant}}"
-
-PRESERVE_UNKNOWN_FIELDS: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
-
-MAX_NAME = 63
-MAX_DURATION_SECONDS = 7 * 24 * 3600
-
-
-class ApiModel(BaseModel):
-    """Base for every API object: camelCase aliases, unknown fields rejected."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
-
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=DNS_LABEL)]
-Percent = Annotated[int, Field(ge=0, le=100)]
-DurationSeconds = Annotated[int, Field(ge=0, le=MAX_DURATION_SECONDS)]
-LabelMap = Annotated[dict[str, Annotated[str, Field(max_length=253)]], Field(max_length=64)]
-
-
-# --- the model version: a pod template --------------------------------------------------------
-
-
-class ContainerPort(ApiModel):
-    model_config = ConfigDict(extra="allow")
-    container_port: int = Field(ge=1, le=65535)
-
-
-class Container(ApiModel):
-    """The fields we rely on; every other core/v1 Container field passes through unvalidated."""
-
-    model_config = ConfigDict(extra="allow", json_schema_extra=PRESERVE_UNKNOWN_FIELDS)
-    name: Name
-    image: str = Field(min_length=1, max_length=512)
-    ports: list[ContainerPort] | None = Field(default=None, max_length=16)
-
-
-class PodSpec(ApiModel):
-    model_config = ConfigDict(extra="allow", json_schema_extra=PRESERVE_UNKNOWN_FIELDS)
-    containers: list[Container] = Field(min_length=1, max_length=16)
-
-
-class PodTemplateMetadata(ApiModel):
-    labels: LabelMap | None = None
-    annotations: LabelMap | None = None
-
-
-class PodTemplate(ApiModel):
-    """A core/v1 PodTemplateSpec; a change of it is a new revision and starts a rollout."""
-
-    metadata: PodTemplateMetadata | None = None
-    spec: PodSpec
-
-
-# --- traffic routers --------------------------------------------------------------------------
-
-
-class UnitSource(ApiModel):
-    """Where the sticky unit id (user, session, tenant) comes from."""
-
-    model_config = ConfigDict(json_schema_extra=exactly_one_of("header", "cookie"))
-    header: str | None = Field(default=None, max_length=128, pattern=HTTP_TOKEN)
-    cookie: str | None = Field(default=None, max_length=128, pattern=HTTP_TOKEN)
-
-
-class Segment(ApiModel):
-    """A named list of unit ids pinned to one variant (beta testers, internal users)."""
-
-    name: Name
-    variant: Name = Field(description="stable, candidate, or the name of a shadow")
-    units: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
-        min_length=1, max_length=1000
-    )
-
-
-class Overrides(ApiModel):
-    header: str | None = Field(
-        default=None, max_length=128, pattern=HTTP_TOKEN,
-        description="Header whose value (stable or candidate) forces a variant, e.g. for QA.",
-    )
-    cookie: str | None = Field(default=None, max_length=128, pattern=HTTP_TOKEN)
-    segments: Annotated[list[Segment] | None, list_map("name")] = Field(default=None, max_length=20)
-
-
-class PredictionField(ApiModel):
-    """Where a response carries the prediction, so shadow answers can be compared."""
-
-    path: str = Field(min_length=1, max_length=256, description="e.g. predictions[0].label")
-    mode: Literal["exact", "numeric"] = "exact"
-    tolerance_ppm: int = Field(
-        default=0, ge=0, le=1_000_000_000, description="numeric mode: |a-b| <= this/1e6"
-    )
-
-
-# Kubernetes quantities as strings (no floats in spec): cpu in cores or millicores, memory in
-# bytes with an optional decimal or binary suffix.
-CPU_QUANTITY = r"^([0-9]{1,6}m|[0-9]{1,3}(\.[0-9]{1,3})?)$"
-MEMORY_QUANTITY = r"^[0-9]{1,12}(k|M|G|T|Ki|Mi|Gi|Ti)?$"
-_MEMORY_SUFFIXES = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-                    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-
-
-def cpu_millis(quantity: str) -> int:
-    """A CPU_QUANTITY in millicores: "250m" -> 250, "1.5" -> 1500."""
-    if quantity.endswith("m"):
-        return int(quantity[:-1])
-    whole, _, fraction = quantity.partition(".")
-    return int(whole) * 1000 + int(fraction.ljust(3, "0"))
-
-
-def memory_bytes(quantity: str) -> int:
-    """A MEMORY_QUANTITY in bytes: "128Mi" -> 134217728."""
-    digits = quantity.rstrip("kMGTi")
-    return int(digits) * _MEMORY_SUFFIXES[quantity[len(digits):]]
-
-
-class ResourceQuantities(ApiModel):
-    cpu: str | None = Field(
-        default=None, max_length=10, pattern=CPU_QUANTITY,
-        description="CPU as a string: millicores (250m) or cores with up to 3 decimals (0.5).",
-    )
-    memory: str | None = Field(
-        default=None, max_length=14, pattern=MEMORY_QUANTITY,
-        description="Memory as a string: bytes with an optional suffix (128Mi, 1Gi, 500M).",
-    )
-
-
-def _not_above(resource: str) -> str:
-    return (f"!has(self.requests) || !has(self.limits) || !has(self.requests.{resource})"
-            f" || !has(self.limits.{resource})"
-            f" || quantity(self.requests.{resource}).compareTo("
-            f"quantity(self.limits.{resource})) <= 0")
-
-
-class RouterResources(ApiModel):
-    """The router container's requests and limits (core/v1 ResourceRequirements, cpu and memory
-    only). Set, it replaces the operator's default (MODELROLLOUT_ROUTER_RESOURCES) as a whole."""
-
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        {"rule": _not_above("cpu"), "message": "requests.cpu must not exceed limits.cpu",
-         "fieldPath": ".requests.cpu"},
-        {"rule": _not_above("memory"),
-         "message": "requests.memory must not exceed limits.memory",
-         "fieldPath": ".requests.memory"},
-    ]})
-    requests: ResourceQuantities | None = Field(
-        default=None, description="What the scheduler reserves for each router pod.")
-    limits: ResourceQuantities | None = Field(
-        default=None, description="The most each router pod may use; without a cpu limit the "
-        "router is never throttled.")
-
-    @model_validator(mode="after")
-    def _requests_within_limits(self) -> RouterResources:
-        requests, limits = self.requests, self.limits
-        if requests is None or limits is None:
-            return self
-        if requests.cpu and limits.cpu and cpu_millis(requests.cpu) > cpu_millis(limits.cpu):
-            raise ValueError("requests.cpu must not exceed limits.cpu")
-        if (requests.memory and limits.memory
-                and memory_bytes(requests.memory) > memory_bytes(limits.memory)):
-            raise ValueError("requests.memory must not exceed limits.memory")
-        return self
-
-    def wire(self) -> dict[str, dict[str, str]]:
-        """As a container's `resources`."""
-        return {k: v for k, v in self.model_dump(exclude_none=True).items() if v}
-
-
-class BuiltinRouter(ApiModel):
-    """Our model router: sticky weighted split, shadow tee with comparison, telemetry."""
-
-    prediction: PredictionField | None = None
-
-    unit: UnitSource | None = Field(
-        default=None, description="Sticky assignment; without it requests split at random."
-    )
-    salt: str | None = Field(
-        default=None, max_length=128,
-        description="Hash salt; defaults to namespace/name so experiments do not carry over.",
-    )
-    overrides: Overrides | None = None
-    replicas: int = Field(default=1, ge=1, le=20)
-    resources: RouterResources | None = Field(
-        default=None, description="The router container's requests and limits; without it the "
-        "operator's default applies (MODELROLLOUT_ROUTER_RESOURCES; out of the box 100m cpu "
-        "and 128Mi requested, a 512Mi memory limit).")
-
-
-class GatewayAPIRouter(ApiModel):
-    """Manages the weights and RequestMirror filter of one HTTPRoute rule (server-side apply)."""
-
-    http_route: Name = Field(alias="httpRoute")
-    rule_name: Name | None = Field(
-        default=None,
-        description="The rule to manage; by default the first rule that references the stable"
-        " Service.",
-    )
-
-
-class IstioRouter(ApiModel):
-    """Manages the weights and mirror of one VirtualService http route (server-side apply)."""
-
-    virtual_service: Name
-    route_name: Name | None = Field(
-        default=None, description="The http route to manage; by default the first."
-    )
-
-
-class TrafficRouting(ApiModel):
-    model_config = ConfigDict(json_schema_extra=exactly_one_of("builtin", "gatewayAPI", "istio"))
-    builtin: BuiltinRouter | None = None
-    gateway_api: GatewayAPIRouter | None = Field(default=None, alias="gatewayAPI")
-    istio: IstioRouter | None = None
-
-    @property
-    def kind(self) -> str:
-        if self.gateway_api is not None:
-            return "gatewayAPI"
-        return "istio" if self.istio is not None else "builtin"
-
 
 # --- strategies -------------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ import copy
 from typing import Any
 
 from controller.api import API_VERSION, GROUP, KIND
-from controller.api.spec import ModelRolloutSpec, PodTemplate
+from controller.api.spec import ModelRolloutSpec
+from controller.api.template import PodTemplate
 from controller.rollout.ref import RolloutRef
 
 Manifest = dict[str, Any]

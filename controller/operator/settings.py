@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from controller.analysis.analyzer import DEFAULT_MIN_WINDOW_SECONDS, DEFAULT_SCOPE
-from controller.api.spec import RouterResources
+from controller.api.routing import RouterResources
 from controller.providers.prometheus_policy import (
     ALLOWED_SETTING,
     DEFAULT_MAX_RESPONSE_BYTES,

@@ -6,7 +6,8 @@ import hashlib
 import json
 from typing import Any
 
-from controller.api.spec import ModelRolloutSpec, PodTemplate
+from controller.api.spec import ModelRolloutSpec
+from controller.api.template import PodTemplate
 
 REVISION_LENGTH = 10
 

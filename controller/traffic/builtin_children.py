@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from controller.api.spec import BuiltinRouter
+from controller.api.routing import BuiltinRouter
 from controller.operator.children import MANAGED_BY, ROLE_LABEL, ROLLOUT_LABEL, owner_reference
 from controller.operator.settings import BuiltinRouterSettings
 from controller.rollout.ref import RolloutRef

@@ -13,6 +13,7 @@ from __future__ import annotations
 from kubernetes import client
 
 from controller.api import spec
+from controller.api.routing import GatewayAPIRouter
 from controller.rollout.ref import RolloutRef
 from controller.traffic.base import RouterContext, RouterError
 from controller.traffic.managed import JSON, ManagedRouteRouter, Resource
@@ -38,7 +39,7 @@ class HTTPRouteRouter(ManagedRouteRouter):
     backends_key = "backendRefs"
     mirrors_key = "filters"
 
-    def __init__(self, api: client.ApiClient, config: spec.GatewayAPIRouter) -> None:
+    def __init__(self, api: client.ApiClient, config: GatewayAPIRouter) -> None:
         super().__init__(api, config.http_route, config.rule_name)
 
     def default_entry(self, entries: list[JSON], rollout: RolloutRef) -> int | None:

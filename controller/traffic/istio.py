@@ -14,6 +14,7 @@ from __future__ import annotations
 from kubernetes import client
 
 from controller.api import spec
+from controller.api.routing import IstioRouter
 from controller.rollout.ref import RolloutRef
 from controller.traffic.base import RouterContext, RouterError
 from controller.traffic.managed import JSON, ManagedRouteRouter, Resource
@@ -46,7 +47,7 @@ class VirtualServiceRouter(ManagedRouteRouter):
     backends_key = "route"
     mirrors_key = "mirrors"
 
-    def __init__(self, api: client.ApiClient, config: spec.IstioRouter) -> None:
+    def __init__(self, api: client.ApiClient, config: IstioRouter) -> None:
         super().__init__(api, config.virtual_service, config.route_name)
 
     def default_entry(self, entries: list[JSON], rollout: RolloutRef) -> int | None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.api.spec import PodTemplate
+from controller.api.template import PodTemplate
 from controller.rollout.revision import pod_template_revision
 from tests.cluster.processes import Service, free_port, spawn, stop, wait_until
 from tests.cluster.prometheus import Prometheus, start_prometheus

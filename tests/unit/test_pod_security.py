@@ -11,7 +11,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from controller.api.spec import BuiltinRouter, PodTemplate, RouterResources
+from controller.api.routing import BuiltinRouter, RouterResources
+from controller.api.template import PodTemplate
 from controller.operator.children import (
     TMP_VOLUME,
     model_deployment,

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from kubernetes import client
 
-from controller.api.spec import GatewayAPIRouter, IstioRouter
+from controller.api.routing import GatewayAPIRouter, IstioRouter
 from controller.rollout.ref import RolloutRef
 from controller.rollout.split import TrafficSplit
 from controller.traffic.base import RouterError

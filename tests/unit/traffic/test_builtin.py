@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from controller.api.spec import BuiltinRouter
+from controller.api.routing import BuiltinRouter
 from controller.contract.table import TableError, parse_table, table_json
 from controller.operator.settings import BuiltinRouterSettings
 from controller.rollout.ref import RolloutRef

@@ -10,7 +10,8 @@ import pytest
 from kubernetes import client
 
 from controller.analysis.provider import ProviderError
-from controller.api.spec import BuiltinRouter, PrometheusSource
+from controller.api.routing import BuiltinRouter
+from controller.api.spec import PrometheusSource
 from controller.contract.table import TABLE_KEY, parse_table, table_digest
 from controller.operator.kube import AppliedCache, Kube
 from controller.operator.settings import BuiltinRouterSettings
