@@ -4,7 +4,6 @@ the segments' user ids) and replacing it both need `Authorization: Bearer <token
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,15 +15,6 @@ pytestmark = pytest.mark.integration
 
 TABLE = {"version": 1, "salt": "s3cret-salt", "stable": {"backends": ["127.0.0.1:9"]},
          "overrides": {"segments": [{"name": "vip", "variant": "stable", "units": ["u-42"]}]}}
-
-
-@pytest.fixture
-def harness() -> Iterator[Harness]:
-    h = Harness()
-    try:
-        yield h
-    finally:
-        h.close()
 
 
 def put(h: Harness, document: dict[str, Any], token: str | None) -> tuple[int, Any]:
