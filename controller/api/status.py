@@ -17,6 +17,10 @@ Outcome = Literal["Promoted", "RolledBack", "Aborted", "Superseded"]
 HISTORY_MAX_ITEMS = 20  # the largest spec.revisionHistoryLimit
 SCALE_DOWNS_MAX_ITEMS = 10
 STEP_RESULTS_MAX_ITEMS = 50  # the most steps a strategy has
+# status.analysisHistory: the analysed steps of the current (or last) rollout, newest kept,
+# each with its looks thinned (oldest first) to a fixed number, so reports can draw them.
+ANALYSIS_HISTORY_MAX_STEPS = 10
+LOOKS_PER_STEP_MAX = 20
 
 Revision = Annotated[str, Field(max_length=63)]
 Timestamp = Annotated[str, Field(max_length=64, json_schema_extra={"format": "date-time"})]
@@ -113,6 +117,39 @@ class StepResult(StatusModel):
     finished_at: Timestamp = Field(description="When the step ended.")
 
 
+class LookMetric(StatusModel):
+    """One metric at one look: MetricResult without its words."""
+
+    name: Annotated[str, Field(max_length=63)]
+    verdict: Verdict
+    samples: VariantSamples = VariantSamples()
+    estimate: float | None = Field(default=None, description="Candidate minus stable.")
+    lower: float | None = None
+    upper: float | None = None
+    p_value: float | None = None
+
+
+class AnalysisLook(StatusModel):
+    """One look of the analysis, with the traffic it was taken under."""
+
+    at: Timestamp
+    verdict: Verdict
+    stable_weight: int = Field(default=100, ge=0, le=100)
+    candidate_weight: int = Field(default=0, ge=0, le=100)
+    mirrors: list[Mirror] = Field(default_factory=list, max_length=8)
+    metrics: Annotated[list[LookMetric], list_map("name")] = Field(
+        default_factory=list, max_length=20)
+
+
+class StepAnalysis(StatusModel):
+    """The looks of one analysed step, oldest first; thinned to LOOKS_PER_STEP_MAX (the first
+    and the last look are always kept)."""
+
+    index: int = Field(ge=0, le=50, description="0-based, as currentStepIndex.")
+    step: Annotated[str, Field(max_length=128)] = Field(description="e.g. 'analysis'.")
+    looks: list[AnalysisLook] = Field(default_factory=list, max_length=LOOKS_PER_STEP_MAX)
+
+
 class HistoryEntry(StatusModel):
     revision: Revision
     outcome: Outcome
@@ -157,6 +194,10 @@ class ModelRolloutStatus(StatusModel):
     step_results: list[StepResult] = Field(
         default_factory=list, max_length=STEP_RESULTS_MAX_ITEMS,
         description="How each step of the current (or last) rollout ended, in order.")
+    analysis_history: list[StepAnalysis] = Field(
+        default_factory=list, max_length=ANALYSIS_HISTORY_MAX_STEPS,
+        description="The analysis' looks per analysed step of the current (or last) rollout, "
+                    "bounded: the newest steps, each thinned to a fixed number of looks.")
     conditions: Annotated[list[Condition], list_map("type")] = Field(
         default_factory=list, max_length=8
     )

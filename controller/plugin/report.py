@@ -1,5 +1,6 @@
 """`report`: one self-contained HTML page from what the API holds (pure; no scripts, no
-external assets). Callers may append their own sections, e.g. the demo's plots over time."""
+external assets): the analysis over time is drawn by controller/plugin/charts.py. Callers
+may append their own sections."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from controller.plugin import facts
+from controller.plugin import charts, facts
 from controller.plugin.facts import Json
 
 COLORS = {"Pass": "#1a7f37", "Fail": "#cf222e", "Inconclusive": "#9a6700", "NoData": "#6e7781",
@@ -30,7 +31,9 @@ border-bottom:1px solid #eaeef2;vertical-align:top}th{background:#f6f8fa}
 .bar{display:inline-block;width:220px;height:12px;background:#ddf4ff;border-radius:3px;
 vertical-align:middle;overflow:hidden}.bar span{display:block;height:100%;background:#0969da}
 .timeline{list-style:none;padding-left:1rem;border-left:2px solid #d0d7de}
-.timeline li{margin:.4rem 0}pre{background:#f6f8fa;padding:1rem;overflow:auto;font-size:12px}
+.timeline li{margin:.4rem 0}figure.chart{margin:.5rem 0}
+figure.chart svg{max-width:100%;height:auto}
+pre{background:#f6f8fa;padding:1rem;overflow:auto;font-size:12px}
 """
 
 
@@ -68,6 +71,7 @@ def render_report(rollout: Json, events: Sequence[Json] | None, now: datetime,
         _summary(rollout),
         _conditions(status, now),
         _analysis(status, now),
+        "<h2>Analysis over time</h2>" + charts.history_html(rollout),
         _history(status),
         _events(events, now),
         *(f"<h2>{escape(s.title)}</h2>{s.html}" for s in extra),
@@ -109,32 +113,6 @@ def _conditions(status: Json, now: datetime) -> str:
     return "<h2>Conditions</h2>" + _table(["Type", "Status", "Reason", "Age", "Message"], rows)
 
 
-def interval_svg(metric: Json) -> str:
-    """The estimate (candidate minus stable) and its interval against zero, on the metric's
-    own scale: metrics have different units, so each row is its own small chart."""
-    estimate, lower, upper = metric.get("estimate"), metric.get("lower"), metric.get("upper")
-    if estimate is None and lower is None and upper is None:
-        return '<span class="muted">no estimate</span>'
-    values = [abs(float(v)) for v in (estimate, lower, upper) if v is not None]
-    scale = max(*values, 1e-12) * 1.15
-
-    def x(value: float) -> float:
-        return round(110 + float(value) / scale * 100, 1)
-
-    color = COLORS.get(metric.get("verdict", ""), "#6e7781")
-    lo = lower if lower is not None else estimate
-    hi = upper if upper is not None else estimate
-    shapes = ['<line x1="110" y1="2" x2="110" y2="22" stroke="#8c959f" stroke-dasharray="3,2"/>']
-    if lo is not None and hi is not None:
-        shapes.append(f'<line x1="{x(lo)}" y1="12" x2="{x(hi)}" y2="12" stroke="{color}" '
-                      'stroke-width="3"/>')
-    if estimate is not None:
-        shapes.append(f'<circle cx="{x(estimate)}" cy="12" r="4" fill="{color}"/>')
-    label = f"estimate {facts.number(estimate, True)}, interval {facts.interval(lower, upper)}"
-    return (f'<svg width="220" height="24" role="img" aria-label="{escape(label)}">'
-            f"<title>{escape(label)}</title>{''.join(shapes)}</svg>")
-
-
 def _analysis(status: Json, now: datetime) -> str:
     analysis = status.get("analysis")
     if not analysis:
@@ -152,9 +130,9 @@ def _analysis(status: Json, now: datetime) -> str:
                    facts.p_value(metric.get("pValue")), facts.count(metric.get("samplesNeeded"))]
         rows.append([escape(metric.get("name", "?")), badge(metric.get("verdict", "-")),
                      *(f'<span class="num">{escape(n)}</span>' for n in numbers),
-                     interval_svg(metric), escape(metric.get("reason", ""))])
+                     escape(metric.get("reason", ""))])
     header = ["Metric", "Verdict", "n stable", "n candidate", "Estimate", "Interval",
-              "p-value", "Samples needed", "Candidate - stable (0 dashed)", "Reason"]
+              "p-value", "Samples needed", "Reason"]
     return "<h2>Analysis</h2>" + head + "</p>" + _table(header, rows)
 
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from controller.api.status import (
     SCALE_DOWNS_MAX_ITEMS,
     STEP_RESULTS_MAX_ITEMS,
+    AnalysisStatus,
     HistoryEntry,
     Hold,
     ModelRolloutStatus,
@@ -20,6 +21,7 @@ from controller.api.status import (
     StepResult,
     Verdict,
 )
+from controller.rollout import looks
 from controller.rollout.conditions import rfc3339
 from controller.rollout.model import Event, Observation
 from controller.rollout.steps import analysis_step, step_count, step_label
@@ -78,7 +80,7 @@ class Draft:
         self.set(candidate_revision=revision, rejected_revision=None, current_step_index=0,
                  step_started_at=now, rollout_started_at=now, candidate_unready_since=now,
                  candidate_ready_at=None, paused_by_user=False, analysis=None, hold=None,
-                 step_results=[])
+                 step_results=[], analysis_history=[])
         strategy = "canary" if self.spec.strategy.canary else "blue/green"
         self.event("Normal", "RolloutStarted",
                    f"revision {revision}: {strategy} with {step_count(self.spec)} step(s) "
@@ -105,6 +107,14 @@ class Draft:
             judged=judged, verdict=verdict, message=text, finished_at=rfc3339(self.now))
         self.set(step_results=[*self.status.step_results, result][-STEP_RESULTS_MAX_ITEMS:])
         return text
+
+    def record_look(self, analysis: AnalysisStatus) -> None:
+        """Keep this look (and the traffic it saw) in the bounded status.analysisHistory."""
+        index, total = self.status.current_step_index or 0, step_count(self.spec)
+        step = step_label(self.spec, index) if index < total else "none"
+        look = looks.snapshot(analysis, self.status.traffic)
+        self.set(analysis_history=looks.recorded(self.status.analysis_history, index, step,
+                                                 look))
 
     def finish_step(self, message: str, *, judged: bool, verdict: Verdict | None = None
                     ) -> None:

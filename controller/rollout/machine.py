@@ -288,6 +288,7 @@ def _judge(draft: Draft, step: AnalysisStep, *, chaos: bool = False) -> None:
         return
     if outcome.status is not None:
         draft.set(analysis=outcome.status)
+        draft.record_look(outcome.status)
     numbers = judged(draft.status.analysis)
     if outcome.verdict == "Fail":
         draft.record_step(f"judged Fail — {numbers}", judged=True)

@@ -20,7 +20,7 @@ import urllib3
 from kubernetes import client, config
 
 from controller.api import GROUP, PLURAL, VERSION
-from examples.demo.report import Sample, render
+from examples.demo.report import render
 from examples.demo.stack import NAME, NAMESPACE, Stack, template
 from examples.demo.traffic import TrafficGenerator
 
@@ -60,14 +60,17 @@ class Demo:
     def __init__(self, stack: Stack, api: client.ApiClient) -> None:
         self.stack, self.objects = stack, client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
-        self.samples: list[Sample] = []
+        self.acts: list[tuple[str, dict[str, Any]]] = []  # each act's rollout at its end
         self.outcomes: list[dict[str, Any]] = []
         self.started = time.monotonic()
 
-    def status(self) -> dict[str, Any]:
+    def body(self) -> dict[str, Any]:
         body = self.objects.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, NAME)
         assert isinstance(body, dict)
-        status: dict[str, Any] = body.get("status") or {}
+        return body
+
+    def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = self.body().get("status") or {}
         return status
 
     def set_version(self, version: str) -> None:
@@ -79,26 +82,18 @@ class Demo:
         history_before = len(self.status().get("history", []))
         deadline = time.monotonic() + ACT_TIMEOUT
         while time.monotonic() < deadline:
-            status = self.status()
-            self.record(act, status)
+            body = self.body()
+            status: dict[str, Any] = body.get("status") or {}
             print(progress_line(time.monotonic() - self.started, act, status,
                                 traffic.stats.snapshot()), flush=True)
             history = status.get("history", [])
             if len(history) > history_before and not status.get("candidateRevision"):
                 entry: dict[str, Any] = history[-1]
                 self.outcomes.append({"act": act, **entry})
+                self.acts.append((act, body))  # analysisHistory holds until the next rollout
                 return entry
             time.sleep(1.0)  # the refresh rate of the live view
         raise SystemExit(f"{act}: no outcome within {ACT_TIMEOUT:.0f}s")
-
-    def record(self, act: str, status: dict[str, Any]) -> None:
-        traffic = status.get("traffic") or {}
-        mirrors = {m["variant"]: m["percent"] for m in traffic.get("mirrors", [])}
-        self.samples.append(Sample(
-            seconds=time.monotonic() - self.started, rollout=act,
-            candidate_weight=traffic.get("candidateWeight", 0),
-            mirror_percent=mirrors.get("candidate", 0), phase=status.get("phase", ""),
-            metrics=(status.get("analysis") or {}).get("metrics", [])))
 
     def events(self) -> list[tuple[str, str, str]]:
         events = self.core.list_namespaced_event(
@@ -176,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             traffic.stop()
         report = args.report or workdir / "report.html"
-        report.write_text(render(demo.samples, demo.outcomes, demo.events()))
+        report.write_text(render(demo.acts, demo.outcomes, demo.events()))
         print(f"summary: v2 {first['outcome']} ({first['reason']}), v3 {second['outcome']}; "
               f"{traffic.stats.snapshot()}\nreport: {report}")
         return 0 if (first["outcome"], second["outcome"]) == ("RolledBack", "Promoted") else 1

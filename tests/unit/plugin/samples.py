@@ -121,3 +121,39 @@ EVENTS = [
     event("AnalysisFailed", "accuracy <b>worse</b>", "2026-03-01T11:50:00Z", "Warning"),
     event("StepCompleted", "step 2/5 (setWeight 10)", "2026-03-01T11:45:00Z", count=2),
 ]
+
+
+ANALYSIS_SPEC: Json = {"intervalSeconds": 15, "metrics": [
+    {"name": "errors", "template": "errorRate", "toleranceBasisPoints": 50},
+    {"name": "accuracy", "template": "feedbackAccuracy", "toleranceBasisPoints": 200},
+    {"name": "agree", "template": "shadowAgreement", "toleranceBasisPoints": 300},
+]}
+
+
+def look(at: str, verdict: str, weight: int, mirror: int, k: int) -> Json:
+    """The k-th look of a step: intervals narrowing as samples grow."""
+    n = 300 * (k + 1)
+    half = 0.06 / (k + 1) ** 0.5
+    return {"at": at, "verdict": verdict, "stableWeight": 100 - weight,
+            "candidateWeight": weight,
+            "mirrors": [{"variant": "shadow-a", "percent": mirror}] if mirror else [],
+            "metrics": [
+                metric("errors", "Pass" if k > 8 else "Inconclusive", 9 * n, n, 0.001,
+                       0.001 - half / 4, 0.001 + half / 4, 0.5 / (k + 1)),
+                metric("accuracy", verdict, 9 * n, n, -0.012, -0.012 - half, -0.012 + half,
+                       0.9 / (k + 1)),
+                metric("agree", "Inconclusive", 0, n // 2, -0.02, -0.02 - half, 0.0, 0.4),
+            ]}
+
+
+def with_history() -> Json:
+    """In analysis at step 3 with 12 looks kept; step 5 before it had one look."""
+    body = in_analysis()
+    body["spec"]["analysis"] = copy.deepcopy(ANALYSIS_SPEC)
+    looks = [look(f"2026-03-01T11:{57 + (15 * k) // 60:02d}:{(15 * k) % 60:02d}Z",
+                  "Inconclusive", 10, 50, k) for k in range(12)]
+    single = [look("2026-03-01T11:56:00Z", "Pass", 0, 100, 3)]
+    body["status"]["analysisHistory"] = [
+        {"index": 0, "step": "mirror 100% for 600s", "looks": single},
+        {"index": 2, "step": "analysis", "looks": looks}]
+    return body

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from html.parser import HTMLParser
 
 import pytest
 
-from controller.plugin.report import Section, interval_svg, render_report
+from controller.plugin.report import Section, render_report
 from tests.unit.plugin import samples
 from tests.unit.plugin.samples import NOW
 
@@ -52,7 +51,8 @@ def test_report_is_self_contained() -> None:
     names = {tag for tag, _ in tags.tags}
     assert "script" not in names
     assert not any(attrs.get("src") or attrs.get("href") for _, attrs in tags.tags)
-    assert sum(1 for tag, _ in tags.tags if tag == "svg") == 2  # one chart per metric
+    # no history (an older operator): the last look's two metrics, samples and traffic
+    assert sum(1 for tag, _ in tags.tags if tag == "svg") == 4
 
 
 def test_report_of_an_empty_status() -> None:
@@ -69,15 +69,3 @@ def test_report_without_event_permission_and_with_extra_sections() -> None:
     assert "Events could not be read" in html
     assert "<h2>Weights over time</h2><svg id='weights'></svg>" in html
     assert "2/2: switch: waiting for promote" in html
-
-
-def test_interval_chart_places_estimate_and_zero() -> None:
-    metric = samples.metric("accuracy", "Fail", 10, 10, -0.25, -0.29, -0.21, 0.001)
-    svg = interval_svg(metric)
-    circle = re.search(r'<circle cx="([0-9.]+)"', svg)
-    assert circle is not None
-    assert float(circle.group(1)) < 110  # left of the zero line: candidate worse
-    assert 'x1="110"' in svg
-    assert "#cf222e" in svg
-    assert "no estimate" in interval_svg(samples.metric("x", "NoData", 0, 0, None, None, None,
-                                                        None))
