@@ -69,6 +69,11 @@ test: deps venv cluster-build lint check-crds
 router-compiled: venv  ## the router tests again, against the mypyc build the image ships
 	$(PY) -m tests.compiled_router test $(PYTEST_ARGS)
 
+.PHONY: image-lock
+
+image-lock:  ## image/*.lock from pyproject.toml, after a dependency change (needs the index)
+	bash image/lock.sh
+
 demo: deps venv cluster-up
 	$(PY) -m examples.demo --kubeconfig $(KUBECONFIG_FILE)
 
