@@ -14,9 +14,10 @@ runtime="${bases[0]}" build="${bases[1]}"
 # A TLS-intercepting proxy's CA (as on the project's machines, where the package index is
 # reached through one): the RUN steps see the host's CA bundle in place of the base's, which pip
 # trusts (PIP_CERT in the Dockerfile). Bind-mounted over a file the bases have, for those steps
-# only, so it enters no layer. IMAGE_CA_BUNDLE=FILE names it, IMAGE_CA_BUNDLE= keeps the base's.
+# only, so it enters no layer. The bundle: IMAGE_CA_BUNDLE, else pip's or OpenSSL's setting, else
+# the host's system bundle; IMAGE_CA_BUNDLE= (empty) keeps the base's own.
 volumes=()
-ca="${IMAGE_CA_BUNDLE-${PIP_CERT:-${SSL_CERT_FILE:-}}}"
+ca="${IMAGE_CA_BUNDLE-${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}}"
 if [ -n "$ca" ] && [ -f "$ca" ]; then
   volumes+=(--volume "$(realpath "$ca"):/etc/ssl/certs/ca-certificates.crt:ro")
 fi
