@@ -69,6 +69,18 @@ test: deps venv cluster-build lint check-crds
 router-compiled: venv  ## the router tests again, against the mypyc build the image ships
 	$(PY) -m tests.compiled_router test $(PYTEST_ARGS)
 
+.PHONY: image image-lock
+IMAGE ?= localhost/modelrollout:dev
+
+# The image without a Docker engine: local Debian bases (debootstrap, cached by their inputs),
+# buildah, then each entrypoint once under podman (README, "Image"; image/*.sh).
+image: deps
+	bash image/build.sh $(IMAGE)
+	bash image/smoke.sh $(IMAGE)
+
+image-lock:  ## image/*.lock from pyproject.toml, after a dependency change (needs the index)
+	bash image/lock.sh
+
 demo: deps venv cluster-up
 	$(PY) -m examples.demo --kubeconfig $(KUBECONFIG_FILE)
 
