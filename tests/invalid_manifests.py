@@ -107,6 +107,8 @@ _CUSTOM = {"name": "custom", "direction": "LowerIsBetter",
            "query": {"numerator": 'e{v="{{variant}}"}', "denominator": 'r{v="{{variant}}"}'}}
 _CHAOS = {"chaos": {"fractionBasisPoints": 500, "errorStatus": 500, "durationSeconds": 30}}
 _PREDICTION = {"builtin": {"prediction": {"path": "predictions[0].label"}}}
+_SEGMENTS = {"builtin": {"unit": {"header": "x-user-id"}, "overrides": {"segments": [
+    {"name": "beta", "variant": "candidate", "units": ["u1", "u2"]}]}}}
 _LONG = "m" * 70
 
 CASES = [
@@ -225,6 +227,14 @@ CASES = [
                 "spec.trafficRouting", "chaos steps inject faults in the builtin router"),
     InvalidCase("chaos-without-analysis", _both(_drop("analysis"), _step(1, _CHAOS)),
                 "spec.analysis", "chaos steps prove that the analysis catches a fault"),
+    InvalidCase("chaos-segment-unknown",
+                _step(1, {"chaos": {**_CHAOS["chaos"], "segment": "beta"}}),
+                "spec.strategy.canary.steps", "must name a segment"),
+    InvalidCase("chaos-two-selectors",
+                _step(1, {"chaos": {**_CHAOS["chaos"], "header": {"name": "x-cohort",
+                                                                  "value": "eu"},
+                                    "hashedFractionBasisPoints": 1000}}),
+                "spec.strategy.canary.steps[1].chaos", "at most one"),
     InvalidCase("corrupt-prediction-without-prediction",
                 _step(1, {"chaos": {"fractionBasisPoints": 500, "corruptPrediction": True}}),
                 "spec.trafficRouting.builtin.prediction", "corruptPrediction"),
@@ -278,6 +288,9 @@ VALID_CASES = [
     ValidCase("custom-queries-with-istio",
               _both(_set(_spec, "trafficRouting", _ISTIO), _metrics(_CUSTOM))),
     ValidCase("chaos-with-builtin-and-analysis", _step(1, _CHAOS)),
+    ValidCase("chaos-on-a-segment", _both(
+        _set(_spec, "trafficRouting", _SEGMENTS),
+        _step(1, {"chaos": {**_CHAOS["chaos"], "segment": "beta"}}))),
     ValidCase("corrupt-prediction-with-prediction", _both(
         _set(_spec, "trafficRouting", _PREDICTION),
         _step(1, {"chaos": {"fractionBasisPoints": 500, "corruptPrediction": True}}))),

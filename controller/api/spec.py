@@ -75,20 +75,53 @@ class AnalysisStep(ApiModel):
         default=None, description=_ON_INCONCLUSIVE + " Defaults to spec.analysis.onInconclusive.")
 
 
-class ChaosStep(ApiModel):
-    """Inject faults into a fraction of the candidate's answers (builtin router), to prove
-    that the analysis catches a bad model."""
+class HeaderMatch(ApiModel):
+    """A request header with exactly this value (the name matched case-insensitively)."""
 
-    model_config = ConfigDict(json_schema_extra=rule(
-        "has(self.errorStatus) || has(self.addedLatencyMilliseconds)"
-        " || (has(self.corruptPrediction) && self.corruptPrediction)",
-        "a chaos step needs errorStatus, addedLatencyMilliseconds or corruptPrediction",
-    ))
+    name: str = Field(min_length=1, max_length=128, pattern=HTTP_TOKEN)
+    value: str = Field(max_length=256)
+
+
+CHAOS_SELECTORS = ("segment", "header", "hashedFractionBasisPoints")
+
+
+class ChaosStep(ApiModel):
+    """Inject faults into a fraction of the candidate's answers (builtin router): the step
+    passes only when the analysis catches them within durationSeconds (MonitoringDetectedFault);
+    an analysis blind to them stops the rollout (MonitoringBlind, rolled back). An optional
+    selector (at most one) confines the faults to a subpopulation, a bias fault: the fraction
+    then applies within it."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "has(self.errorStatus) || has(self.addedLatencyMilliseconds)"
+                 " || (has(self.corruptPrediction) && self.corruptPrediction)",
+         "message": "a chaos step needs errorStatus, addedLatencyMilliseconds or "
+                    "corruptPrediction"},
+        {"rule": " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in CHAOS_SELECTORS) + " <= 1",
+         "message": "a chaos step takes at most one of " + ", ".join(CHAOS_SELECTORS)},
+    ]})
     fraction_basis_points: int = Field(ge=1, le=10_000, description="10000 = every request.")
     error_status: int | None = Field(default=None, ge=400, le=599)
     added_latency_milliseconds: int | None = Field(default=None, ge=1, le=60_000)
     corrupt_prediction: bool | None = None
     duration_seconds: DurationSeconds = 60
+    segment: Name | None = Field(
+        default=None, description="Only requests of this segment's units (a name of "
+                                  "trafficRouting.builtin.overrides.segments).")
+    header: HeaderMatch | None = Field(
+        default=None, description="Only requests carrying this header value.")
+    hashed_fraction_basis_points: int | None = Field(
+        default=None, ge=1, le=10_000,
+        description="Only requests of this fraction of units (a sticky hash of the unit id; "
+                    "requests without a unit id are never faulted).")
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> ChaosStep:
+        chosen = [s for s in (self.segment, self.header, self.hashed_fraction_basis_points)
+                  if s is not None]
+        if len(chosen) > 1:
+            raise ValueError("a chaos step takes at most one of " + ", ".join(CHAOS_SELECTORS))
+        return self
 
 
 STEP_KINDS = ("setWeight", "pause", "mirror", "analysis", "chaos")
@@ -332,6 +365,14 @@ _SPEC_RULES: list[Any] = [
 ]
 
 
+_CHAOS_SEGMENTS_EXIST = (
+    "!has(self.strategy.canary) || self.strategy.canary.steps.all(s,"
+    " !has(s.chaos) || !has(s.chaos.segment)"
+    " || (has(self.trafficRouting.builtin) && has(self.trafficRouting.builtin.overrides)"
+    " && has(self.trafficRouting.builtin.overrides.segments)"
+    " && self.trafficRouting.builtin.overrides.segments.exists(g, g.name == s.chaos.segment)))"
+)
+
 _SEGMENT_VARIANTS_EXIST = (
     "!has(self.trafficRouting.builtin) || !has(self.trafficRouting.builtin.overrides)"
     " || !has(self.trafficRouting.builtin.overrides.segments)"
@@ -348,6 +389,10 @@ class ModelRolloutSpec(ApiModel):
         {"rule": _SEGMENT_VARIANTS_EXIST,
          "message": "a segment's variant must be stable, candidate or the name of a shadow",
          "fieldPath": ".trafficRouting.builtin.overrides.segments"},
+        {"rule": _CHAOS_SEGMENTS_EXIST,
+         "message": "a chaos step's segment must name a segment of "
+                    "spec.trafficRouting.builtin.overrides.segments",
+         "fieldPath": ".strategy.canary.steps"},
         {"rule": _BG_ANALYSIS_NEEDED, "message": "prePromotionAnalysis needs spec.analysis",
          "fieldPath": ".analysis"},
         *_SPEC_RULES,

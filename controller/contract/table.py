@@ -58,13 +58,40 @@ class PredictionSpec(_Model):
         return value
 
 
+class FaultHeader(_Model):
+    name: str
+    value: str = Field(max_length=256)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        checked = _check_token(value, lower=True)
+        assert checked is not None
+        return checked
+
+
 class FaultSpec(_Model):
-    """Chaos: for `fraction_bp` of requests apply every effect that is set."""
+    """Chaos: for `fraction_bp` of requests apply every effect that is set. At most one
+    selector confines it to a subpopulation (the fraction applies within it): the units of
+    overrides segment `segment`, requests whose header `header.name` is `header.value`, or the
+    units whose sticky hash falls in `hashed_fraction_bp` (requests without a unit id never
+    match a segment or a hash)."""
 
     fraction_bp: int = BasisPoints
     added_latency_ms: int = Field(default=0, ge=0, le=60_000)
     error_status: int | None = Field(default=None, ge=400, le=599)
     corrupt_prediction: bool = False
+    segment: str | None = Field(default=None, min_length=1, max_length=63)
+    header: FaultHeader | None = None
+    hashed_fraction_bp: int | None = Field(default=None, ge=1, le=BASIS_POINTS)
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> FaultSpec:
+        chosen = [s for s in (self.segment, self.header, self.hashed_fraction_bp)
+                  if s is not None]
+        if len(chosen) > 1:
+            raise ValueError("at most one of segment, header, hashedFractionBp")
+        return self
 
 
 class Variant(_Model):
@@ -157,6 +184,11 @@ class RoutingTable(_Model):
                         f"overrides.segments: unit {unit!r} is in {seen[unit]!r} "
                         f"and {segment.name!r}"
                     )
+        segments = {segment.name for segment in self.overrides.segments}
+        for name in names:
+            wanted = self.variant(name).faults.segment
+            if wanted is not None and wanted not in segments:
+                raise ValueError(f"{name}.faults.segment: no overrides segment {wanted!r}")
         return self
 
     def variant_names(self) -> list[str]:

@@ -102,8 +102,16 @@ def describe_chaos(chaos: Json) -> str:
     if chaos.get("corruptPrediction"):
         effects.append("a corrupted prediction")
     share = chaos.get("fractionBasisPoints", 0) / 100
-    return (f"chaos: {share:g}% of the candidate's requests get {' and '.join(effects)} "
-            f"for {duration(chaos.get('durationSeconds', 60))}")
+    scope = ""
+    header = chaos.get("header") or {}
+    if chaos.get("segment"):
+        scope = f" of segment {chaos['segment']}"
+    elif header:
+        scope = f" with {header.get('name')}: {header.get('value')}"
+    elif chaos.get("hashedFractionBasisPoints"):
+        scope = f" of {chaos['hashedFractionBasisPoints'] / 100:g}% of units"
+    return (f"chaos: {share:g}% of the candidate's requests{scope} get "
+            f"{' and '.join(effects)} for {duration(chaos.get('durationSeconds', 60))}")
 
 
 def describe_blue_green_step(rollout: Json, index: int) -> str:

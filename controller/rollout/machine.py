@@ -8,13 +8,13 @@ moves traffic backwards or re-runs a finished step.
 
 from __future__ import annotations
 
-from controller.api.spec import AnalysisStep
+from controller.api.spec import AnalysisStep, ChaosStep
 from controller.api.status import Mirror as MirrorStatus
 from controller.api.status import Traffic, Verdict
 from controller.contract.table import CANDIDATE
 from controller.rollout.commands import Command, InvalidCommand
 from controller.rollout.conditions import rfc3339
-from controller.rollout.draft import Draft, parse_time
+from controller.rollout.draft import STEP_MESSAGE_LIMIT, Draft, parse_time
 from controller.rollout.health import finish_status
 from controller.rollout.model import AnalysisOutcome, Observation, Plan
 from controller.rollout.revision import shadow_revisions, spec_revision
@@ -23,6 +23,7 @@ from controller.rollout.steps import (
     analysis_step,
     canary_split,
     canary_steps,
+    describe_faults,
     shadow_mirrors,
     step_count,
     step_duration,
@@ -212,8 +213,11 @@ def _canary_step(draft: Draft) -> None:
         _complete_step(draft, f"candidate at {step.set_weight}% live (not judged)")
         return
     gate = analysis_step(draft.spec, index)
+    if gate is not None and step.chaos is not None:
+        _judge_chaos(draft, gate, step.chaos)
+        return
     if gate is not None:
-        _judge(draft, gate, chaos=step.chaos is not None)
+        _judge(draft, gate)
         return
     duration = step_duration(step)
     if duration is None:
@@ -276,10 +280,10 @@ def _samples_reached(step: AnalysisStep, outcome: AnalysisOutcome) -> bool:
     return candidate is not None and candidate >= wanted and (stable is None or stable >= wanted)
 
 
-def _judge(draft: Draft, step: AnalysisStep, *, chaos: bool = False) -> None:
+def _judge(draft: Draft, step: AnalysisStep) -> None:
     """Fail fast; never end on missing data; pass on a Pass (a durationSeconds step only at
-    its end); an end without a Pass (minSamples reached) is what onInconclusive says — a chaos
-    step ends on time, its faults off. Holds are recomputed at every look."""
+    its end); an end without a Pass (minSamples reached) is what onInconclusive says. Holds
+    are recomputed at every look."""
     outcome = draft.observation.analysis
     analysis = draft.spec.analysis
     interval = analysis.interval_seconds if analysis else 15
@@ -303,9 +307,6 @@ def _judge(draft: Draft, step: AnalysisStep, *, chaos: bool = False) -> None:
             draft.record_step(f"not judged ({outcome.verdict}), rolled back by policy",
                               judged=False)
             draft.roll_back(_UNTRUSTED[outcome.verdict], outcome.reason)
-        elif chaos and time_up:
-            _complete_step(draft, f"{duration}s of faults elapsed; not judged "
-                           f"({outcome.verdict}): {outcome.reason}")
         elif outcome.hold is not None:
             draft.hold(outcome.hold, f"{outcome.reason}; {FOR_A_PERSON}")
         elif held is not None and held.reason != INCONCLUSIVE:
@@ -323,10 +324,6 @@ def _judge(draft: Draft, step: AnalysisStep, *, chaos: bool = False) -> None:
     if duration is None or not time_up:
         draft.wake_in(interval)
         return
-    if chaos:
-        _complete_step(draft, f"{duration}s of faults elapsed; the analysis did not catch "
-                       f"them ({outcome.verdict}) — {numbers}")
-        return
     policy = step.on_inconclusive or (analysis.on_inconclusive if analysis else "Hold")
     ended = (f"analysis ended {outcome.verdict} after {elapsed:.0f}s "
              f"(onInconclusive={policy}): {numbers}")
@@ -339,6 +336,67 @@ def _judge(draft: Draft, step: AnalysisStep, *, chaos: bool = False) -> None:
     else:
         draft.hold(INCONCLUSIVE, f"{ended}; {FOR_A_PERSON}")
         draft.wake_in(interval)
+
+
+DETECTED, BLIND = "MonitoringDetectedFault", "MonitoringBlind"
+CHAOS_FOR_A_PERSON = ("the faults stay on until the step ends: a Fail in time completes it "
+                      f"({DETECTED}), its end without one rolls back ({BLIND})")
+
+
+def _judge_chaos(draft: Draft, step: AnalysisStep, chaos: ChaosStep) -> None:
+    """A chaos step inverts the verdict: it tests the monitoring, not the candidate. A Fail
+    within the step (a guardrail caught the injected faults) completes it as
+    MonitoringDetectedFault — the faults go off with the next step's split and its analysis
+    starts afresh (Draft.advance). Its end without a Fail rolls the candidate back as
+    MonitoringBlind: an analysis blind to a known fault cannot be trusted to judge it. An
+    untrusted look (NoData, Error, SRM) asking for a rollback by policy still rolls back;
+    one asking to hold holds, but the step's clock still ends it."""
+    outcome = draft.observation.analysis
+    analysis = draft.spec.analysis
+    interval = analysis.interval_seconds if analysis else 15
+    duration = step.duration_seconds or 0
+    elapsed = draft.seconds_since(draft.status.step_started_at)
+    if outcome is not None and outcome.status is not None:
+        draft.set(analysis=outcome.status)
+    faults = describe_faults(chaos)
+    if outcome is not None and outcome.verdict == "Fail":
+        caught = _metric_names(draft, "Fail") or ["the analysis"]
+        message = (f"the analysis caught {faults} within {elapsed:.0f}s (failed: "
+                   f"{', '.join(caught)}); faults off, the next step judged afresh")
+        draft.event("Normal", DETECTED, draft.step_text(message)[:STEP_MESSAGE_LIMIT])
+        _complete_step(draft, f"{DETECTED}: {message} — {judged(draft.status.analysis)}",
+                       judged=True, verdict="Fail")
+        return
+    if outcome is not None and outcome.verdict in _UNTRUSTED and outcome.action == "Rollback":
+        draft.record_step(f"not judged ({outcome.verdict}), rolled back by policy",
+                          judged=False)
+        draft.roll_back(_UNTRUSTED[outcome.verdict], outcome.reason)
+        return
+    if elapsed >= duration:
+        missed = _metric_names(draft, None) or ["(no metric)"]
+        last = draft.status.analysis
+        said = f"{last.verdict}: {last.message}" if last is not None else "no look"
+        message = (f"{faults} for {duration}s and the analysis never caught it (missed by "
+                   f"{', '.join(missed)}; last look {said})")
+        draft.record_step(f"{BLIND}: {message}", judged=False)
+        draft.roll_back(BLIND, f"the monitoring is blind: {message}; the candidate cannot "
+                               "be judged by it — fix the metrics and retry")
+        return
+    if outcome is not None and outcome.verdict in _UNTRUSTED:
+        if outcome.hold is not None:
+            draft.hold(outcome.hold, f"{outcome.reason}; {CHAOS_FOR_A_PERSON}")
+    elif draft.status.hold is not None and outcome is not None:
+        draft.lift_hold(f"the analysis judges again ({outcome.verdict})")
+    draft.wake_in(min(interval, duration - elapsed))
+
+
+def _metric_names(draft: Draft, verdict: Verdict | None) -> list[str]:
+    """The metrics of the last look with `verdict` (every metric of the spec for None)."""
+    if verdict is None:
+        analysis = draft.spec.analysis
+        return [m.name for m in analysis.metrics] if analysis else []
+    status = draft.status.analysis
+    return [m.name for m in status.metrics if m.verdict == verdict] if status else []
 
 
 def _traffic(draft: Draft) -> TrafficSplit:

@@ -26,6 +26,11 @@ class Faults:
     error_status: int | None = None
     added_latency_milliseconds: int = 0
     corrupt_prediction: bool = False
+    # At most one selector confines the faults to a subpopulation (a bias fault); the fraction
+    # applies within it.
+    segment: str | None = None
+    header: tuple[str, str] | None = None  # (name, value)
+    hashed_fraction_basis_points: int | None = None
 
 
 @dataclass(frozen=True)

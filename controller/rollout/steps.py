@@ -10,7 +10,7 @@ The one step model for both strategies, so every index check, total and label ag
 
 from __future__ import annotations
 
-from controller.api.spec import AnalysisStep, CanaryStep, ModelRolloutSpec
+from controller.api.spec import AnalysisStep, CanaryStep, ChaosStep, ModelRolloutSpec
 from controller.contract.table import CANDIDATE
 from controller.rollout.split import Faults, Mirror, TrafficSplit
 
@@ -58,7 +58,8 @@ def analysis_step(spec: ModelRolloutSpec, index: int | None) -> AnalysisStep | N
         return None
     step = steps[index]
     if step.chaos is not None and spec.analysis is not None:
-        # A chaos step is judged for its whole length: the point is to see the analysis catch it.
+        # A chaos step is watched for its whole length: it passes only when the analysis
+        # catches the faults (machine._judge_chaos).
         return AnalysisStep(duration_seconds=step.chaos.duration_seconds)
     return step.analysis
 
@@ -91,6 +92,10 @@ def canary_split(spec: ModelRolloutSpec, stable: str, candidate: str, index: int
             error_status=step.chaos.error_status,
             added_latency_milliseconds=step.chaos.added_latency_milliseconds or 0,
             corrupt_prediction=bool(step.chaos.corrupt_prediction),
+            segment=step.chaos.segment,
+            header=(step.chaos.header.name, step.chaos.header.value)
+            if step.chaos.header else None,
+            hashed_fraction_basis_points=step.chaos.hashed_fraction_basis_points,
         )
     return TrafficSplit(stable, candidate, live_weight(steps, index), shadows, faults)
 
@@ -101,6 +106,26 @@ def step_duration(step: CanaryStep) -> int | None:
         if timed is not None:
             return timed.duration_seconds
     return None
+
+
+def describe_faults(chaos: ChaosStep) -> str:
+    """'HTTP 500 and +250ms on 30% of the candidate's requests of segment beta'."""
+    effects = []
+    if chaos.error_status is not None:
+        effects.append(f"HTTP {chaos.error_status}")
+    if chaos.added_latency_milliseconds:
+        effects.append(f"+{chaos.added_latency_milliseconds}ms")
+    if chaos.corrupt_prediction:
+        effects.append("corrupted predictions")
+    scope = ""
+    if chaos.segment is not None:
+        scope = f" of segment {chaos.segment}"
+    elif chaos.header is not None:
+        scope = f" with header {chaos.header.name}: {chaos.header.value}"
+    elif chaos.hashed_fraction_basis_points is not None:
+        scope = f" of {chaos.hashed_fraction_basis_points / 100:g}% of units"
+    return (f"{' and '.join(effects)} on {chaos.fraction_basis_points / 100:g}% of the "
+            f"candidate's requests{scope}")
 
 
 def _describe(step: CanaryStep) -> str:

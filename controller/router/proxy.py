@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from controller.router.assign import CompiledTable, choose_mirrors, choose_primary, cookie_value
 from controller.router.comparator import label_text
-from controller.router.faults import choose_fault
+from controller.router.faults import FaultAction, choose_fault, in_scope
 from controller.router.feedback import judge
 from controller.router.server import HttpConnection
 from controller.router.targets import Target, call_target
@@ -120,6 +120,7 @@ class Router:
         self.plan: CompiledTable | None = None
         self._sticky: bytes | None = None
         self._force: bytes | None = None
+        self._fault_header: bytes | None = None
         self.targets: dict[str, Target] = {}
         self.shadow_inflight = 0
         self._id_prefix = os.urandom(4).hex() + "-"
@@ -129,6 +130,8 @@ class Router:
         self.plan, self.targets = plan, targets
         self._sticky = plan.sticky_header.encode() if plan.sticky_header else None
         self._force = plan.force_header.encode() if plan.force_header else None
+        self._fault_header = next((t.fault_scope.header for t in targets.values()
+                                   if t.fault_scope is not None and t.fault_scope.header), None)
 
     def rejected(self, reason: str) -> None:
         self.telemetry.metrics.rejected.inc((reason,))
@@ -148,7 +151,7 @@ class Router:
             conn.respond(json_response(503, {"error": "no routing table"}, req.keep_alive),
                          req.keep_alive)
             return
-        unit, forced = self._identity(plan, req)
+        unit, forced, fault_value = self._identity(plan, req)
         primary = choose_primary(plan, unit, forced, int(self.random() * _BP))
         target = self.targets[primary]
         self._id_counter += 1
@@ -162,21 +165,29 @@ class Router:
         pid_line = b"x-prediction-id: " + prediction_id.encode() + b"\r\n"
         data = b"".join((head, pid_line, target.live_tail, b"\r\n", req.body))
         exchange = Exchange(self, conn, target, prediction_id, req.keep_alive, started, join)
-        fault = None
-        if target.fault is not None:
-            fault = choose_fault(target.fault, target.fraction_bp, int(self.random() * _BP))
-            if fault is not None:
-                self._count_fault(target.name, fault.kinds())
+        fault = self._draw_fault(target, unit, fault_value)
         call_target(target, data, head_only, self.settings.backend_timeout_s, fault,
                     exchange.done)
         for name in mirrors:
-            self._tee(req, self.targets[name], pid_line, head_only, join)
+            self._tee(req, self.targets[name], pid_line, head_only, join, unit, fault_value)
 
-    def _identity(self, plan: CompiledTable, req: Request) -> tuple[str | None, str | None]:
-        """(unit id, forced variant) from the configured headers and cookies."""
-        unit = forced = None
+    def _draw_fault(self, target: Target, unit: str | None,
+                    fault_value: str | None) -> FaultAction | None:
+        """The fault this request gets, if its variant injects one and it is in scope."""
+        if target.fault is None or not in_scope(target.fault_scope, unit, fault_value):
+            return None
+        fault = choose_fault(target.fault, target.fraction_bp, int(self.random() * _BP))
+        if fault is not None:
+            self._count_fault(target.name, fault.kinds())
+        return fault
+
+    def _identity(self, plan: CompiledTable, req: Request
+                  ) -> tuple[str | None, str | None, str | None]:
+        """(unit id, forced variant, value of the fault scope's header) from the configured
+        headers and cookies."""
+        unit = forced = fault_value = None
         cookies = b""
-        sticky, force = self._sticky, self._force
+        sticky, force, fault_header = self._sticky, self._force, self._fault_header
         for name, value in req.headers:
             if name == b"cookie":
                 cookies = value if not cookies else cookies + b"; " + value
@@ -184,16 +195,18 @@ class Router:
                 unit = value.decode("latin-1")
             elif name == force:
                 forced = value.decode("latin-1").strip()
+            if name == fault_header:  # may also be the sticky or the force header
+                fault_value = value.decode("latin-1").strip()
         if cookies and plan.needs_cookies:
             text = cookies.decode("latin-1")
             if unit is None and plan.sticky_cookie is not None:
                 unit = cookie_value(text, plan.sticky_cookie)
             if forced is None and plan.force_cookie is not None:
                 forced = cookie_value(text, plan.force_cookie)
-        return unit, forced
+        return unit, forced, fault_value
 
     def _tee(self, req: Request, target: Target, pid_line: bytes, head_only: bool,
-             join: ShadowJoin | None) -> None:
+             join: ShadowJoin | None, unit: str | None, fault_value: str | None) -> None:
         if self.shadow_inflight >= self.settings.max_shadow_inflight:
             self.telemetry.metrics.dropped.inc((target.name,))
             return
@@ -207,11 +220,7 @@ class Router:
             if join is not None:
                 join.shadow_result(target.name, status, self.clock() - started, error, body)
 
-        fault = None
-        if target.fault is not None:
-            fault = choose_fault(target.fault, target.fraction_bp, int(self.random() * _BP))
-            if fault is not None:
-                self._count_fault(target.name, fault.kinds())
+        fault = self._draw_fault(target, unit, fault_value)
         call_target(target, data, head_only, self.settings.shadow_timeout_s, fault, done)
 
     def _count_fault(self, variant: str, kinds: list[str]) -> None:

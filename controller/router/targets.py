@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from controller.contract.jsonpath import Step, parse_path
 from controller.contract.table import RoutingTable, split_address
 from controller.router.comparator import corrupt
-from controller.router.faults import FaultAction, action_for
+from controller.router.faults import FaultAction, FaultScope, action_for, scope_for
 from controller.router.upstream import BackendPool, Done, PoolSet
 from controller.router.wire import Headers, json_body
 
@@ -21,7 +21,8 @@ class Target:
 
     def __init__(self, name: str, pools: list[BackendPool], host: bytes | None,
                  fault: FaultAction | None, fraction_bp: int,
-                 steps: tuple[Step, ...] | None, mode: str) -> None:
+                 steps: tuple[Step, ...] | None, mode: str,
+                 fault_scope: FaultScope | None = None) -> None:
         self.name = name
         self.name_bytes = name.encode()
         self.pools = pools
@@ -29,6 +30,7 @@ class Target:
         self.host = host
         self.fault = fault
         self.fraction_bp = fraction_bp
+        self.fault_scope = fault_scope
         self.steps = steps
         self.mode = mode
         self.live_tail = b"x-model-variant: " + self.name_bytes + b"\r\n"
@@ -55,6 +57,7 @@ def build_targets(table: RoutingTable, pools: PoolSet) -> dict[str, Target]:
             fraction_bp=variant.faults.fraction_bp,
             steps=parse_path(spec.path) if spec else None,
             mode=spec.mode if spec else "exact",
+            fault_scope=scope_for(variant.faults, table),
         )
     pools.retain(used)
     return targets

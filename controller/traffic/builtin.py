@@ -28,6 +28,7 @@ from controller.contract.table import (
     CANDIDATE,
     TABLE_KEY,
     Candidate,
+    FaultHeader,
     FaultSpec,
     Overrides,
     PredictionSpec,
@@ -90,7 +91,11 @@ def routing_table(rollout: RolloutRef, config: BuiltinRouter, split: TrafficSpli
                     fraction_bp=faults.fraction_basis_points,
                     added_latency_ms=faults.added_latency_milliseconds,
                     error_status=faults.error_status,
-                    corrupt_prediction=faults.corrupt_prediction))
+                    corrupt_prediction=faults.corrupt_prediction,
+                    segment=faults.segment,
+                    header=None if faults.header is None else FaultHeader(
+                        name=faults.header[0], value=faults.header[1]),
+                    hashed_fraction_bp=faults.hashed_fraction_basis_points))
         return RoutingTable(
             version=version,
             salt=config.salt or f"{rollout.namespace}/{rollout.name}",

@@ -58,3 +58,28 @@ def test_corrupted_prediction(harness: Harness) -> None:
     assert json.loads(body)["predictions"][0]["label"] == "__corrupted__"
     assert harness.metric("modelrouter_predictions_total", variant="stable",
                           label="__corrupted__") == 1
+
+
+def test_a_segment_scoped_fault_hits_only_that_segment(harness: Harness) -> None:
+    a, b = harness.backend(label_backend("cat")), harness.backend(label_backend("dog"))
+    doc = table(1, a.address, b.address, weight_bp=10_000)
+    doc["overrides"]["segments"] = [{"name": "beta", "variant": "candidate",
+                                     "units": ["u1", "u2"]}]
+    doc["candidate"]["faults"] = {"fractionBp": 10_000, "errorStatus": 503, "segment": "beta"}
+    harness.put_table(doc)
+    codes = {unit: harness.request(headers={"x-user-id": unit})[0]
+             for unit in ("u1", "u2", "u3", "u4")}
+    assert codes == {"u1": 503, "u2": 503, "u3": 200, "u4": 200}
+    assert harness.metric("modelrouter_faults_injected_total", variant="candidate",
+                          kind="error") == 2
+
+
+def test_a_header_scoped_fault_hits_only_that_header_value(harness: Harness) -> None:
+    a, b = harness.backend(label_backend("cat")), harness.backend(label_backend("dog"))
+    doc = table(1, a.address, b.address, weight_bp=10_000)
+    doc["candidate"]["faults"] = {"fractionBp": 10_000, "errorStatus": 503,
+                                  "header": {"name": "X-Cohort", "value": "eu"}}
+    harness.put_table(doc)
+    assert harness.request(headers={"x-user-id": "u1", "X-Cohort": "eu"})[0] == 503
+    assert harness.request(headers={"x-user-id": "u1", "X-Cohort": "us"})[0] == 200
+    assert harness.request(headers={"x-user-id": "u1"})[0] == 200

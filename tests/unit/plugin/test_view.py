@@ -92,6 +92,9 @@ def test_blue_green_steps(step: int, expected: str) -> None:
     ({"chaos": {"fractionBasisPoints": 3000, "errorStatus": 500, "addedLatencyMilliseconds": 250,
                 "durationSeconds": 60}},
      "chaos: 30% of the candidate's requests get HTTP 500 and +250ms for 60s"),
+    ({"chaos": {"fractionBasisPoints": 10000, "errorStatus": 503, "durationSeconds": 60,
+                "segment": "beta"}},
+     "chaos: 100% of the candidate's requests of segment beta get HTTP 503 for 60s"),
 ])
 def test_canary_step_descriptions(step: dict[str, object], text: str) -> None:
     rollout = samples.rollout(strategy={"canary": {"steps": [step]}},

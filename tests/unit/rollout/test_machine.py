@@ -287,37 +287,6 @@ def test_decide_is_deterministic() -> None:
     assert decide(observation) == decide(observation)
 
 
-def test_chaos_step_is_judged_and_a_caught_fault_rolls_back() -> None:
-    chaos = {"chaos": {"fractionBasisPoints": 3000, "errorStatus": 500, "durationSeconds": 120}}
-    spec = base_spec(analysis=ANALYSIS, strategy={"canary": {"steps": [{"setWeight": 10},
-                                                                       chaos]}})
-    world = deployed(spec)
-    world.analyzer = failing
-    world.edit(with_image(world.spec, "model:2"))
-    world.run_until(lambda w: w.status.current_step_index == 1)
-    faults = world.applied[-1].candidate_faults
-    assert faults is not None
-    assert (faults.fraction_basis_points, faults.error_status) == (3000, 500)
-    world.run_until(settled)
-    assert world.condition("Degraded") == ("True", "AnalysisFailed")
-    assert world.applied[-1].candidate_faults is None
-
-
-def test_chaos_step_without_a_verdict_lasts_its_duration() -> None:
-    chaos = {"chaos": {"fractionBasisPoints": 100, "addedLatencyMilliseconds": 50,
-                       "durationSeconds": 90}}
-    spec = base_spec(analysis=ANALYSIS, strategy={"canary": {"steps": [{"setWeight": 10}, chaos,
-                                                                       {"setWeight": 40}]}})
-    world = deployed(spec)
-    world.analyzer = lambda _: AnalysisOutcome("Inconclusive", "no harm so far",
-                                               candidate_samples=10)
-    world.edit(with_image(world.spec, "model:2"))
-    world.run_until(lambda w: w.status.current_step_index == 1)
-    started = world.now
-    world.run_until(lambda w: w.status.current_step_index == 2)
-    assert (world.now - started).total_seconds() >= 90
-
-
 def test_promote_waits_pending_until_the_candidate_is_ready() -> None:
     world = deployed(base_spec(strategy={"canary": {"steps": [{"setWeight": 10},
                                                               {"pause": {}}]}}))

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
+from collections.abc import Mapping
 
 import pytest
 from scipy.stats import binomtest
 
-from controller.contract.table import FaultSpec
-from controller.router.faults import action_for, choose_fault
+from controller.contract.table import CANDIDATE, FaultSpec, TableError, parse_table
+from controller.router.assign import compile_plan
+from controller.router.faults import action_for, choose_fault, in_scope, scope_for
+from controller.router.feedback import FeedbackStore
+from controller.router.proxy import ProxySettings, Router
+from controller.router.targets import build_targets
+from controller.router.telemetry import RouterMetrics, Telemetry
+from controller.router.upstream import PoolSet
+from controller.router.wire import Request
 
 pytestmark = pytest.mark.unit
 
@@ -38,3 +48,81 @@ def test_rate_matches_fraction(fraction_bp: int) -> None:
         assert hits == n * fraction_bp // 10_000
     else:
         assert binomtest(hits, n, fraction_bp / 10_000).pvalue > 0.001
+
+
+# --- bias faults: a selector confines the faults to a subpopulation --------------------------
+
+def _scoped_table(faults: Mapping[str, object]) -> dict[str, object]:
+    return {
+        "version": 1, "salt": "s",
+        "stable": {"backends": ["stable:80"]},
+        "candidate": {"backends": ["candidate:80"], "weightBp": 10_000,
+                      "faults": {"fractionBp": 10_000, "errorStatus": 503, **faults}},
+        "sticky": {"header": "x-user-id"},
+        "overrides": {"segments": [{"name": "beta", "variant": "candidate",
+                                    "units": ["u1", "u2"]}]},
+    }
+
+
+def _faulted(faults: Mapping[str, object], requests: list[list[tuple[bytes, bytes]]]
+             ) -> list[bool]:
+    """Whether each request (its headers) draws the candidate's fault, through the Router."""
+    async def run() -> list[bool]:
+        table = parse_table(_scoped_table(faults))
+        router = Router(Telemetry(RouterMetrics(), FeedbackStore(10, 60.0, time.monotonic)),
+                        ProxySettings(), rng=random.Random(3))
+        router.use(compile_plan(table), build_targets(table, PoolSet()))
+        assert router.plan is not None
+        out = []
+        for headers in requests:
+            unit, _, value = router._identity(router.plan, Request(b"POST", b"/", headers, b"",
+                                                                   True))
+            out.append(router._draw_fault(router.targets[CANDIDATE], unit, value) is not None)
+        return out
+
+    return asyncio.run(run())
+
+
+def test_a_segment_scoped_fault_hits_only_that_segments_units() -> None:
+    got = _faulted({"segment": "beta"}, [[(b"x-user-id", b"u1")], [(b"x-user-id", b"u2")],
+                                         [(b"x-user-id", b"u3")], []])
+    assert got == [True, True, False, False]
+
+
+def test_a_header_scoped_fault_hits_only_that_header_value() -> None:
+    faults = {"header": {"name": "X-Cohort", "value": "eu"}}
+    got = _faulted(faults, [[(b"x-cohort", b"eu")], [(b"x-cohort", b"us")], [],
+                            [(b"x-user-id", b"u1"), (b"x-cohort", b" eu ")]])
+    assert got == [True, False, False, True]
+
+
+def test_a_hashed_fault_hits_a_sticky_fraction_of_units() -> None:
+    units = [f"user-{i}" for i in range(4000)]
+    requests = [[(b"x-user-id", unit.encode())] for unit in units]
+    first = _faulted({"hashedFractionBp": 2500}, requests)
+    assert first == _faulted({"hashedFractionBp": 2500}, requests), "sticky per unit"
+    assert binomtest(sum(first), len(units), 0.25).pvalue > 0.001
+    assert _faulted({"hashedFractionBp": 2500}, [[]]) == [False], "no unit id, no fault"
+
+
+def test_an_unscoped_fault_hits_every_request() -> None:
+    assert _faulted({}, [[(b"x-user-id", b"u3")], []]) == [True, True]
+
+
+def test_the_table_refuses_two_selectors_and_an_unknown_segment() -> None:
+    with pytest.raises(TableError, match="at most one"):
+        parse_table(_scoped_table({"segment": "beta", "hashedFractionBp": 10}))
+    with pytest.raises(TableError, match="no overrides segment 'gamma'"):
+        parse_table(_scoped_table({"segment": "gamma"}))
+
+
+def test_scope_for_is_none_without_a_selector() -> None:
+    table = parse_table(_scoped_table({}))
+    assert scope_for(table.candidate.faults if table.candidate else FaultSpec(), table) is None
+    scoped = parse_table(_scoped_table({"segment": "beta"}))
+    assert scoped.candidate is not None
+    scope = scope_for(scoped.candidate.faults, scoped)
+    assert scope is not None
+    assert scope.units == frozenset({"u1", "u2"})
+    assert in_scope(scope, "u1", None)
+    assert not in_scope(scope, None, None)

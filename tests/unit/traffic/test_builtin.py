@@ -84,3 +84,29 @@ def test_each_admin_secret_has_its_own_random_token() -> None:
     first, second = admin_secret(ROLLOUT), admin_secret(ROLLOUT)
     assert len(first["stringData"]["token"]) >= 32
     assert first["stringData"]["token"] != second["stringData"]["token"]
+
+
+@pytest.mark.parametrize(("faults", "wire"), [
+    (Faults(fraction_basis_points=5000, error_status=500, segment="beta"), {"segment": "beta"}),
+    (Faults(fraction_basis_points=5000, error_status=500, header=("X-Cohort", "eu")),
+     {"header": {"name": "x-cohort", "value": "eu"}}),
+    (Faults(fraction_basis_points=5000, error_status=500, hashed_fraction_basis_points=1200),
+     {"hashedFractionBp": 1200}),
+])
+def test_a_chaos_selector_reaches_the_routing_table(faults: Faults, wire: dict[str, object]
+                                                     ) -> None:
+    config = BuiltinRouter.model_validate({"unit": {"header": "x-user-id"}, "overrides": {
+        "segments": [{"name": "beta", "variant": "candidate", "units": ["u1"]}]}})
+    split = TrafficSplit("aaa", "bbb", 25, candidate_faults=faults)
+    table = routing_table(ROLLOUT, config, split, 1)
+    candidate = json.loads(table_json(table))["candidate"]
+    assert candidate["faults"] == {"fractionBp": 5000, "addedLatencyMs": 0, "errorStatus": 500,
+                                   "corruptPrediction": False, **wire}
+    assert parse_table(table_json(table)) == table
+
+
+def test_a_chaos_segment_the_router_does_not_know_is_a_table_error() -> None:
+    split = TrafficSplit("aaa", "bbb", 25, candidate_faults=Faults(
+        fraction_basis_points=5000, error_status=500, segment="ghost"))
+    with pytest.raises(TableError, match="segment"):
+        routing_table(ROLLOUT, BuiltinRouter(), split, 1)
