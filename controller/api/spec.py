@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from controller.api.base import (
     DNS_LABEL,
+    HTTP_TOKEN,
     ApiModel,
     DurationSeconds,
     Name,

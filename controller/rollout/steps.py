@@ -59,7 +59,7 @@ def analysis_step(spec: ModelRolloutSpec, index: int | None) -> AnalysisStep | N
     step = steps[index]
     if step.chaos is not None and spec.analysis is not None:
         # A chaos step is watched for its whole length: it passes only when the analysis
-        # catches the faults (machine._judge_chaos).
+        # catches the faults (judging.judge_chaos).
         return AnalysisStep(duration_seconds=step.chaos.duration_seconds)
     return step.analysis
 
