@@ -34,8 +34,9 @@ from controller.analysis.templates import (
     traffic_query,
 )
 from controller.analysis.types import MetricObservations
-from controller.api.spec import Analysis, AnalysisStep, PrometheusSource
+from controller.api.spec import Analysis, PrometheusSource
 from controller.api.status import AnalysisStatus, ModelRolloutStatus
+from controller.api.strategy import AnalysisStep
 from controller.contract.table import CANDIDATE, STABLE
 from controller.rollout.draft import parse_time
 from controller.rollout.model import AnalysisOutcome, Observation

@@ -3,8 +3,8 @@ analysis step), or by whether the analysis caught the injected faults (a chaos s
 
 from __future__ import annotations
 
-from controller.api.spec import AnalysisStep, ChaosStep
 from controller.api.status import Verdict
+from controller.api.strategy import AnalysisStep, ChaosStep
 from controller.rollout.draft import STEP_MESSAGE_LIMIT, Draft
 from controller.rollout.model import AnalysisOutcome
 from controller.rollout.steps import describe_faults, step_count

@@ -10,7 +10,8 @@ The one step model for both strategies, so every index check, total and label ag
 
 from __future__ import annotations
 
-from controller.api.spec import AnalysisStep, CanaryStep, ChaosStep, ModelRolloutSpec
+from controller.api.spec import ModelRolloutSpec
+from controller.api.strategy import AnalysisStep, CanaryStep, ChaosStep
 from controller.contract.table import CANDIDATE
 from controller.rollout.split import Faults, Mirror, TrafficSplit
 
