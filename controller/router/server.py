@@ -3,6 +3,10 @@
 One request per connection is handled at a time (pipelined requests queue in order); the
 application answers by calling `respond`, now or later.  Malformed or oversized input gets a
 JSON error and the connection is closed — never an exception out of the event loop.
+
+The header-section limit is enforced on the bytes received, before httptools sees them:
+httptools buffers a header line until it ends, so a limit applied to complete headers only
+would let one unterminated header value grow without bound.
 """
 
 from __future__ import annotations
@@ -56,12 +60,18 @@ class HttpConnection(asyncio.Protocol):
         self.close_after = False
         self.last_activity = time.monotonic()
         self.message_started: float | None = None
+        # Reading a request head (or the CRLFs before one): `raw_head_bytes` of it received
+        # so far; `sections` counts the heads and messages finished.
+        self.head_open = True
+        self.raw_head_bytes = 0
+        self.sections = 0
         self._reset_message()
 
     def _reset_message(self) -> None:
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.header_bytes = 0
+        self.headers_done = False
         self.body: list[bytes] = []
         self.body_size = 0
 
@@ -84,18 +94,62 @@ class HttpConnection(asyncio.Protocol):
         if self.closed or self.close_after:
             return
         self.last_activity = time.monotonic()
+        if self.head_open:
+            room = self.limits.max_header_bytes - self.raw_head_bytes
+            if len(data) > room:
+                self._feed_head(data)
+                return
+            self.raw_head_bytes += len(data)
+        self._feed(data)
+
+    def _feed_head(self, data: bytes) -> None:
+        """Feed a read that may hold more than the open header section may still take.
+
+        While a section is open the parser gets at most the bytes left under the limit; if the
+        section is still open after them, it is too large.  When a section ends inside a piece,
+        the rest of the piece (body, or a pipelined request) is fed on; bytes of a pipelined
+        head inside that rest are not counted here (they still count, exactly, as headers
+        complete), so a head can buffer at most the limit plus one read before its 431.
+        """
+        view = memoryview(data)
+        limit = self.limits.max_header_bytes
+        position, end = 0, len(data)
+        while position < end:
+            if not self.head_open:
+                self._feed(view[position:])
+                return
+            room = limit - self.raw_head_bytes
+            if room <= 0:
+                self.fail(RequestRejectedError(431, "headers", "request headers too large"))
+                return
+            piece = view[position:position + room]
+            sections = self.sections
+            self.raw_head_bytes += len(piece)
+            if not self._feed(piece):
+                return
+            position += len(piece)
+            if self.head_open and self.sections == sections and self.raw_head_bytes >= limit:
+                self.fail(RequestRejectedError(431, "headers", "request headers too large"))
+                return
+
+    def _feed(self, data: bytes | memoryview) -> bool:
+        """Parse received bytes; False once the connection stopped reading (an error)."""
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self.fail(RequestRejectedError(501, "upgrade", "protocol upgrade is not supported"))
+            return False
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
             if isinstance(cause, RequestRejectedError):
                 self.fail(cause)
             else:
                 self.fail(RequestRejectedError(500, "internal", "internal error reading request"))
+            return False
         except httptools.HttpParserError:
             self.fail(RequestRejectedError(400, "malformed", "malformed HTTP request"))
+            return False
+        return not (self.closed or self.close_after)
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_url(self, url: bytes) -> None:
@@ -107,11 +161,18 @@ class HttpConnection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._count_header_bytes(len(name) + len(value) + 4)
+        if self.headers_done:
+            # A trailer field of a chunked body: counted, never merged into the header
+            # section that is forwarded (RFC 9110 section 6.5.1), so dropped.
+            return
         self.headers.append((name.lower(), value))
         if len(self.headers) > self.limits.max_headers:
             raise RequestRejectedError(431, "headers", "too many request headers")
 
     def on_headers_complete(self) -> None:
+        self.head_open = False
+        self.headers_done = True
+        self.sections += 1
         if self.parser.should_upgrade():
             raise RequestRejectedError(501, "upgrade", "protocol upgrade is not supported")
         for name, value in self.headers:
@@ -136,6 +197,9 @@ class HttpConnection(asyncio.Protocol):
         )
         self.message_started = None
         self._reset_message()
+        self.head_open = True  # the next message's head, or CRLFs before it
+        self.raw_head_bytes = 0
+        self.sections += 1
         self.queue.append(req)
         if not self.busy:
             self._next()

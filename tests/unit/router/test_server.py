@@ -76,7 +76,7 @@ def test_pipelined_requests_answer_in_order() -> None:
 
 def test_chunked_body_is_reassembled() -> None:
     conn, _, app = connect()
-    conn.data_received(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    conn.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                        b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
     assert app.seen[0].body == b"abcde"
 
@@ -103,6 +103,38 @@ def test_bad_input_gets_an_error_and_close(data: bytes, status: int, reason: str
     assert app.rejections == [reason]
     conn.data_received(b"GET / HTTP/1.1\r\n\r\n")  # ignored after the error
     assert statuses(transport) == [status]
+
+
+def test_an_unterminated_header_is_refused_by_bytes_received() -> None:
+    """httptools holds an unfinished header line itself: the limit counts received bytes."""
+    conn, transport, app = connect(Limits(max_header_bytes=2048))
+    conn.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+    for _ in range(10):
+        conn.data_received(b"v" * 1000)
+        if transport.closing:
+            break
+    assert statuses(transport) == [431]
+    assert app.rejections == ["headers"]
+    assert conn.raw_head_bytes <= 2048
+
+
+def test_a_large_read_with_head_and_body_is_not_a_large_head() -> None:
+    conn, transport, app = connect(Limits(max_header_bytes=1024, max_body_bytes=1 << 20))
+    body = b"b" * (256 << 10)
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+    conn.data_received(request + body + request + body[:100])  # one read, two requests
+    conn.data_received(body[100:])
+    assert statuses(transport) == [200, 200]
+    assert [len(r.body) for r in app.seen] == [len(body), len(body)]
+
+
+def test_a_head_split_over_many_reads_within_the_limit_is_served() -> None:
+    conn, transport, app = connect(Limits(max_header_bytes=1024))
+    data = b"GET /x HTTP/1.1\r\nHost: x\r\nX-Long: " + b"v" * 900 + b"\r\n\r\n"
+    for i in range(0, len(data), 7):
+        conn.data_received(data[i:i + 7])
+    assert statuses(transport) == [200]
+    assert app.seen[0].header(b"x-long") == b"v" * 900
 
 
 def test_http10_closes_after_answer() -> None:

@@ -1,0 +1,101 @@
+"""Explicit limits under hostile clients: bounded memory and time, clean refusals, metrics.
+
+The memory figures come from a router in its own process (`RouterProcess`), read from
+/proc/<pid>/status; every flood here is bounded in bytes, connections and time.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.router.harness import RouterProcess, label_backend, table, wait_for
+
+pytestmark = pytest.mark.integration
+MiB = 1 << 20
+
+
+@pytest.fixture
+def process_router() -> Iterator[RouterProcess]:
+    router = RouterProcess()
+    try:
+        yield router
+    finally:
+        router.close()
+
+
+class GoodTraffic:
+    """Plain requests on fresh connections in a thread until stopped: (answered, failed)."""
+
+    def __init__(self, router: RouterProcess) -> None:
+        self.router = router
+        self.ok = 0
+        self.failed: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set() and self.ok + len(self.failed) < 2000:
+            try:
+                status, _, _ = self.router.request(port=self.router.port)
+                if status == 200:
+                    self.ok += 1
+                else:
+                    self.failed.append(str(status))
+            except OSError as exc:
+                self.failed.append(repr(exc))
+            self.stop.wait(0.02)  # pacing, not synchronisation
+
+    def __enter__(self) -> GoodTraffic:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(60)
+
+
+def stream_unterminated_header(port: int, total: int, deadline: float) -> int:
+    """Send a request head whose one header value never ends, in 64 KiB pieces, until
+    `total` bytes, the deadline, or the router closes; returns the bytes sent."""
+    piece = b"v" * (64 << 10)
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        try:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+            while sent < total and time.monotonic() < deadline:
+                sock.sendall(piece)
+                sent += len(piece)
+        except OSError:  # the router answered 431 and closed: what we wait for
+            pass
+    return sent
+
+
+def test_unterminated_header_values_do_not_grow_the_router(process_router: RouterProcess
+                                                           ) -> None:
+    backend = process_router.backend(label_backend("cat"))
+    process_router.put_table(table(1, backend.address))
+    assert process_router.request()[0] == 200
+    idle = process_router.rss()
+    deadline = time.monotonic() + 120
+    sent = [0] * 8
+
+    def attack(i: int) -> None:
+        sent[i] = stream_unterminated_header(process_router.port, 64 * MiB, deadline)
+
+    attackers = [threading.Thread(target=attack, args=(i,)) for i in range(8)]
+    with GoodTraffic(process_router) as good:
+        for thread in attackers:
+            thread.start()
+        for thread in attackers:
+            thread.join(150)
+        wait_for(lambda: good.ok >= 5, 30, "good requests answered during the attack")
+    assert not good.failed
+    # every connection was refused long before its 64 MiB were sent
+    assert all(n < 64 * MiB for n in sent), sent
+    assert process_router.peak_rss() < idle + 64 * MiB, (idle, process_router.peak_rss())
+    assert process_router.metric("modelrouter_rejected_requests_total", reason="headers") == 8
