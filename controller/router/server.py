@@ -31,6 +31,7 @@ class Limits:
     max_header_bytes: int = 16 << 10
     idle_timeout_s: float = 75.0
     read_timeout_s: float = 30.0
+    header_timeout_s: float = 10.0  # from the first byte of a message to its complete head
 
 
 class App(Protocol):
@@ -65,6 +66,8 @@ class HttpConnection(asyncio.Protocol):
         self.head_open = True
         self.raw_head_bytes = 0
         self.sections = 0
+        # When the first byte of the open head arrived (CRLFs before a request line count).
+        self.head_started: float | None = None
         self._reset_message()
 
     def _reset_message(self) -> None:
@@ -93,8 +96,10 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed or self.close_after:
             return
-        self.last_activity = time.monotonic()
+        now = self.last_activity = time.monotonic()
         if self.head_open:
+            if self.head_started is None:
+                self.head_started = now
             room = self.limits.max_header_bytes - self.raw_head_bytes
             if len(data) > room:
                 self._feed_head(data)
@@ -171,6 +176,7 @@ class HttpConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.head_open = False
+        self.head_started = None
         self.headers_done = True
         self.sections += 1
         if self.parser.should_upgrade():
@@ -199,6 +205,7 @@ class HttpConnection(asyncio.Protocol):
         self._reset_message()
         self.head_open = True  # the next message's head, or CRLFs before it
         self.raw_head_bytes = 0
+        self.head_started = None  # its clock starts with its first read
         self.sections += 1
         self.queue.append(req)
         if not self.busy:
@@ -256,10 +263,14 @@ class HttpConnection(asyncio.Protocol):
         self.closed = True
 
     def sweep(self, now: float) -> None:
-        """Called about once a second: enforce read and idle timeouts."""
+        """Called about once a second: enforce the header, read and idle timeouts."""
         if self.closed or self.busy or self.transport is None:
             return
-        if self.message_started is not None:
+        started = self.head_started
+        if started is not None and now - started > self.limits.header_timeout_s:
+            self.fail(RequestRejectedError(408, "header_timeout",
+                                           "request head not received in time"))
+        elif self.message_started is not None:
             if now - self.message_started > self.limits.read_timeout_s:
                 self.fail(RequestRejectedError(408, "read_timeout", "request not received in time"))
         elif now - self.last_activity > self.limits.idle_timeout_s:

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feedback-max-entries", type=int, default=1_000_000)
     p.add_argument("--feedback-ttl", type=float, default=86_400.0, help="s")
     p.add_argument("--log-level", default="INFO")
+    # Hardening limits (docs/router.md, "Limits").
+    p.add_argument("--header-timeout", type=float, default=10.0,
+                   help="s from the first byte of a request to its complete head, then 408")
     return p
 
 
@@ -74,7 +77,7 @@ def settings_from(args: argparse.Namespace) -> RouterSettings:
         host=args.listen[0], port=args.listen[1],
         admin_host=args.admin[0], admin_port=args.admin[1],
         limits=Limits(args.max_body_bytes, args.max_headers, args.max_header_bytes,
-                      args.idle_timeout, args.read_timeout),
+                      args.idle_timeout, args.read_timeout, args.header_timeout),
         proxy=ProxySettings(args.backend_timeout, args.shadow_timeout, args.max_shadow_inflight,
                             args.feedback_path.encode()),
         feedback_max_entries=args.feedback_max_entries,

@@ -13,7 +13,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.router.harness import RouterProcess, label_backend, table, wait_for
+from controller.router.server import Limits
+from tests.integration.router.harness import (
+    Harness,
+    RouterProcess,
+    label_backend,
+    table,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 MiB = 1 << 20
@@ -99,3 +106,28 @@ def test_unterminated_header_values_do_not_grow_the_router(process_router: Route
     assert all(n < 64 * MiB for n in sent), sent
     assert process_router.peak_rss() < idle + 64 * MiB, (idle, process_router.peak_rss())
     assert process_router.metric("modelrouter_rejected_requests_total", reason="headers") == 8
+
+
+def test_a_head_trickled_one_crlf_at_a_time_is_cut_at_the_header_deadline() -> None:
+    h = Harness(limits=Limits(header_timeout_s=1.0, read_timeout_s=60.0, idle_timeout_s=60.0))
+    try:
+        reply = b""
+        deadline = time.monotonic() + 30
+        with socket.create_connection(("127.0.0.1", h.port), timeout=10) as sock:
+            sock.settimeout(0.2)
+            closed = False
+            while not closed and time.monotonic() < deadline:
+                try:
+                    sock.sendall(b"\r\n")  # never a request line: a CRLF per 0.2 s
+                    chunk = sock.recv(4096)
+                except TimeoutError:
+                    continue
+                except ConnectionError:
+                    break
+                reply += chunk
+                closed = not chunk
+            assert closed, "the router kept the trickling connection"
+        assert reply.startswith(b"HTTP/1.1 408 ")
+        assert h.metric("modelrouter_rejected_requests_total", reason="header_timeout") == 1
+    finally:
+        h.close()

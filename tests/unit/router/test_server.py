@@ -165,6 +165,31 @@ def test_read_and_idle_timeouts() -> None:
     assert not transport.out
 
 
+def test_header_deadline_counts_from_the_first_byte_even_crlf() -> None:
+    conn, transport, app = connect(Limits(header_timeout_s=10.0, read_timeout_s=30.0,
+                                          idle_timeout_s=75.0))
+    conn.data_received(b"\r\n")
+    started = conn.last_activity
+    conn.data_received(b"\r\n")  # more bytes do not move the deadline
+    conn.sweep(started + 9.0)
+    assert not transport.closing
+    conn.sweep(started + 11.0)
+    assert statuses(transport) == [408]
+    assert transport.closing
+    assert app.rejections == ["header_timeout"]
+
+
+def test_header_deadline_restarts_with_each_message_and_spares_idle_connections() -> None:
+    conn, transport, _ = connect(Limits(header_timeout_s=10.0, idle_timeout_s=75.0))
+    conn.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    answered = conn.last_activity
+    conn.sweep(answered + 30.0)  # idle keep-alive, no byte of a next request yet
+    assert not transport.closing
+    conn.data_received(b"GET / HTTP/1.1\r\n")
+    conn.sweep(conn.last_activity + 11.0)
+    assert statuses(transport) == [200, 408]
+
+
 def test_request_head_drops_hop_by_hop_and_overrides_host() -> None:
     req = Request(b"POST", b"/v2/models/m/infer", [
         (b"host", b"router"), (b"connection", b"keep-alive"), (b"transfer-encoding", b"chunked"),
