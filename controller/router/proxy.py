@@ -21,6 +21,7 @@ from controller.router.feedback import judge
 from controller.router.server import HttpConnection
 from controller.router.targets import Target, call_target
 from controller.router.telemetry import Telemetry
+from controller.router.upstream import ROUTER_RESOURCES
 from controller.router.wire import (
     Headers,
     Request,
@@ -93,10 +94,16 @@ class Exchange:
         elapsed = router.clock() - self.started
         target = self.target
         if error:
-            status = 504 if error == "timeout" else 502
             reason = b""
             headers = [(b"content-type", b"application/json")]
-            body = json_body({"error": f"backend {error} error", "variant": target.name})
+            if error == ROUTER_RESOURCES:
+                status = 503
+                headers.append((b"retry-after", b"1"))
+                body = json_body({"error": "router out of file descriptors or sockets",
+                                  "variant": target.name})
+            else:
+                status = 504 if error == "timeout" else 502
+                body = json_body({"error": f"backend {error} error", "variant": target.name})
         extra = (b"x-prediction-id: " + self.prediction_id.encode() + b"\r\n"
                  + target.response_tail)
         self.conn.respond(response_bytes(status, reason, headers, body, extra, self.keep_alive),

@@ -22,6 +22,10 @@ import httptools
 from controller.router.wire import Request, json_response
 
 _MAX_QUEUED = 16  # pipelined requests buffered before we stop reading
+SHED_LINGER_S = 1.0  # a shed connection waits this long for the client to close first
+# The answer to a connection over --max-connections (before reading anything from it).
+OVERLOADED = json_response(503, {"error": "too many connections, retry later"}, False,
+                           b"retry-after: 1\r\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,7 @@ class Limits:
     idle_timeout_s: float = 75.0
     read_timeout_s: float = 30.0
     header_timeout_s: float = 10.0  # from the first byte of a message to its complete head
+    max_connections: int = 4096  # per listening port; more are shed with 503
 
 
 class App(Protocol):
@@ -48,10 +53,18 @@ class RequestRejectedError(Exception):
 
 
 class HttpConnection(asyncio.Protocol):
-    def __init__(self, app: App, limits: Limits, registry: set[HttpConnection]) -> None:
+    """`registry` holds the served connections of one listening port (at most
+    `limits.max_connections`); a connection over it is shed: answered 503 at once, then kept
+    in `lingering` until the client closes or SHED_LINGER_S passes, so the answer is not lost
+    to a reset."""
+
+    def __init__(self, app: App, limits: Limits, registry: set[HttpConnection],
+                 lingering: set[HttpConnection] | None = None) -> None:
         self.app = app
         self.limits = limits
         self.registry = registry
+        self.lingering = lingering
+        self.shed = False
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.queue: deque[Request] = deque()
@@ -82,11 +95,30 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses but have the same API.
         self.transport = cast(asyncio.Transport, transport)
+        if len(self.registry) >= self.limits.max_connections:
+            self._shed(self.transport)
+            return
         self.registry.add(self)
+
+    def _shed(self, transport: asyncio.Transport) -> None:
+        self.shed = True
+        self.close_after = True  # read nothing
+        self.app.rejected("overload")
+        transport.write(OVERLOADED)
+        if self.lingering is None or not transport.can_write_eof():
+            transport.close()
+            self.closed = True
+            return
+        # Half-close and let the client close first: closing with its request unread would
+        # reset the connection, and a reset can discard the 503 before the client reads it.
+        transport.write_eof()
+        self.lingering.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.registry.discard(self)
+        if self.lingering is not None:
+            self.lingering.discard(self)
 
     def eof_received(self) -> bool:
         """Client half-closed: answer what it already sent, then close."""
@@ -264,6 +296,11 @@ class HttpConnection(asyncio.Protocol):
 
     def sweep(self, now: float) -> None:
         """Called about once a second: enforce the header, read and idle timeouts."""
+        if self.shed:
+            if not self.closed and self.transport and now - self.last_activity > SHED_LINGER_S:
+                self.transport.abort()
+                self.closed = True
+            return
         if self.closed or self.busy or self.transport is None:
             return
         started = self.head_started

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     # Hardening limits (docs/router.md, "Limits").
     p.add_argument("--header-timeout", type=float, default=10.0,
                    help="s from the first byte of a request to its complete head, then 408")
+    p.add_argument("--max-connections", type=int, default=4096,
+                   help="client connections per listening port; more get 503 and are closed")
     return p
 
 
@@ -77,7 +79,8 @@ def settings_from(args: argparse.Namespace) -> RouterSettings:
         host=args.listen[0], port=args.listen[1],
         admin_host=args.admin[0], admin_port=args.admin[1],
         limits=Limits(args.max_body_bytes, args.max_headers, args.max_header_bytes,
-                      args.idle_timeout, args.read_timeout, args.header_timeout),
+                      args.idle_timeout, args.read_timeout, args.header_timeout,
+                      args.max_connections),
         proxy=ProxySettings(args.backend_timeout, args.shadow_timeout, args.max_shadow_inflight,
                             args.feedback_path.encode()),
         feedback_max_entries=args.feedback_max_entries,

@@ -11,6 +11,7 @@ a timer costs ~3.6 us to arm and cancel, several percent of a proxied request.
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import Callable
 from typing import cast
 
@@ -18,8 +19,15 @@ import httptools
 
 from controller.router.wire import Headers
 
-# done(status, reason, headers, body, error) where error is "", "connect" or "timeout".
+# done(status, reason, headers, body, error) where error is "", "connect", "timeout" or
+# ROUTER_RESOURCES.
 Done = Callable[[int, bytes, Headers, bytes, str], None]
+
+# A connection to a backend the router could not even attempt: it is out of descriptors or
+# sockets itself.  Not the backend's failure, so never counted as its "connect" error.
+ROUTER_RESOURCES = "router_resources"
+_OWN_EXHAUSTION = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
+                             errno.EADDRNOTAVAIL})
 
 TIMEOUT_SWEEP_S = 0.1  # how late a timeout may fire
 
@@ -209,7 +217,8 @@ class BackendPool:
             return
         exc = task.exception()
         if exc is not None:
-            call.fail("connect")
+            own = isinstance(exc, OSError) and exc.errno in _OWN_EXHAUSTION
+            call.fail(ROUTER_RESOURCES if own else "connect")
             return
         result = task.result()
         assert isinstance(result, tuple)

@@ -6,10 +6,12 @@ The memory figures come from a router in its own process (`RouterProcess`), read
 
 from __future__ import annotations
 
+import resource
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +133,85 @@ def test_a_head_trickled_one_crlf_at_a_time_is_cut_at_the_header_deadline() -> N
         assert h.metric("modelrouter_rejected_requests_total", reason="header_timeout") == 1
     finally:
         h.close()
+
+
+def read_reply(sock: socket.socket) -> bytes:
+    """Everything the router sends until it closes the connection."""
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except ConnectionError:
+        pass
+    return b"".join(chunks)
+
+
+def test_connections_over_the_limit_are_shed_with_503(caplog: pytest.LogCaptureFixture
+                                                      ) -> None:
+    h = Harness(limits=Limits(max_connections=20))
+    held: list[socket.socket] = []
+    try:
+        backend = h.backend(label_backend("cat"))
+        h.put_table(table(1, backend.address))
+        for _ in range(20):  # the limit, each served once and kept open (keep-alive)
+            sock = socket.create_connection(("127.0.0.1", h.port), timeout=10)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+            held.append(sock)
+        replies = []
+        for _ in range(30):  # the flood above it
+            with socket.create_connection(("127.0.0.1", h.port), timeout=10) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                replies.append(read_reply(sock))
+        assert all(r.startswith(b"HTTP/1.1 503 ") for r in replies), replies[:3]
+        assert all(b"\r\nretry-after: 1\r\n" in r for r in replies)
+        assert h.metric("modelrouter_rejected_requests_total", reason="overload") == 30
+        assert len(backend.requests) == 20  # nothing of the flood reached a backend
+        wait_for(lambda: any("refused" in r.getMessage() and r.levelname == "WARNING"
+                             for r in caplog.records), what="the overload log line")
+        overload_lines = [r for r in caplog.records if "--max-connections" in r.getMessage()]
+        assert len(overload_lines) == 1  # rate-limited: one line for the whole flood
+        for sock in held:
+            sock.close()
+        # capacity comes back as the held connections go
+        wait_for(lambda: h.request(port=h.port)[0] == 200, what="serving again")
+    finally:
+        for sock in held:
+            sock.close()
+        h.close()
+
+
+def test_the_routers_own_fd_exhaustion_is_not_a_backend_error(process_router: RouterProcess
+                                                              ) -> None:
+    pid = process_router.proc.pid
+    fd_dir = Path(f"/proc/{pid}/fd")
+
+    def open_fds() -> set[int]:
+        return {int(fd.name) for fd in fd_dir.iterdir()}
+
+    at_start = open_fds()
+    backend = process_router.backend(label_backend("cat"))
+    process_router.put_table(table(1, backend.address))
+    wait_for(lambda: open_fds() == at_start, what="the admin connection to close")
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    # Room for exactly one more descriptor (the lowest free number; the limit bounds numbers):
+    # the client's connection gets it, the connection to the backend finds none.
+    used = open_fds()
+    lowest_free = min(set(range(len(used) + 1)) - used)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (lowest_free + 1, hard))
+    try:
+        with socket.create_connection(("127.0.0.1", process_router.port), timeout=10) as sock:
+            sock.sendall(b"POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Length: 2\r\n\r\n{}")
+            reply = sock.recv(65536)
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+    assert reply.startswith(b"HTTP/1.1 503 "), reply
+    assert b"\r\nretry-after: 1\r\n" in reply
+    assert process_router.metric("modelrouter_rejected_requests_total",
+                                 reason="router_resources") == 1
+    assert process_router.metric("modelrouter_errors_total") == 0  # not the backend's error
+    assert process_router.metric("modelrouter_requests_total") == 0
+    wait_for(lambda: "out of file descriptors" in process_router.log_text(),
+             what="the resources log line")
+    assert process_router.request()[0] == 200

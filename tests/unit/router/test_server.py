@@ -21,6 +21,8 @@ class FakeTransport:
         self.out = bytearray()
         self.closing = False
         self.paused = False
+        self.eof = False
+        self.aborted = False
 
     def write(self, data: bytes) -> None:
         assert not self.closing, "write after close"
@@ -37,6 +39,16 @@ class FakeTransport:
 
     def resume_reading(self) -> None:
         self.paused = False
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
+
+    def abort(self) -> None:
+        self.closing = True
+        self.aborted = True
 
 
 class EchoApp:
@@ -188,6 +200,36 @@ def test_header_deadline_restarts_with_each_message_and_spares_idle_connections(
     conn.data_received(b"GET / HTTP/1.1\r\n")
     conn.sweep(conn.last_activity + 11.0)
     assert statuses(transport) == [200, 408]
+
+
+def test_connections_over_the_limit_are_shed_and_linger_until_the_client_closes() -> None:
+    app = EchoApp()
+    served: set[HttpConnection] = set()
+    lingering: set[HttpConnection] = set()
+    limits = Limits(max_connections=2)
+    transports = [FakeTransport() for _ in range(3)]
+    conns = [HttpConnection(app, limits, served, lingering) for _ in range(3)]
+    for conn, transport in zip(conns, transports, strict=True):
+        conn.connection_made(transport)  # type: ignore[arg-type]
+    shed, transport = conns[2], transports[2]
+    assert served == set(conns[:2])
+    assert lingering == {shed}
+    assert statuses(transport) == [503]
+    assert b"retry-after: 1\r\n" in transport.out
+    assert transport.eof
+    assert not transport.closing
+    assert app.rejections == ["overload"]
+    shed.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # read and ignored
+    assert statuses(transport) == [503]
+    assert not app.seen
+    shed.sweep(shed.last_activity + 2.0)  # the client never closed: give up on it
+    assert transport.closing
+    shed.connection_lost(None)
+    assert not lingering
+    conns[0].connection_lost(None)  # capacity comes back
+    again = HttpConnection(app, limits, served, lingering)
+    again.connection_made(FakeTransport())
+    assert again in served
 
 
 def test_request_head_drops_hop_by_hop_and_overrides_host() -> None:
