@@ -19,7 +19,7 @@ from typing import Protocol, cast
 
 import httptools
 
-from controller.router.wire import Request, json_response
+from controller.router.wire import NO_HOP, Request, json_response
 
 _MAX_QUEUED = 16  # pipelined requests buffered before we stop reading
 SHED_LINGER_S = 1.0  # a shed connection waits this long for the client to close first
@@ -37,6 +37,17 @@ class Limits:
     read_timeout_s: float = 30.0
     header_timeout_s: float = 10.0  # from the first byte of a message to its complete head
     max_connections: int = 4096  # per listening port; more are shed with 503
+
+
+# Never dropped because a Connection header names them: the router needs them itself.
+_KEEP = frozenset({b"host", b"content-length", b"transfer-encoding", b"close", b"keep-alive",
+                   b""})
+
+
+def _named_hop_headers(connection: bytes) -> frozenset[bytes]:
+    """Header names listed in Connection: hop-by-hop, not forwarded (RFC 9110 7.6.1)."""
+    names = frozenset(token.strip().lower() for token in connection.split(b",")) - _KEEP
+    return names or NO_HOP
 
 
 class App(Protocol):
@@ -88,6 +99,7 @@ class HttpConnection(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] = []
         self.header_bytes = 0
         self.headers_done = False
+        self.hop = NO_HOP
         self.body: list[bytes] = []
         self.body_size = 0
 
@@ -213,6 +225,7 @@ class HttpConnection(asyncio.Protocol):
         self.sections += 1
         if self.parser.should_upgrade():
             raise RequestRejectedError(501, "upgrade", "protocol upgrade is not supported")
+        connection = None
         for name, value in self.headers:
             if name == b"content-length" and value.strip().isdigit():
                 if int(value) > self.limits.max_body_bytes:
@@ -220,6 +233,10 @@ class HttpConnection(asyncio.Protocol):
             elif name == b"expect" and value.lower() == b"100-continue" and self.transport:
                 # We read the whole body before forwarding, so accept it ourselves.
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            elif name == b"connection":
+                connection = value if connection is None else connection + b"," + value
+        if connection is not None:
+            self.hop = _named_hop_headers(connection)
 
     def on_body(self, body: bytes) -> None:
         self.body_size += len(body)
@@ -231,7 +248,7 @@ class HttpConnection(asyncio.Protocol):
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
         req = Request(
             self.parser.get_method(), self.url, self.headers, body,
-            self.parser.should_keep_alive(),
+            self.parser.should_keep_alive(), self.hop,
         )
         self.message_started = None
         self._reset_message()

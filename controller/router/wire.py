@@ -5,23 +5,31 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Final
 
 Headers = list[tuple[bytes, bytes]]
 
-# Hop-by-hop headers plus the ones the router rewrites itself.
+# Hop-by-hop headers plus the ones the router rewrites itself.  Headers named in the
+# client's Connection header are hop-by-hop too (Request.hop).
 REQUEST_DROP = frozenset(
     {
         b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te",
         b"upgrade", b"expect", b"content-length", b"trailer", b"proxy-authorization",
+        b"proxy-authenticate",
     }
 )
+# The router's own request headers (x-model-variant, x-prediction-id, x-modelrouter-shadow)
+# and everything else under these prefixes: a client never sets them for a backend.
+INTERNAL_PREFIXES = (b"x-model", b"x-prediction")
 RESPONSE_DROP = frozenset(
     {
         b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"trailer",
+        b"upgrade", b"proxy-connection", b"proxy-authenticate",
         b"x-prediction-id", b"x-model-variant",
     }
 )
+NO_HOP: frozenset[bytes] = frozenset()
+_X: Final = 120  # ord("x"): only names starting with it need the prefix test
 BODYLESS_METHODS = frozenset({b"GET", b"HEAD", b"DELETE", b"OPTIONS", b"TRACE"})
 
 
@@ -32,6 +40,7 @@ class Request:
     headers: Headers
     body: bytes
     keep_alive: bool
+    hop: frozenset[bytes] = NO_HOP  # header names the Connection header lists
 
     @property
     def path(self) -> bytes:
@@ -55,8 +64,11 @@ def reason_phrase(status: int) -> bytes:
 def request_head(req: Request, host: bytes | None) -> bytes:
     """Request line and end-to-end headers for a backend (without the closing CRLF)."""
     parts = [req.method, b" ", req.url, b" HTTP/1.1\r\n"]
+    drop = REQUEST_DROP if not req.hop else REQUEST_DROP | req.hop
     for name, value in req.headers:
-        if name in REQUEST_DROP or (host is not None and name == b"host"):
+        if name in drop or (host is not None and name == b"host"):
+            continue
+        if name and name[0] == _X and name.startswith(INTERNAL_PREFIXES):
             continue
         parts += (name, b": ", value, b"\r\n")
     if host is not None:

@@ -80,6 +80,7 @@ class ModelBackend:
     delay_s: float = 0.0
     port: int = 0
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    heads: list[bytes] = field(default_factory=list)  # each request head as received
     server: asyncio.Server | None = None
     handlers: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -113,6 +114,7 @@ class ModelBackend:
                         name, value = line.split(":", 1)
                         headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
+                self.heads.append(head)
                 self.requests.append((method, path, headers))
                 if self.delay_s:
                     await asyncio.sleep(self.delay_s)  # the backend's own latency, not a sync

@@ -247,6 +247,20 @@ def test_request_head_drops_hop_by_hop_and_overrides_host() -> None:
     assert b"content-length: 5\r\n" in head
 
 
+def test_request_head_drops_internal_and_connection_named_headers() -> None:
+    conn, _, app = connect()
+    conn.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Hop, Host\r\n"
+                       b"X-Hop: 1\r\nX-Model-Variant: evil\r\nx-prediction-id: evil\r\n"
+                       b"X-Modelrouter-Shadow: evil\r\nX-Modeled: evil\r\nX-Keep: 1\r\n\r\n")
+    (req,) = app.seen
+    assert req.hop == frozenset({b"x-hop"})  # host is never dropped this way
+    head = request_head(req, None)
+    assert b"evil" not in head
+    assert b"x-hop" not in head
+    assert b"x-keep: 1\r\n" in head
+    assert b"host: x\r\n" in head
+
+
 def test_response_bytes_replaces_framing_headers() -> None:
     out = response_bytes(200, b"OK", [(b"transfer-encoding", b"chunked"), (b"x-a", b"1"),
                                       (b"x-model-variant", b"spoofed")], b"body",
