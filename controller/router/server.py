@@ -19,7 +19,7 @@ from typing import Protocol, cast
 
 import httptools
 
-from controller.router.wire import NO_HOP, Request, json_response
+from controller.router.wire import NO_HOP, Request, json_response, valid_host
 
 _MAX_QUEUED = 16  # pipelined requests buffered before we stop reading
 SHED_LINGER_S = 1.0  # a shed connection waits this long for the client to close first
@@ -226,15 +226,29 @@ class HttpConnection(asyncio.Protocol):
         if self.parser.should_upgrade():
             raise RequestRejectedError(501, "upgrade", "protocol upgrade is not supported")
         connection = None
+        hosts = 0
         for name, value in self.headers:
             if name == b"content-length" and value.strip().isdigit():
                 if int(value) > self.limits.max_body_bytes:
                     raise RequestRejectedError(413, "body", "request body too large")
+            elif name == b"host":
+                hosts += 1
+                if hosts > 1:
+                    raise RequestRejectedError(400, "host", "more than one Host header")
+                if not valid_host(value):
+                    raise RequestRejectedError(400, "host", "invalid Host header")
             elif name == b"expect" and value.lower() == b"100-continue" and self.transport:
                 # We read the whole body before forwarding, so accept it ourselves.
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             elif name == b"connection":
                 connection = value if connection is None else connection + b"," + value
+        if not hosts:
+            # RFC 9112 section 3.2: HTTP/1.1 requires Host.  HTTP/1.0 predates it and is
+            # accepted without (simple probes and tools still send it so); the request goes
+            # on as HTTP/1.1, so it gets the empty Host that a target without authority has.
+            if self.parser.get_http_version() != "1.0":
+                raise RequestRejectedError(400, "host", "missing Host header")
+            self.headers.append((b"host", b""))
         if connection is not None:
             self.hop = _named_hop_headers(connection)
 

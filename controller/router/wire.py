@@ -54,6 +54,36 @@ class Request:
         return None
 
 
+# RFC 3986 host syntax: reg-name (which covers IPv4address) and IP-literal characters.
+_UNRESERVED_SUB_DELIMS = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                          b"-._~!$&'()*+,;=")
+_REG_NAME_CHARS: Final = _UNRESERVED_SUB_DELIMS + b"%"
+_IP_LITERAL_CHARS: Final = _UNRESERVED_SUB_DELIMS + b":"
+_HEX: Final = b"0123456789abcdefABCDEF"
+
+
+def valid_host(value: bytes) -> bool:
+    """A Host field value per RFC 9112 section 3.2: uri-host [ ":" port ]; empty is valid."""
+    value = value.strip(b" \t")
+    if value.startswith(b"["):
+        end = value.find(b"]")
+        if end < 2 or value[1:end].translate(None, _IP_LITERAL_CHARS):
+            return False
+        rest = value[end + 1:]
+    else:
+        host = value.split(b":", 1)[0]
+        if host.translate(None, _REG_NAME_CHARS):
+            return False
+        position = host.find(b"%")
+        while position >= 0:  # pct-encoded: "%" HEXDIG HEXDIG
+            pair = host[position + 1:position + 3]
+            if len(pair) != 2 or pair.translate(None, _HEX):
+                return False
+            position = host.find(b"%", position + 3)
+        rest = value[len(host):]
+    return not rest or (rest[:1] == b":" and not rest[1:].translate(None, b"0123456789"))
+
+
 def reason_phrase(status: int) -> bytes:
     try:
         return HTTPStatus(status).phrase.encode()

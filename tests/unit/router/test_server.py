@@ -149,6 +149,41 @@ def test_a_head_split_over_many_reads_within_the_limit_is_served() -> None:
     assert app.seen[0].header(b"x-long") == b"v" * 900
 
 
+@pytest.mark.parametrize("head", [
+    b"GET / HTTP/1.1\r\n",  # no Host
+    b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n",  # more than one
+    b"GET / HTTP/1.1\r\nHost: a b\r\n",
+    b"GET / HTTP/1.1\r\nHost: user@a\r\n",
+    b"GET / HTTP/1.1\r\nHost: a:b\r\n",
+    b"GET / HTTP/1.1\r\nHost: a:80:80\r\n",
+    b"GET / HTTP/1.1\r\nHost: [::1\r\n",
+    b"GET / HTTP/1.1\r\nHost: a/b\r\n",
+    b"GET / HTTP/1.1\r\nHost: a%zz\r\n",
+])
+def test_host_is_required_once_and_valid(head: bytes) -> None:
+    conn, transport, app = connect()
+    conn.data_received(head + b"\r\n")
+    assert statuses(transport) == [400]
+    assert transport.closing
+    assert app.rejections == ["host"]
+
+
+@pytest.mark.parametrize("host", [b"a.example", b"a.example:8080", b"127.0.0.1:80", b"[::1]",
+                                  b"[::1]:8080", b"", b"xn--bcher-kva.example", b"a%41b"])
+def test_valid_hosts_are_served(host: bytes) -> None:
+    conn, transport, app = connect()
+    conn.data_received(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    assert statuses(transport) == [200]
+    assert app.seen[0].header(b"host") == host
+
+
+def test_http10_without_host_is_served_and_forwarded_with_an_empty_host() -> None:
+    conn, transport, app = connect()
+    conn.data_received(b"GET / HTTP/1.0\r\n\r\n")
+    assert statuses(transport) == [200]
+    assert b"host: \r\n" in request_head(app.seen[0], None)
+
+
 def test_http10_closes_after_answer() -> None:
     conn, transport, _ = connect()
     conn.data_received(b"GET / HTTP/1.0\r\n\r\n")
@@ -158,7 +193,8 @@ def test_http10_closes_after_answer() -> None:
 
 def test_expect_continue_is_acknowledged() -> None:
     conn, transport, app = connect()
-    conn.data_received(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+    conn.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                       b"Content-Length: 2\r\n\r\n")
     assert transport.out.startswith(b"HTTP/1.1 100 Continue")
     conn.data_received(b"hi")
     assert app.seen[0].body == b"hi"
@@ -166,7 +202,7 @@ def test_expect_continue_is_acknowledged() -> None:
 
 def test_read_and_idle_timeouts() -> None:
     conn, transport, _ = connect(Limits(read_timeout_s=1.0, idle_timeout_s=5.0))
-    conn.data_received(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab")
+    conn.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
     assert conn.message_started is not None
     conn.sweep(conn.message_started + 2.0)
     assert statuses(transport) == [408]
