@@ -22,6 +22,7 @@ import httptools
 from controller.router.wire import NO_HOP, Request, json_response, valid_host
 
 _MAX_QUEUED = 16  # pipelined requests buffered before we stop reading
+_LF = 10
 SHED_LINGER_S = 1.0  # a shed connection waits this long for the client to close first
 # The answer to a connection over --max-connections (before reading anything from it).
 OVERLOADED = json_response(503, {"error": "too many connections, retry later"}, False,
@@ -85,8 +86,9 @@ class HttpConnection(asyncio.Protocol):
         self.close_after = False
         self.last_activity = time.monotonic()
         self.message_started: float | None = None
-        # Reading a request head (or the CRLFs before one): `raw_head_bytes` of it received
-        # so far; `sections` counts the heads and messages finished.
+        # Reading a header section (a request head or the CRLFs before one, or the trailers
+        # of a chunked body): `raw_head_bytes` of it received so far; `sections` counts the
+        # heads and messages finished.
         self.head_open = True
         self.raw_head_bytes = 0
         self.sections = 0
@@ -102,6 +104,13 @@ class HttpConnection(asyncio.Protocol):
         self.hop = NO_HOP
         self.body: list[bytes] = []
         self.body_size = 0
+        # Chunked bodies: httptools does not report chunk sizes, so the size line of a chunk
+        # is read back from the bytes just fed (see _check_chunk).
+        self.chunk_mark = 0  # body bytes before the current chunk
+        self.chunk_fresh = False  # a chunk size line was parsed in the current read
+        self.chunk_open = False  # inside a chunk's data (or the trailers, after the last)
+        self.size_pending = False  # between chunks: the next bytes are a size line
+        self.size_prefix = b""  # the start of a size line that began in an earlier read
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -198,7 +207,55 @@ class HttpConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             self.fail(RequestRejectedError(400, "malformed", "malformed HTTP request"))
             return False
+        if self.chunk_fresh or self.size_pending:
+            self._chunk_bookkeeping(data if isinstance(data, bytes) else bytes(data))
         return not (self.closed or self.close_after)
+
+    def _chunk_bookkeeping(self, data: bytes) -> None:
+        if self.chunk_fresh:
+            self.chunk_fresh = False
+            if self.chunk_open:
+                self._check_chunk(data)
+        if self.size_pending:
+            # A size line follows the last LF (chunk data ends with CRLF, a size line has no
+            # LF): keep what arrived of it, 64 bytes are plenty for its hex digits.
+            lf = data.rfind(b"\n")
+            start = data[lf + 1:] if lf >= 0 else self.size_prefix + data
+            self.size_prefix = start[:64]
+
+    def _check_chunk(self, data: bytes) -> None:
+        """A chunk size line was parsed in `data` and its chunk is still open: its size.
+
+        After that line the read holds `delivered` bytes of the chunk's data (on_body), then
+        possibly the CR of the CRLF that ends a complete chunk; after the line of the last
+        chunk (size 0) come trailer bytes instead.  So the line ends `delivered` bytes before
+        the end, and starts after the LF before it, or began in the previous read."""
+        delivered = self.body_size - self.chunk_mark
+        end = len(data) - delivered
+        if end <= 0:
+            return
+        if data[end - 1] != _LF:
+            if not delivered:
+                self._trailers(0)  # the last chunk, then the start of a trailer line
+            return  # all of the chunk arrived, and the CR after it: nothing is pending
+        lf = data.rfind(b"\n", 0, end - 1)
+        line = data[lf + 1:end] if lf >= 0 else self.size_prefix + data[:end]
+        digits = len(line) - len(line.lstrip(b"0123456789abcdefABCDEF"))
+        if not digits or line[digits:digits + 1] not in (b";", b"\r"):
+            if not delivered:
+                self._trailers(0)  # a complete trailer line, not a size line
+            return
+        size = 1 << 64 if digits > 16 else int(line[:digits], 16)
+        if not size:
+            self._trailers(len(data) - end)
+        elif self.chunk_mark + size > self.limits.max_body_bytes:
+            self.fail(RequestRejectedError(413, "body", "request body too large"))
+
+    def _trailers(self, received: int) -> None:
+        """The trailer section of a chunked body began: count it like a head.  `received`:
+        its bytes in the current read, when known (else at most one read goes uncounted)."""
+        self.head_open = True
+        self.raw_head_bytes = received
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_url(self, url: bytes) -> None:
@@ -227,6 +284,7 @@ class HttpConnection(asyncio.Protocol):
             raise RequestRejectedError(501, "upgrade", "protocol upgrade is not supported")
         connection = None
         hosts = 0
+        chunked = False
         for name, value in self.headers:
             if name == b"content-length" and value.strip().isdigit():
                 if int(value) > self.limits.max_body_bytes:
@@ -242,6 +300,9 @@ class HttpConnection(asyncio.Protocol):
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             elif name == b"connection":
                 connection = value if connection is None else connection + b"," + value
+            elif name == b"transfer-encoding":
+                chunked = True  # httptools refuses a request coding that does not end chunked
+        self.size_pending = chunked
         if not hosts:
             # RFC 9112 section 3.2: HTTP/1.1 requires Host.  HTTP/1.0 predates it and is
             # accepted without (simple probes and tools still send it so); the request goes
@@ -251,6 +312,17 @@ class HttpConnection(asyncio.Protocol):
             self.headers.append((b"host", b""))
         if connection is not None:
             self.hop = _named_hop_headers(connection)
+
+    def on_chunk_header(self) -> None:
+        self.chunk_mark = self.body_size
+        self.chunk_fresh = True
+        self.chunk_open = True
+        self.size_pending = False
+
+    def on_chunk_complete(self) -> None:
+        self.chunk_open = False
+        self.size_pending = True
+        self.size_prefix = b""
 
     def on_body(self, body: bytes) -> None:
         self.body_size += len(body)

@@ -216,3 +216,19 @@ def test_the_routers_own_fd_exhaustion_is_not_a_backend_error(process_router: Ro
     wait_for(lambda: "out of file descriptors" in process_router.log_text(),
              what="the resources log line")
     assert process_router.request()[0] == 200
+
+
+def test_a_chunk_declared_over_the_body_limit_gets_413_before_the_rest_is_sent() -> None:
+    h = Harness(limits=Limits(max_body_bytes=1024, read_timeout_s=30.0))
+    try:
+        with socket.create_connection(("127.0.0.1", h.port), timeout=20) as sock:
+            sock.sendall(b"POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n100000\r\n" + b"x" * 10)
+            # The rest of the 1 MiB chunk is never sent: the answer must come without it,
+            # long before the 30 s read timeout.
+            reply = read_reply(sock)
+        assert reply.startswith(b"HTTP/1.1 413 "), reply
+        assert h.metric("modelrouter_rejected_requests_total", reason="body") == 1
+        assert h.metric("modelrouter_rejected_requests_total", reason="read_timeout") == 0
+    finally:
+        h.close()

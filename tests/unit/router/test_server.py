@@ -184,6 +184,48 @@ def test_http10_without_host_is_served_and_forwarded_with_an_empty_host() -> Non
     assert b"host: \r\n" in request_head(app.seen[0], None)
 
 
+CHUNKED_HEAD = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize("reads", [
+    [CHUNKED_HEAD + b"100000\r\n" + b"x" * 10],  # declared 1 MiB, 10 bytes sent
+    [CHUNKED_HEAD, b"100000\r\n", b"x" * 10],
+    [CHUNKED_HEAD + b"10", b"0000;ext=1\r\nxx"],  # the size line split over reads
+    [CHUNKED_HEAD + b"1", b"0", b"0", b"0", b"0", b"0\r\n"],
+    [CHUNKED_HEAD + b"200\r\n" + b"y" * 512 + b"\r\n300\r\nzz"],  # 512 + 768 > 1024
+])
+def test_a_chunk_declared_over_the_body_limit_is_refused_at_its_size_line(reads: list[bytes]
+                                                                          ) -> None:
+    conn, transport, app = connect(Limits(max_body_bytes=1024))
+    for data in reads:
+        conn.data_received(data)
+    assert statuses(transport) == [413]
+    assert app.rejections == ["body"]
+
+
+def test_chunked_bodies_within_the_limit_are_served_however_they_are_split() -> None:
+    body = b"".join(b"%x;name=value\r\n%s\r\n" % (n, b"k" * n) for n in (1, 100, 255, 16))
+    data = CHUNKED_HEAD + body + b"0\r\nX-Trailer: t\r\n\r\n"
+    for step in (1, 3, 7, 64, len(data)):
+        conn, transport, app = connect(Limits(max_body_bytes=372))
+        for i in range(0, len(data), step):
+            conn.data_received(data[i:i + step])
+        assert statuses(transport) == [200], step
+        assert app.seen[0].body == b"k" * 372
+        assert app.seen[0].header(b"x-trailer") is None  # trailers are not headers
+
+
+def test_an_unterminated_trailer_is_refused_by_bytes_received() -> None:
+    conn, transport, app = connect(Limits(max_header_bytes=2048))
+    conn.data_received(CHUNKED_HEAD + b"3\r\nabc\r\n0\r\nX-Endless: ")
+    for _ in range(10):
+        conn.data_received(b"v" * 1000)
+        if transport.closing:
+            break
+    assert statuses(transport) == [431]
+    assert app.rejections == ["headers"]
+
+
 def test_http10_closes_after_answer() -> None:
     conn, transport, _ = connect()
     conn.data_received(b"GET / HTTP/1.0\r\n\r\n")
