@@ -282,7 +282,7 @@ class HttpConnection(asyncio.Protocol):
         self.sections += 1
         if self.parser.should_upgrade():
             raise RequestRejectedError(501, "upgrade", "protocol upgrade is not supported")
-        connection = None
+        connection = expect = None
         hosts = 0
         chunked = False
         for name, value in self.headers:
@@ -295,9 +295,8 @@ class HttpConnection(asyncio.Protocol):
                     raise RequestRejectedError(400, "host", "more than one Host header")
                 if not valid_host(value):
                     raise RequestRejectedError(400, "host", "invalid Host header")
-            elif name == b"expect" and value.lower() == b"100-continue" and self.transport:
-                # We read the whole body before forwarding, so accept it ourselves.
-                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            elif name == b"expect":
+                expect = value
             elif name == b"connection":
                 connection = value if connection is None else connection + b"," + value
             elif name == b"transfer-encoding":
@@ -312,6 +311,21 @@ class HttpConnection(asyncio.Protocol):
             self.headers.append((b"host", b""))
         if connection is not None:
             self.hop = _named_hop_headers(connection)
+        if expect is not None:
+            self._expect(expect)
+
+    def _expect(self, expect: bytes) -> None:
+        """Answer an expectation, only once every other check of the head has passed."""
+        if expect.strip().lower() != b"100-continue":
+            raise RequestRejectedError(417, "expectation", "only 100-continue is supported")
+        # The router reads the whole body before forwarding, so it accepts it itself; never
+        # to HTTP/1.0 (RFC 9110 10.1.1), never in the middle of an answer still owed for an
+        # earlier request (the client then sends its body after its own wait).
+        transport = self.transport
+        if transport is not None and not (self.busy or self.queue) and (
+            self.parser.get_http_version() != "1.0"
+        ):
+            transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_chunk_header(self) -> None:
         self.chunk_mark = self.body_size

@@ -232,3 +232,13 @@ def test_a_chunk_declared_over_the_body_limit_gets_413_before_the_rest_is_sent()
         assert h.metric("modelrouter_rejected_requests_total", reason="read_timeout") == 0
     finally:
         h.close()
+
+
+def test_expect_continue_with_a_body_over_the_limit_gets_413_before_any_100(harness: Harness
+                                                                           ) -> None:
+    with socket.create_connection(("127.0.0.1", harness.port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\n"
+                     b"Expect: 100-continue\r\nContent-Length: 5000000\r\n\r\n")
+        reply = read_reply(sock)  # the body is never sent
+    assert reply.startswith(b"HTTP/1.1 413 "), reply
+    assert b" 100 " not in reply

@@ -242,6 +242,36 @@ def test_expect_continue_is_acknowledged() -> None:
     assert app.seen[0].body == b"hi"
 
 
+def test_expect_continue_over_the_body_limit_gets_413_and_no_100() -> None:
+    conn, transport, app = connect(Limits(max_body_bytes=1000))
+    # Expect before Content-Length: every check runs before the 100 is written
+    conn.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                       b"Content-Length: 5000\r\n\r\n")
+    assert transport.out.startswith(b"HTTP/1.1 413 ")
+    assert b"100 Continue" not in transport.out
+    assert app.rejections == ["body"]
+
+
+def test_an_unknown_expectation_gets_417() -> None:
+    conn, transport, app = connect()
+    conn.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n"
+                       b"Content-Length: 2\r\n\r\nhi")
+    assert statuses(transport) == [417]
+    assert app.rejections == ["expectation"]
+
+
+def test_no_100_for_http10_nor_in_the_middle_of_another_answer() -> None:
+    conn, transport, _ = connect()
+    conn.data_received(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+    assert not transport.out
+    conn, transport, app = connect()
+    app.handle = lambda conn, req: None  # type: ignore[method-assign]  # answers later
+    conn.data_received(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                       b"POST /b HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\n"
+                       b"Content-Length: 2\r\n\r\n")
+    assert not transport.out  # a 100 now would land before the answer to /a
+
+
 def test_read_and_idle_timeouts() -> None:
     conn, transport, _ = connect(Limits(read_timeout_s=1.0, idle_timeout_s=5.0))
     conn.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
