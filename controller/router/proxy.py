@@ -27,6 +27,7 @@ from controller.router.wire import (
     Request,
     json_body,
     json_response,
+    json_too_deep,
     request_head,
     response_bytes,
 )
@@ -40,6 +41,7 @@ class ProxySettings:
     shadow_timeout_s: float = 5.0
     max_shadow_inflight: int = 256
     feedback_path: bytes = b"/feedback"
+    max_json_depth: int = 64  # nesting of client JSON (feedback, PUT /table); deeper is 400
 
 
 class ShadowJoin:
@@ -227,7 +229,7 @@ class Router:
 
     # -- delayed feedback ------------------------------------------------------------------
     def feedback(self, body: bytes) -> tuple[int, dict[str, object]]:
-        request = parse_feedback(body)
+        request = parse_feedback(body, self.settings.max_json_depth)
         if isinstance(request, str):
             self.rejected("feedback")
             return 400, {"error": request}
@@ -249,8 +251,10 @@ class Router:
         return 200, {"predictionId": prediction_id, "variant": entry.primary, "results": results}
 
 
-def parse_feedback(body: bytes) -> tuple[str, object, float | None] | str:
+def parse_feedback(body: bytes, max_depth: int = 64) -> tuple[str, object, float | None] | str:
     """(prediction id, label or None, reward or None), or an error message."""
+    if json_too_deep(body, max_depth):
+        return f"JSON nested deeper than {max_depth} levels"
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):

@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="s from the first byte of a request to its complete head, then 408")
     p.add_argument("--max-connections", type=int, default=4096,
                    help="client connections per listening port; more get 503 and are closed")
+    p.add_argument("--max-json-depth", type=int, default=64,
+                   help="nesting of client JSON (feedback, PUT /table); deeper gets 400")
     return p
 
 
@@ -82,7 +84,7 @@ def settings_from(args: argparse.Namespace) -> RouterSettings:
                       args.idle_timeout, args.read_timeout, args.header_timeout,
                       args.max_connections),
         proxy=ProxySettings(args.backend_timeout, args.shadow_timeout, args.max_shadow_inflight,
-                            args.feedback_path.encode()),
+                            args.feedback_path.encode(), args.max_json_depth),
         feedback_max_entries=args.feedback_max_entries,
         feedback_ttl_s=args.feedback_ttl,
         sources=sources,

@@ -84,6 +84,34 @@ def valid_host(value: bytes) -> bool:
     return not rest or (rest[:1] == b":" and not rest[1:].translate(None, b"0123456789"))
 
 
+def json_too_deep(data: bytes, max_depth: int) -> bool:
+    """Whether JSON text nests arrays/objects deeper than `max_depth` (strings skipped).
+
+    A cheap check before json.loads, which raises RecursionError (not ValueError) on deep
+    input: a body with no more brackets than the limit is never scanned."""
+    if data.count(b"[") + data.count(b"{") <= max_depth:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 92:  # backslash
+                escaped = True
+            elif byte == 34:  # quote
+                in_string = False
+        elif byte == 34:
+            in_string = True
+        elif byte == 91 or byte == 123:  # [ {
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif byte == 93 or byte == 125:  # ] }
+            depth -= 1
+    return False
+
+
 def reason_phrase(status: int) -> bytes:
     try:
         return HTTPStatus(status).phrase.encode()

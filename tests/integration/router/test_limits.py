@@ -6,6 +6,7 @@ The memory figures come from a router in its own process (`RouterProcess`), read
 
 from __future__ import annotations
 
+import json
 import resource
 import socket
 import threading
@@ -242,3 +243,15 @@ def test_expect_continue_with_a_body_over_the_limit_gets_413_before_any_100(harn
         reply = read_reply(sock)  # the body is never sent
     assert reply.startswith(b"HTTP/1.1 413 "), reply
     assert b" 100 " not in reply
+
+
+@pytest.mark.parametrize(("admin", "method", "path"), [
+    (False, "POST", "/feedback"), (True, "POST", "/feedback"), (True, "PUT", "/table"),
+])
+def test_deeply_nested_json_gets_400_never_500(harness: Harness, admin: bool, method: str,
+                                               path: str) -> None:
+    port = harness.admin_port if admin else harness.port
+    status, _, body = harness.request(method, path, body=b"[" * 100_000, port=port)
+    assert status == 400
+    assert "nested deeper than 64" in json.loads(body)["error"]
+    assert harness.request(method, path, body=b"[" * 64 + b"]" * 64, port=port)[0] in (400, 422)
