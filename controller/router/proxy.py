@@ -21,7 +21,7 @@ from controller.router.feedback import judge
 from controller.router.server import HttpConnection
 from controller.router.targets import Target, call_target
 from controller.router.telemetry import Telemetry
-from controller.router.upstream import ROUTER_RESOURCES
+from controller.router.upstream import ROUTER_RESOURCES, STREAMED, UpstreamConnection
 from controller.router.wire import (
     Headers,
     Request,
@@ -30,6 +30,7 @@ from controller.router.wire import (
     json_too_deep,
     request_head,
     response_bytes,
+    response_head,
 )
 
 _BP = 10_000
@@ -42,6 +43,9 @@ class ProxySettings:
     max_shadow_inflight: int = 256
     feedback_path: bytes = b"/feedback"
     max_json_depth: int = 64  # nesting of client JSON (feedback, PUT /table); deeper is 400
+    # Answers larger than this are streamed to the client, not stored nor compared.
+    max_stored_response_bytes: int = 1 << 20
+    stream_buffer_bytes: int = 256 << 10  # client write buffer that pauses a streamed answer
 
 
 class ShadowJoin:
@@ -77,9 +81,13 @@ class ShadowJoin:
 
 
 class Exchange:
-    """One live request: the answer goes to the client, the record to telemetry."""
+    """One live request: the answer goes to the client, the record to telemetry.
 
-    __slots__ = ("conn", "join", "keep_alive", "prediction_id", "router", "started", "target")
+    An answer over max_stored_response_bytes is streamed (this is its upstream Sink): the head
+    at once, then the body as it arrives; `done` then only ends it."""
+
+    __slots__ = ("conn", "join", "keep_alive", "prediction_id", "router", "started",
+                 "stream_status", "streaming", "target")
 
     def __init__(self, router: Router, conn: HttpConnection, target: Target, prediction_id: str,
                  keep_alive: bool, started: float, join: ShadowJoin | None) -> None:
@@ -90,8 +98,48 @@ class Exchange:
         self.keep_alive = keep_alive
         self.started = started
         self.join = join
+        self.streaming = False
+        self.stream_status = 0
+
+    def stream_start(self, status: int, reason: bytes, headers: Headers, length: int,
+                     source: UpstreamConnection) -> None:
+        conn = self.conn
+        self.streaming = True
+        self.stream_status = status
+        transport = conn.transport
+        if conn.closed or transport is None:
+            source.client_gone()
+            return
+        # Without a content-length the body ends with the connection (for any client version).
+        self.keep_alive = self.keep_alive and length >= 0
+        extra = (b"x-prediction-id: " + self.prediction_id.encode() + b"\r\n"
+                 + self.target.response_tail)
+        transport.write(response_head(status, reason, headers, extra, length, self.keep_alive))
+        conn.stream_from(source, self.router.settings.stream_buffer_bytes)
+
+    def stream_data(self, data: bytes) -> None:
+        transport = self.conn.transport
+        if transport is not None and not self.conn.closed:
+            transport.write(data)
+
+    def _stream_done(self, error: str) -> None:
+        router = self.router
+        conn = self.conn
+        conn.stream_ended()
+        if error == STREAMED:
+            conn.respond(b"", self.keep_alive)  # complete: next request, or close
+        else:
+            conn.abort()  # the backend failed mid-answer: the client must see it cut
+        router.telemetry.live.append((self.target.name, self.stream_status,
+                                      router.clock() - self.started, error, b"",
+                                      self.prediction_id, self.started))
+        if self.join is not None:
+            self.join.set_primary(None)  # not compared
 
     def done(self, status: int, reason: bytes, headers: Headers, body: bytes, error: str) -> None:
+        if self.streaming:
+            self._stream_done(error)
+            return
         router = self.router
         elapsed = router.clock() - self.started
         target = self.target
@@ -177,7 +225,7 @@ class Router:
             if fault is not None:
                 self._count_fault(target.name, fault.kinds())
         call_target(target, data, head_only, self.settings.backend_timeout_s, fault,
-                    exchange.done)
+                    exchange.done, self.settings.max_stored_response_bytes, exchange)
         for name in mirrors:
             self._tee(req, self.targets[name], pid_line, head_only, join)
 
@@ -221,7 +269,8 @@ class Router:
             fault = choose_fault(target.fault, target.fraction_bp, int(self.random() * _BP))
             if fault is not None:
                 self._count_fault(target.name, fault.kinds())
-        call_target(target, data, head_only, self.settings.shadow_timeout_s, fault, done)
+        call_target(target, data, head_only, self.settings.shadow_timeout_s, fault, done,
+                    self.settings.max_stored_response_bytes)
 
     def _count_fault(self, variant: str, kinds: list[str]) -> None:
         for kind in kinds:

@@ -51,6 +51,17 @@ def _named_hop_headers(connection: bytes) -> frozenset[bytes]:
     return names or NO_HOP
 
 
+class Flow(Protocol):
+    """Where a streamed response comes from (a backend connection): the client's write
+    buffer paces it, and it stops when the client goes away."""
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def client_gone(self) -> None: ...
+
+
 class App(Protocol):
     def handle(self, conn: HttpConnection, req: Request) -> None: ...
 
@@ -77,6 +88,8 @@ class HttpConnection(asyncio.Protocol):
         self.registry = registry
         self.lingering = lingering
         self.shed = False
+        self.flow: Flow | None = None  # the source of the response being streamed, if any
+        self.write_paused = False
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.queue: deque[Request] = deque()
@@ -140,6 +153,19 @@ class HttpConnection(asyncio.Protocol):
         self.registry.discard(self)
         if self.lingering is not None:
             self.lingering.discard(self)
+        flow, self.flow = self.flow, None
+        if flow is not None:
+            flow.client_gone()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        if self.flow is not None:
+            self.flow.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.flow is not None:
+            self.flow.resume_reading()
 
     def eof_received(self) -> bool:
         """Client half-closed: answer what it already sent, then close."""
@@ -395,6 +421,26 @@ class HttpConnection(asyncio.Protocol):
             self.closed = True
         elif self.queue:
             self._next()
+
+    def stream_from(self, flow: Flow, high_water: int) -> None:
+        """The answer being written is streamed from `flow`: pause it while more than
+        `high_water` bytes wait in the transport (until a quarter of it is left)."""
+        self.flow = flow
+        if self.transport is not None:
+            self.transport.set_write_buffer_limits(high=high_water)
+        if self.write_paused:
+            flow.pause_reading()
+
+    def stream_ended(self) -> None:
+        self.flow = None
+
+    def abort(self) -> None:
+        """Drop the connection at once (a streamed answer that cannot be completed)."""
+        self.flow = None
+        self.queue.clear()
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+        self.closed = True
 
     def fail(self, reject: RequestRejectedError) -> None:
         self.app.rejected(reject.reason)

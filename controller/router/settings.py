@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="client connections per listening port; more get 503 and are closed")
     p.add_argument("--max-json-depth", type=int, default=64,
                    help="nesting of client JSON (feedback, PUT /table); deeper gets 400")
+    p.add_argument("--max-stored-response-bytes", type=int, default=1 << 20,
+                   help="larger backend answers are streamed, not stored nor compared")
+    p.add_argument("--stream-buffer-bytes", type=int, default=256 << 10,
+                   help="client write buffer above which a streamed answer pauses the backend")
     return p
 
 
@@ -84,7 +88,8 @@ def settings_from(args: argparse.Namespace) -> RouterSettings:
                       args.idle_timeout, args.read_timeout, args.header_timeout,
                       args.max_connections),
         proxy=ProxySettings(args.backend_timeout, args.shadow_timeout, args.max_shadow_inflight,
-                            args.feedback_path.encode(), args.max_json_depth),
+                            args.feedback_path.encode(), args.max_json_depth,
+                            args.max_stored_response_bytes, args.stream_buffer_bytes),
         feedback_max_entries=args.feedback_max_entries,
         feedback_ttl_s=args.feedback_ttl,
         sources=sources,

@@ -23,7 +23,7 @@ from controller.router.comparator import (
 )
 from controller.router.feedback import FeedbackStore, Judge
 from controller.router.metrics import Counter, Gauge, Histogram, Registry
-from controller.router.upstream import ROUTER_RESOURCES
+from controller.router.upstream import ROUTER_RESOURCES, STREAMED
 
 log = logging.getLogger("modelrouter")
 MAX_LABELS_PER_VARIANT = 64
@@ -40,6 +40,8 @@ LOGGED_REFUSALS = {
                       "sockets (raise its fd limit, or lower --max-connections)",
 }
 REFUSAL_LOG_INTERVAL_S = 10.0
+# Router-only series (the analysis does not query them), named like the contract's.
+NOT_STORED = names.PREFIX + "responses_not_stored_total"
 
 # (variant, status, seconds, error reason or "", body, prediction id, start time)
 LiveEvent = tuple[str, int, float, str, bytes, str, float]
@@ -119,6 +121,9 @@ class RouterMetrics:
         self.weight = r.add(Gauge(names.WEIGHT,
                                   "Live weight of each serving variant (of 10000).", v))
         self.store_size = r.add(Gauge(names.STORE_SIZE, "Predictions waiting for feedback."))
+        self.not_stored = r.add(Counter(NOT_STORED,
+                                        "Answers over --max-stored-response-bytes, streamed "
+                                        "or drained: not stored nor compared.", v))
 
     def show_table(self, table: RoutingTable) -> None:
         self.table_version.set((), table.version)
@@ -187,6 +192,11 @@ class Telemetry:
         m.requests.inc((variant, code_class(status)))
         m.duration.observe((variant,), seconds)
         if reason or status >= 500:
+            if reason == STREAMED:  # passed through whole, too large to store
+                m.not_stored.inc((variant,))
+                reason = ""
+                if status < 500:
+                    return
             m.errors.inc((variant, reason or "5xx"))
             return
         if status < 300:
@@ -198,6 +208,13 @@ class Telemetry:
         m = self.metrics
         if reason == ROUTER_RESOURCES:  # a copy the router could not send: nothing to judge
             m.rejected.inc((reason,))
+            return
+        if reason == STREAMED:  # answered whole but too large to keep: not compared
+            m.not_stored.inc((variant,))
+            m.shadow_requests.inc((variant, code_class(status)))
+            m.shadow_duration.observe((variant,), seconds)
+            if status >= 500:
+                m.errors.inc((variant, "5xx"))
             return
         if reason:
             m.errors.inc((variant, reason))

@@ -151,6 +151,23 @@ def response_bytes(
     return b"".join(parts)
 
 
+def response_head(status: int, reason: bytes, headers: Headers, extra: bytes, length: int,
+                  keep_alive: bool) -> bytes:
+    """The head of a streamed response: content-length when `length` >= 0, else the body
+    ends with the connection (so keep_alive must be False)."""
+    parts = [b"HTTP/1.1 ", str(status).encode(), b" ", reason or reason_phrase(status), b"\r\n"]
+    for name, value in headers:
+        if name not in RESPONSE_DROP:
+            parts += (name, b": ", value, b"\r\n")
+    parts.append(extra)
+    if length >= 0:
+        parts += (b"content-length: ", str(length).encode(), b"\r\n")
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
 def json_body(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
 
