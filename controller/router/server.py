@@ -107,6 +107,15 @@ class HttpConnection(asyncio.Protocol):
         self.sections = 0
         # When the first byte of the open head arrived (CRLFs before a request line count).
         self.head_started: float | None = None
+        # Chunked bodies: httptools does not report chunk sizes, so the size line of a chunk
+        # is read back from the bytes just fed (see _check_chunk).
+        self.chunked = False  # the current message has a chunked body
+        self.chunk_mark = 0  # body bytes before the current chunk
+        self.chunk_fresh = False  # a chunk size line was parsed in the current read
+        self.chunk_open = False  # inside a chunk's data (or the trailers, after the last)
+        self.size_pending = False  # between chunks: the next bytes are a size line
+        self.size_prefix = b""  # the start of a size line that began in an earlier read
+        self.valid_host: bytes | None = None  # the last Host value found valid
         self._reset_message()
 
     def _reset_message(self) -> None:
@@ -117,13 +126,10 @@ class HttpConnection(asyncio.Protocol):
         self.hop = NO_HOP
         self.body: list[bytes] = []
         self.body_size = 0
-        # Chunked bodies: httptools does not report chunk sizes, so the size line of a chunk
-        # is read back from the bytes just fed (see _check_chunk).
-        self.chunk_mark = 0  # body bytes before the current chunk
-        self.chunk_fresh = False  # a chunk size line was parsed in the current read
-        self.chunk_open = False  # inside a chunk's data (or the trailers, after the last)
-        self.size_pending = False  # between chunks: the next bytes are a size line
-        self.size_prefix = b""  # the start of a size line that began in an earlier read
+        if self.chunked:
+            self.chunked = self.chunk_fresh = self.chunk_open = self.size_pending = False
+            self.chunk_mark = 0
+            self.size_prefix = b""
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -282,6 +288,8 @@ class HttpConnection(asyncio.Protocol):
         its bytes in the current read, when known (else at most one read goes uncounted)."""
         self.head_open = True
         self.raw_head_bytes = received
+        if received > self.limits.max_header_bytes:
+            self.fail(RequestRejectedError(431, "headers", "request trailers too large"))
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_url(self, url: bytes) -> None:
@@ -319,15 +327,18 @@ class HttpConnection(asyncio.Protocol):
                 hosts += 1
                 if hosts > 1:
                     raise RequestRejectedError(400, "host", "more than one Host header")
-                if not valid_host(value):
-                    raise RequestRejectedError(400, "host", "invalid Host header")
+                if value != self.valid_host:  # a keep-alive client repeats its Host
+                    if not valid_host(value):
+                        raise RequestRejectedError(400, "host", "invalid Host header")
+                    self.valid_host = value
             elif name == b"expect":
                 expect = value
             elif name == b"connection":
                 connection = value if connection is None else connection + b"," + value
             elif name == b"transfer-encoding":
                 chunked = True  # httptools refuses a request coding that does not end chunked
-        self.size_pending = chunked
+        if chunked:
+            self.chunked = self.size_pending = True
         if not hosts:
             # RFC 9112 section 3.2: HTTP/1.1 requires Host.  HTTP/1.0 predates it and is
             # accepted without (simple probes and tools still send it so); the request goes
