@@ -16,6 +16,10 @@ at the same rate.  Everything is on 127.0.0.1 and bounded by --duration.  Satura
 come in --rounds nginx/router/router rounds and the median round is reported: one 10 s run on a
 shared machine varies by more than 10%.
 
+Memory under attack: a fresh shipped router's resident memory (VmRSS, then VmHWM, from
+/proc) idle and while 8 connections each stream an unterminated header value (64 KiB pieces,
+up to 64 MiB each, until the router refuses them); the goal is a peak under 2x idle.
+
 Prints one JSON line on stdout (progress goes to stderr).
 """
 
@@ -30,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -228,6 +233,66 @@ def run_wrk_measured(script: Path, port: int, seconds: int, connections: int,
 ADMIN_TOKEN = "bench-admin-token-" + "b" * 32
 
 
+def memory(pid: int, key: str) -> int:
+    """VmRSS or VmHWM of a process, bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def stream_unterminated_header(port: int, limit: int, deadline: float) -> int:
+    """A request head whose header value never ends, until `limit` bytes, the deadline or
+    the router closing the connection; the bytes sent."""
+    piece = b"v" * (64 << 10)
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        try:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+            while sent < limit and time.monotonic() < deadline:
+                sock.sendall(piece)
+                sent += len(piece)
+        except OSError:
+            pass  # refused (431) and closed
+    return sent
+
+
+def header_attack(work: Path, env: dict[str, str]) -> dict[str, float]:
+    """A fresh shipped router: RSS idle (after a few requests) and at its peak under 8
+    connections streaming an unterminated header value."""
+    ports = {name: free_port() for name in ("attack", "attack_admin")}
+    with process(router_command(ports, work, "attack"), work / "attack.log", env) as proc:
+        wait_port(ports["attack"])
+        url = f"http://127.0.0.1:{ports['attack']}/v1/models/m:predict"
+        deadline = time.monotonic() + 15
+        served = 0
+        while served < 20 and time.monotonic() < deadline:  # the table file is polled
+            try:
+                with urllib.request.urlopen(urllib.request.Request(
+                        url, data=BODY.encode()), timeout=5) as resp:
+                    served += resp.status == 200
+            except OSError:
+                time.sleep(0.05)
+        idle = memory(proc.pid, "VmRSS")
+        deadline = time.monotonic() + 120
+        sent = [0] * 8
+
+        def attack(i: int) -> None:
+            sent[i] = stream_unterminated_header(ports["attack"], 64 << 20, deadline)
+
+        threads = [threading.Thread(target=attack, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        peak = memory(proc.pid, "VmHWM")
+    mib = 1 << 20
+    return {"header_attack_idle_rss_mib": round(idle / mib, 1),
+            "header_attack_peak_rss_mib": round(peak / mib, 1),
+            "header_attack_rss_ratio": round(peak / idle, 2),
+            "header_attack_sent_mib": round(sum(sent) / mib, 1)}
+
+
 def put_table(admin_port: int, table: dict[str, Any]) -> None:
     req = urllib.request.Request(f"http://127.0.0.1:{admin_port}/table", method="PUT",
                                  data=json.dumps(table).encode(),
@@ -293,7 +358,9 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             put_table(ports[f"{router}_admin"], router_table(ports, 2, mirror=True))
         mirror = rounds(script, [ports["nginx_mirror"], *(ports[router] for router in ROUTERS)],
                         pids, args)
-    return summarise(args, plain, mirror, rate)
+        log("memory under the unterminated-header attack")
+        attack = header_attack(work, compiled)
+    return summarise(args, plain, mirror, rate) | attack
 
 
 def rounds(script: Path, ports: list[int], pids: dict[int, int],

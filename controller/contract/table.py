@@ -258,6 +258,8 @@ def parse_table(raw: Mapping[str, Any] | bytes | str) -> RoutingTable:
             raw = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise TableError([f"(document): not valid JSON: {exc}"]) from None
+        except RecursionError:  # nested deeper than the interpreter recurses: not a table
+            raise TableError(["(document): nested too deeply"]) from None
     if not isinstance(raw, Mapping):
         raise TableError(["(document): must be an object"])
     try:

@@ -14,7 +14,7 @@ from controller.router.proxy import Router
 from controller.router.server import HttpConnection
 from controller.router.source import TableHolder
 from controller.router.telemetry import Telemetry
-from controller.router.wire import Request, json_response, text_response
+from controller.router.wire import Request, json_response, json_too_deep, text_response
 
 PROMETHEUS_TEXT = b"text/plain; version=0.0.4; charset=utf-8"
 
@@ -60,6 +60,10 @@ class AdminApp:
                 self.rejected("table_write")
                 return json_response(403, {"error": "this router follows a ConfigMap: its "
                                                     "tables come only from there"}, keep)
+            depth = self.router.settings.max_json_depth
+            if json_too_deep(req.body, depth):
+                return json_response(400, {"error": f"JSON nested deeper than {depth} levels"},
+                                     keep)
             errors = self.holder.offer(req.body, "admin endpoint")
             if errors:
                 return json_response(422, {"errors": errors}, keep)

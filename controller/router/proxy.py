@@ -21,13 +21,16 @@ from controller.router.feedback import judge
 from controller.router.server import HttpConnection
 from controller.router.targets import Target, call_target
 from controller.router.telemetry import Telemetry
+from controller.router.upstream import ROUTER_RESOURCES, STREAMED, UpstreamConnection
 from controller.router.wire import (
     Headers,
     Request,
     json_body,
     json_response,
+    json_too_deep,
     request_head,
     response_bytes,
+    response_head,
 )
 
 _BP = 10_000
@@ -39,6 +42,10 @@ class ProxySettings:
     shadow_timeout_s: float = 5.0
     max_shadow_inflight: int = 256
     feedback_path: bytes = b"/feedback"
+    max_json_depth: int = 64  # nesting of client JSON (feedback, PUT /table); deeper is 400
+    # Answers larger than this are streamed to the client, not stored nor compared.
+    max_stored_response_bytes: int = 1 << 20
+    stream_buffer_bytes: int = 256 << 10  # client write buffer that pauses a streamed answer
 
 
 class ShadowJoin:
@@ -74,9 +81,13 @@ class ShadowJoin:
 
 
 class Exchange:
-    """One live request: the answer goes to the client, the record to telemetry."""
+    """One live request: the answer goes to the client, the record to telemetry.
 
-    __slots__ = ("conn", "join", "keep_alive", "prediction_id", "router", "started", "target")
+    An answer over max_stored_response_bytes is streamed (this is its upstream Sink): the head
+    at once, then the body as it arrives; `done` then only ends it."""
+
+    __slots__ = ("conn", "join", "keep_alive", "prediction_id", "router", "started",
+                 "stream_status", "streaming", "target")
 
     def __init__(self, router: Router, conn: HttpConnection, target: Target, prediction_id: str,
                  keep_alive: bool, started: float, join: ShadowJoin | None) -> None:
@@ -87,16 +98,62 @@ class Exchange:
         self.keep_alive = keep_alive
         self.started = started
         self.join = join
+        self.streaming = False
+        self.stream_status = 0
+
+    def stream_start(self, status: int, reason: bytes, headers: Headers, length: int,
+                     source: UpstreamConnection) -> None:
+        conn = self.conn
+        self.streaming = True
+        self.stream_status = status
+        transport = conn.transport
+        if conn.closed or transport is None:
+            source.client_gone()
+            return
+        # Without a content-length the body ends with the connection (for any client version).
+        self.keep_alive = self.keep_alive and length >= 0
+        extra = (b"x-prediction-id: " + self.prediction_id.encode() + b"\r\n"
+                 + self.target.response_tail)
+        transport.write(response_head(status, reason, headers, extra, length, self.keep_alive))
+        conn.stream_from(source, self.router.settings.stream_buffer_bytes)
+
+    def stream_data(self, data: bytes) -> None:
+        transport = self.conn.transport
+        if transport is not None and not self.conn.closed:
+            transport.write(data)
+
+    def _stream_done(self, error: str) -> None:
+        router = self.router
+        conn = self.conn
+        conn.stream_ended()
+        if error == STREAMED:
+            conn.respond(b"", self.keep_alive)  # complete: next request, or close
+        else:
+            conn.abort()  # the backend failed mid-answer: the client must see it cut
+        router.telemetry.live.append((self.target.name, self.stream_status,
+                                      router.clock() - self.started, error, b"",
+                                      self.prediction_id, self.started))
+        if self.join is not None:
+            self.join.set_primary(None)  # not compared
 
     def done(self, status: int, reason: bytes, headers: Headers, body: bytes, error: str) -> None:
+        if self.streaming:
+            self._stream_done(error)
+            return
         router = self.router
         elapsed = router.clock() - self.started
         target = self.target
         if error:
-            status = 504 if error == "timeout" else 502
             reason = b""
             headers = [(b"content-type", b"application/json")]
-            body = json_body({"error": f"backend {error} error", "variant": target.name})
+            if error == ROUTER_RESOURCES:
+                status = 503
+                headers.append((b"retry-after", b"1"))
+                body = json_body({"error": "router out of file descriptors or sockets",
+                                  "variant": target.name})
+            else:
+                status = 504 if error == "timeout" else 502
+                body = json_body({"error": f"backend {error} error", "variant": target.name})
         extra = (b"x-prediction-id: " + self.prediction_id.encode() + b"\r\n"
                  + target.response_tail)
         self.conn.respond(response_bytes(status, reason, headers, body, extra, self.keep_alive),
@@ -167,7 +224,7 @@ class Router:
         exchange = Exchange(self, conn, target, prediction_id, req.keep_alive, started, join)
         fault = self._draw_fault(target, unit, fault_value)
         call_target(target, data, head_only, self.settings.backend_timeout_s, fault,
-                    exchange.done)
+                    exchange.done, self.settings.max_stored_response_bytes, exchange)
         for name in mirrors:
             self._tee(req, self.targets[name], pid_line, head_only, join, unit, fault_value)
 
@@ -221,7 +278,8 @@ class Router:
                 join.shadow_result(target.name, status, self.clock() - started, error, body)
 
         fault = self._draw_fault(target, unit, fault_value)
-        call_target(target, data, head_only, self.settings.shadow_timeout_s, fault, done)
+        call_target(target, data, head_only, self.settings.shadow_timeout_s, fault, done,
+                    self.settings.max_stored_response_bytes)
 
     def _count_fault(self, variant: str, kinds: list[str]) -> None:
         for kind in kinds:
@@ -229,7 +287,7 @@ class Router:
 
     # -- delayed feedback ------------------------------------------------------------------
     def feedback(self, body: bytes) -> tuple[int, dict[str, object]]:
-        request = parse_feedback(body)
+        request = parse_feedback(body, self.settings.max_json_depth)
         if isinstance(request, str):
             self.rejected("feedback")
             return 400, {"error": request}
@@ -251,8 +309,10 @@ class Router:
         return 200, {"predictionId": prediction_id, "variant": entry.primary, "results": results}
 
 
-def parse_feedback(body: bytes) -> tuple[str, object, float | None] | str:
+def parse_feedback(body: bytes, max_depth: int = 64) -> tuple[str, object, float | None] | str:
     """(prediction id, label or None, reward or None), or an error message."""
+    if json_too_deep(body, max_depth):
+        return f"JSON nested deeper than {max_depth} levels"
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):

@@ -3,6 +3,10 @@
 One request per connection is handled at a time (pipelined requests queue in order); the
 application answers by calling `respond`, now or later.  Malformed or oversized input gets a
 JSON error and the connection is closed — never an exception out of the event loop.
+
+The header-section limit is enforced on the bytes received, before httptools sees them:
+httptools buffers a header line until it ends, so a limit applied to complete headers only
+would let one unterminated header value grow without bound.
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ from typing import Protocol, cast
 
 import httptools
 
-from controller.router.wire import Request, json_response
+from controller.router.wire import NO_HOP, Request, json_response, valid_host
 
 _MAX_QUEUED = 16  # pipelined requests buffered before we stop reading
+_LF = 10
+SHED_LINGER_S = 1.0  # a shed connection waits this long for the client to close first
+# The answer to a connection over --max-connections (before reading anything from it).
+OVERLOADED = json_response(503, {"error": "too many connections, retry later"}, False,
+                           b"retry-after: 1\r\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +36,30 @@ class Limits:
     max_header_bytes: int = 16 << 10
     idle_timeout_s: float = 75.0
     read_timeout_s: float = 30.0
+    header_timeout_s: float = 10.0  # from the first byte of a message to its complete head
+    max_connections: int = 4096  # per listening port; more are shed with 503
+
+
+# Never dropped because a Connection header names them: the router needs them itself.
+_KEEP = frozenset({b"host", b"content-length", b"transfer-encoding", b"close", b"keep-alive",
+                   b""})
+
+
+def _named_hop_headers(connection: bytes) -> frozenset[bytes]:
+    """Header names listed in Connection: hop-by-hop, not forwarded (RFC 9110 7.6.1)."""
+    names = frozenset(token.strip().lower() for token in connection.split(b",")) - _KEEP
+    return names or NO_HOP
+
+
+class Flow(Protocol):
+    """Where a streamed response comes from (a backend connection): the client's write
+    buffer paces it, and it stops when the client goes away."""
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def client_gone(self) -> None: ...
 
 
 class App(Protocol):
@@ -43,10 +76,20 @@ class RequestRejectedError(Exception):
 
 
 class HttpConnection(asyncio.Protocol):
-    def __init__(self, app: App, limits: Limits, registry: set[HttpConnection]) -> None:
+    """`registry` holds the served connections of one listening port (at most
+    `limits.max_connections`); a connection over it is shed: answered 503 at once, then kept
+    in `lingering` until the client closes or SHED_LINGER_S passes, so the answer is not lost
+    to a reset."""
+
+    def __init__(self, app: App, limits: Limits, registry: set[HttpConnection],
+                 lingering: set[HttpConnection] | None = None) -> None:
         self.app = app
         self.limits = limits
         self.registry = registry
+        self.lingering = lingering
+        self.shed = False
+        self.flow: Flow | None = None  # the source of the response being streamed, if any
+        self.write_paused = False
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.queue: deque[Request] = deque()
@@ -56,24 +99,79 @@ class HttpConnection(asyncio.Protocol):
         self.close_after = False
         self.last_activity = time.monotonic()
         self.message_started: float | None = None
+        # Reading a header section (a request head or the CRLFs before one, or the trailers
+        # of a chunked body): `raw_head_bytes` of it received so far; `sections` counts the
+        # heads and messages finished.
+        self.head_open = True
+        self.raw_head_bytes = 0
+        self.sections = 0
+        # When the first byte of the open head arrived (CRLFs before a request line count).
+        self.head_started: float | None = None
+        # Chunked bodies: httptools does not report chunk sizes, so the size line of a chunk
+        # is read back from the bytes just fed (see _check_chunk).
+        self.chunked = False  # the current message has a chunked body
+        self.chunk_mark = 0  # body bytes before the current chunk
+        self.chunk_fresh = False  # a chunk size line was parsed in the current read
+        self.chunk_open = False  # inside a chunk's data (or the trailers, after the last)
+        self.size_pending = False  # between chunks: the next bytes are a size line
+        self.size_prefix = b""  # the start of a size line that began in an earlier read
+        self.valid_host: bytes | None = None  # the last Host value found valid
         self._reset_message()
 
     def _reset_message(self) -> None:
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.header_bytes = 0
+        self.headers_done = False
+        self.hop = NO_HOP
         self.body: list[bytes] = []
         self.body_size = 0
+        if self.chunked:
+            self.chunked = self.chunk_fresh = self.chunk_open = self.size_pending = False
+            self.chunk_mark = 0
+            self.size_prefix = b""
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses but have the same API.
         self.transport = cast(asyncio.Transport, transport)
+        if len(self.registry) >= self.limits.max_connections:
+            self._shed(self.transport)
+            return
         self.registry.add(self)
+
+    def _shed(self, transport: asyncio.Transport) -> None:
+        self.shed = True
+        self.close_after = True  # read nothing
+        self.app.rejected("overload")
+        transport.write(OVERLOADED)
+        if self.lingering is None or not transport.can_write_eof():
+            transport.close()
+            self.closed = True
+            return
+        # Half-close and let the client close first: closing with its request unread would
+        # reset the connection, and a reset can discard the 503 before the client reads it.
+        transport.write_eof()
+        self.lingering.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.registry.discard(self)
+        if self.lingering is not None:
+            self.lingering.discard(self)
+        flow, self.flow = self.flow, None
+        if flow is not None:
+            flow.client_gone()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        if self.flow is not None:
+            self.flow.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.flow is not None:
+            self.flow.resume_reading()
 
     def eof_received(self) -> bool:
         """Client half-closed: answer what it already sent, then close."""
@@ -83,19 +181,115 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed or self.close_after:
             return
-        self.last_activity = time.monotonic()
+        now = self.last_activity = time.monotonic()
+        if self.head_open:
+            if self.head_started is None:
+                self.head_started = now
+            room = self.limits.max_header_bytes - self.raw_head_bytes
+            if len(data) > room:
+                self._feed_head(data)
+                return
+            self.raw_head_bytes += len(data)
+        self._feed(data)
+
+    def _feed_head(self, data: bytes) -> None:
+        """Feed a read that may hold more than the open header section may still take.
+
+        While a section is open the parser gets at most the bytes left under the limit; if the
+        section is still open after them, it is too large.  When a section ends inside a piece,
+        the rest of the piece (body, or a pipelined request) is fed on; bytes of a pipelined
+        head inside that rest are not counted here (they still count, exactly, as headers
+        complete), so a head can buffer at most the limit plus one read before its 431.
+        """
+        view = memoryview(data)
+        limit = self.limits.max_header_bytes
+        position, end = 0, len(data)
+        while position < end:
+            if not self.head_open:
+                self._feed(view[position:])
+                return
+            room = limit - self.raw_head_bytes
+            if room <= 0:
+                self.fail(RequestRejectedError(431, "headers", "request headers too large"))
+                return
+            piece = view[position:position + room]
+            sections = self.sections
+            self.raw_head_bytes += len(piece)
+            if not self._feed(piece):
+                return
+            position += len(piece)
+            if self.head_open and self.sections == sections and self.raw_head_bytes >= limit:
+                self.fail(RequestRejectedError(431, "headers", "request headers too large"))
+                return
+
+    def _feed(self, data: bytes | memoryview) -> bool:
+        """Parse received bytes; False once the connection stopped reading (an error)."""
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self.fail(RequestRejectedError(501, "upgrade", "protocol upgrade is not supported"))
+            return False
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
             if isinstance(cause, RequestRejectedError):
                 self.fail(cause)
             else:
                 self.fail(RequestRejectedError(500, "internal", "internal error reading request"))
+            return False
         except httptools.HttpParserError:
             self.fail(RequestRejectedError(400, "malformed", "malformed HTTP request"))
+            return False
+        if self.chunk_fresh or self.size_pending:
+            self._chunk_bookkeeping(data if isinstance(data, bytes) else bytes(data))
+        return not (self.closed or self.close_after)
+
+    def _chunk_bookkeeping(self, data: bytes) -> None:
+        if self.chunk_fresh:
+            self.chunk_fresh = False
+            if self.chunk_open:
+                self._check_chunk(data)
+        if self.size_pending:
+            # A size line follows the last LF (chunk data ends with CRLF, a size line has no
+            # LF): keep what arrived of it, 64 bytes are plenty for its hex digits.
+            lf = data.rfind(b"\n")
+            start = data[lf + 1:] if lf >= 0 else self.size_prefix + data
+            self.size_prefix = start[:64]
+
+    def _check_chunk(self, data: bytes) -> None:
+        """A chunk size line was parsed in `data` and its chunk is still open: its size.
+
+        After that line the read holds `delivered` bytes of the chunk's data (on_body), then
+        possibly the CR of the CRLF that ends a complete chunk; after the line of the last
+        chunk (size 0) come trailer bytes instead.  So the line ends `delivered` bytes before
+        the end, and starts after the LF before it, or began in the previous read."""
+        delivered = self.body_size - self.chunk_mark
+        end = len(data) - delivered
+        if end <= 0:
+            return
+        if data[end - 1] != _LF:
+            if not delivered:
+                self._trailers(0)  # the last chunk, then the start of a trailer line
+            return  # all of the chunk arrived, and the CR after it: nothing is pending
+        lf = data.rfind(b"\n", 0, end - 1)
+        line = data[lf + 1:end] if lf >= 0 else self.size_prefix + data[:end]
+        digits = len(line) - len(line.lstrip(b"0123456789abcdefABCDEF"))
+        if not digits or line[digits:digits + 1] not in (b";", b"\r"):
+            if not delivered:
+                self._trailers(0)  # a complete trailer line, not a size line
+            return
+        size = 1 << 64 if digits > 16 else int(line[:digits], 16)
+        if not size:
+            self._trailers(len(data) - end)
+        elif self.chunk_mark + size > self.limits.max_body_bytes:
+            self.fail(RequestRejectedError(413, "body", "request body too large"))
+
+    def _trailers(self, received: int) -> None:
+        """The trailer section of a chunked body began: count it like a head.  `received`:
+        its bytes in the current read, when known (else at most one read goes uncounted)."""
+        self.head_open = True
+        self.raw_head_bytes = received
+        if received > self.limits.max_header_bytes:
+            self.fail(RequestRejectedError(431, "headers", "request trailers too large"))
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_url(self, url: bytes) -> None:
@@ -107,20 +301,79 @@ class HttpConnection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._count_header_bytes(len(name) + len(value) + 4)
+        if self.headers_done:
+            # A trailer field of a chunked body: counted, never merged into the header
+            # section that is forwarded (RFC 9110 section 6.5.1), so dropped.
+            return
         self.headers.append((name.lower(), value))
         if len(self.headers) > self.limits.max_headers:
             raise RequestRejectedError(431, "headers", "too many request headers")
 
     def on_headers_complete(self) -> None:
+        self.head_open = False
+        self.head_started = None
+        self.headers_done = True
+        self.sections += 1
         if self.parser.should_upgrade():
             raise RequestRejectedError(501, "upgrade", "protocol upgrade is not supported")
+        connection = expect = None
+        hosts = 0
+        chunked = False
         for name, value in self.headers:
             if name == b"content-length" and value.strip().isdigit():
                 if int(value) > self.limits.max_body_bytes:
                     raise RequestRejectedError(413, "body", "request body too large")
-            elif name == b"expect" and value.lower() == b"100-continue" and self.transport:
-                # We read the whole body before forwarding, so accept it ourselves.
-                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            elif name == b"host":
+                hosts += 1
+                if hosts > 1:
+                    raise RequestRejectedError(400, "host", "more than one Host header")
+                if value != self.valid_host:  # a keep-alive client repeats its Host
+                    if not valid_host(value):
+                        raise RequestRejectedError(400, "host", "invalid Host header")
+                    self.valid_host = value
+            elif name == b"expect":
+                expect = value
+            elif name == b"connection":
+                connection = value if connection is None else connection + b"," + value
+            elif name == b"transfer-encoding":
+                chunked = True  # httptools refuses a request coding that does not end chunked
+        if chunked:
+            self.chunked = self.size_pending = True
+        if not hosts:
+            # RFC 9112 section 3.2: HTTP/1.1 requires Host.  HTTP/1.0 predates it and is
+            # accepted without (simple probes and tools still send it so); the request goes
+            # on as HTTP/1.1, so it gets the empty Host that a target without authority has.
+            if self.parser.get_http_version() != "1.0":
+                raise RequestRejectedError(400, "host", "missing Host header")
+            self.headers.append((b"host", b""))
+        if connection is not None:
+            self.hop = _named_hop_headers(connection)
+        if expect is not None:
+            self._expect(expect)
+
+    def _expect(self, expect: bytes) -> None:
+        """Answer an expectation, only once every other check of the head has passed."""
+        if expect.strip().lower() != b"100-continue":
+            raise RequestRejectedError(417, "expectation", "only 100-continue is supported")
+        # The router reads the whole body before forwarding, so it accepts it itself; never
+        # to HTTP/1.0 (RFC 9110 10.1.1), never in the middle of an answer still owed for an
+        # earlier request (the client then sends its body after its own wait).
+        transport = self.transport
+        if transport is not None and not (self.busy or self.queue) and (
+            self.parser.get_http_version() != "1.0"
+        ):
+            transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_chunk_header(self) -> None:
+        self.chunk_mark = self.body_size
+        self.chunk_fresh = True
+        self.chunk_open = True
+        self.size_pending = False
+
+    def on_chunk_complete(self) -> None:
+        self.chunk_open = False
+        self.size_pending = True
+        self.size_prefix = b""
 
     def on_body(self, body: bytes) -> None:
         self.body_size += len(body)
@@ -132,10 +385,14 @@ class HttpConnection(asyncio.Protocol):
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
         req = Request(
             self.parser.get_method(), self.url, self.headers, body,
-            self.parser.should_keep_alive(),
+            self.parser.should_keep_alive(), self.hop,
         )
         self.message_started = None
         self._reset_message()
+        self.head_open = True  # the next message's head, or CRLFs before it
+        self.raw_head_bytes = 0
+        self.head_started = None  # its clock starts with its first read
+        self.sections += 1
         self.queue.append(req)
         if not self.busy:
             self._next()
@@ -176,6 +433,26 @@ class HttpConnection(asyncio.Protocol):
         elif self.queue:
             self._next()
 
+    def stream_from(self, flow: Flow, high_water: int) -> None:
+        """The answer being written is streamed from `flow`: pause it while more than
+        `high_water` bytes wait in the transport (until a quarter of it is left)."""
+        self.flow = flow
+        if self.transport is not None:
+            self.transport.set_write_buffer_limits(high=high_water)
+        if self.write_paused:
+            flow.pause_reading()
+
+    def stream_ended(self) -> None:
+        self.flow = None
+
+    def abort(self) -> None:
+        """Drop the connection at once (a streamed answer that cannot be completed)."""
+        self.flow = None
+        self.queue.clear()
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+        self.closed = True
+
     def fail(self, reject: RequestRejectedError) -> None:
         self.app.rejected(reject.reason)
         self.queue.clear()
@@ -192,10 +469,19 @@ class HttpConnection(asyncio.Protocol):
         self.closed = True
 
     def sweep(self, now: float) -> None:
-        """Called about once a second: enforce read and idle timeouts."""
+        """Called about once a second: enforce the header, read and idle timeouts."""
+        if self.shed:
+            if not self.closed and self.transport and now - self.last_activity > SHED_LINGER_S:
+                self.transport.abort()
+                self.closed = True
+            return
         if self.closed or self.busy or self.transport is None:
             return
-        if self.message_started is not None:
+        started = self.head_started
+        if started is not None and now - started > self.limits.header_timeout_s:
+            self.fail(RequestRejectedError(408, "header_timeout",
+                                           "request head not received in time"))
+        elif self.message_started is not None:
             if now - self.message_started > self.limits.read_timeout_s:
                 self.fail(RequestRejectedError(408, "read_timeout", "request not received in time"))
         elif now - self.last_activity > self.limits.idle_timeout_s:

@@ -39,7 +39,8 @@ class RouterService:
         self.admin_port = 0
         self._servers: list[asyncio.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._connections: set[HttpConnection] = set()
+        # Per listening port: served connections (bounded by max_connections), shed ones.
+        self._registries: list[set[HttpConnection]] = []
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -66,9 +67,13 @@ class RouterService:
 
     async def _listen(self, app: App, host: str, port: int) -> asyncio.Server:
         loop = asyncio.get_running_loop()
-        limits, conns = self.config.limits, self._connections
+        limits = self.config.limits
+        conns: set[HttpConnection] = set()
+        lingering: set[HttpConnection] = set()
+        self._registries += (conns, lingering)
         server = await loop.create_server(
-            lambda: HttpConnection(app, limits, conns), host, port, backlog=1024, reuse_address=True
+            lambda: HttpConnection(app, limits, conns, lingering), host, port, backlog=1024,
+            reuse_address=True,
         )
         self._servers.append(server)
         return server
@@ -83,8 +88,9 @@ class RouterService:
 
     def _sweep(self) -> None:
         now = time.monotonic()  # the clock HttpConnection stamps activity with
-        for conn in list(self._connections):
-            conn.sweep(now)
+        for registry in self._registries:
+            for conn in list(registry):
+                conn.sweep(now)
 
     @staticmethod
     async def _every(interval_s: float, action: Callable[[], None]) -> None:
@@ -103,9 +109,10 @@ class RouterService:
                 await task
         for server in self._servers:
             server.close()
-        for conn in list(self._connections):
-            if conn.transport is not None:
-                conn.transport.close()
+        for registry in self._registries:
+            for conn in list(registry):
+                if conn.transport is not None:
+                    conn.transport.close()
         for server in self._servers:
             await server.wait_closed()
         self.pools.close()

@@ -62,6 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feedback-max-entries", type=int, default=1_000_000)
     p.add_argument("--feedback-ttl", type=float, default=86_400.0, help="s")
     p.add_argument("--log-level", default="INFO")
+    # Hardening limits (docs/router.md, "Limits").
+    p.add_argument("--header-timeout", type=float, default=10.0,
+                   help="s from the first byte of a request to its complete head, then 408")
+    p.add_argument("--max-connections", type=int, default=4096,
+                   help="client connections per listening port; more get 503 and are closed")
+    p.add_argument("--max-json-depth", type=int, default=64,
+                   help="nesting of client JSON (feedback, PUT /table); deeper gets 400")
+    p.add_argument("--max-stored-response-bytes", type=int, default=1 << 20,
+                   help="larger backend answers are streamed, not stored nor compared")
+    p.add_argument("--stream-buffer-bytes", type=int, default=256 << 10,
+                   help="client write buffer above which a streamed answer pauses the backend")
     return p
 
 
@@ -79,9 +90,11 @@ def settings_from(args: argparse.Namespace) -> RouterSettings:
         host=args.listen[0], port=args.listen[1],
         admin_host=args.admin[0], admin_port=args.admin[1],
         limits=Limits(args.max_body_bytes, args.max_headers, args.max_header_bytes,
-                      args.idle_timeout, args.read_timeout),
+                      args.idle_timeout, args.read_timeout, args.header_timeout,
+                      args.max_connections),
         proxy=ProxySettings(args.backend_timeout, args.shadow_timeout, args.max_shadow_inflight,
-                            args.feedback_path.encode()),
+                            args.feedback_path.encode(), args.max_json_depth,
+                            args.max_stored_response_bytes, args.stream_buffer_bytes),
         feedback_max_entries=args.feedback_max_entries,
         feedback_ttl_s=args.feedback_ttl,
         sources=sources,

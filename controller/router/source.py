@@ -67,6 +67,8 @@ def decode_document(text: bytes) -> Any:
     """JSON, or YAML (as a ConfigMap would carry it); errors become table errors."""
     try:
         return json.loads(text)
+    except RecursionError:
+        raise TableError(["(document): nested too deeply"]) from None
     except (ValueError, UnicodeDecodeError):
         pass
     import yaml  # only the file source needs YAML; keep it off the request path

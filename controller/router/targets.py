@@ -10,7 +10,7 @@ from controller.contract.jsonpath import Step, parse_path
 from controller.contract.table import RoutingTable, split_address
 from controller.router.comparator import corrupt
 from controller.router.faults import FaultAction, FaultScope, action_for, scope_for
-from controller.router.upstream import BackendPool, Done, PoolSet
+from controller.router.upstream import BackendPool, Done, PoolSet, Sink
 from controller.router.wire import Headers, json_body
 
 INJECTED_REASON = b"Injected Fault"
@@ -64,29 +64,31 @@ def build_targets(table: RoutingTable, pools: PoolSet) -> dict[str, Target]:
 
 
 def call_target(target: Target, data: bytes, head_only: bool, timeout_s: float,
-                fault: FaultAction | None, done: Done) -> None:
-    """Send to the variant, applying an injected fault if this request drew one."""
+                fault: FaultAction | None, done: Done, max_body: int,
+                sink: Sink | None = None) -> None:
+    """Send to the variant, applying an injected fault if this request drew one.  An answer
+    over `max_body` bytes goes to `sink` as it arrives (dropped without one), uncorrupted."""
     if fault is None:
-        target.pool().send(data, head_only, timeout_s, done)
+        target.pool().send(data, head_only, timeout_s, done, max_body, sink)
         return
     if fault.corrupt and target.steps is not None:
         done = _corrupting(done, target.steps, target.mode)
     if fault.delay_s:
         loop = asyncio.get_running_loop()
         loop.call_later(fault.delay_s, _after_delay, target, data, head_only, timeout_s, fault,
-                        done)
+                        done, max_body, sink)
     else:
-        _after_delay(target, data, head_only, timeout_s, fault, done)
+        _after_delay(target, data, head_only, timeout_s, fault, done, max_body, sink)
 
 
 def _after_delay(target: Target, data: bytes, head_only: bool, timeout_s: float,
-                 fault: FaultAction, done: Done) -> None:
+                 fault: FaultAction, done: Done, max_body: int, sink: Sink | None) -> None:
     if fault.error_status is not None:
         body = json_body({"error": "injected fault", "variant": target.name})
         done(fault.error_status, INJECTED_REASON, [(b"content-type", b"application/json")], body,
              "")
         return
-    target.pool().send(data, head_only, timeout_s, done)
+    target.pool().send(data, head_only, timeout_s, done, max_body, sink)
 
 
 def _corrupting(done: Done, steps: tuple[Step, ...], mode: str) -> Done:

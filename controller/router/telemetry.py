@@ -7,6 +7,8 @@ counts, shadow comparisons and feedback-store entries.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 from controller.contract import metrics as names
@@ -21,12 +23,25 @@ from controller.router.comparator import (
 )
 from controller.router.feedback import FeedbackStore, Judge
 from controller.router.metrics import Counter, Gauge, Histogram, Registry
+from controller.router.upstream import ROUTER_RESOURCES, STREAMED
 
+log = logging.getLogger("modelrouter")
 MAX_LABELS_PER_VARIANT = 64
 # Classifiers repeat the same small response bodies: remember their parsed predictions.
 PARSE_CACHE_ENTRIES = 4096
 PARSE_CACHE_MAX_BODY = 1024
 OTHER_LABEL = "__other__"
+# Refusals worth a log line, rate-limited to one line per reason per interval (the counts are
+# in modelrouter_rejected_requests_total).
+LOGGED_REFUSALS = {
+    "overload": "connections over --max-connections refused with 503 on the serving port",
+    "admin_overload": "connections over --max-connections refused with 503 on the admin port",
+    ROUTER_RESOURCES: "requests refused with 503: the router is out of file descriptors or "
+                      "sockets (raise its fd limit, or lower --max-connections)",
+}
+REFUSAL_LOG_INTERVAL_S = 10.0
+# Router-only series (the analysis does not query them), named like the contract's.
+NOT_STORED = names.PREFIX + "responses_not_stored_total"
 
 # (variant, status, seconds, error reason or "", body, prediction id, start time)
 LiveEvent = tuple[str, int, float, str, bytes, str, float]
@@ -109,6 +124,9 @@ class RouterMetrics:
         self.weight = r.add(Gauge(names.WEIGHT,
                                   "Live weight of each serving variant (of 10000).", v))
         self.store_size = r.add(Gauge(names.STORE_SIZE, "Predictions waiting for feedback."))
+        self.not_stored = r.add(Counter(NOT_STORED,
+                                        "Answers over --max-stored-response-bytes, streamed "
+                                        "or drained: not stored nor compared.", v))
 
     def show_table(self, table: RoutingTable) -> None:
         self.table_version.set((), table.version)
@@ -134,6 +152,8 @@ class Telemetry:
         self.rules: dict[str, PredictionRule] = {}
         self._labels_seen: dict[str, set[str]] = {}
         self._parsed: dict[tuple[str, bytes], object] = {}
+        self._refusals_logged: dict[str, float] = {}
+        self._next_refusal_log = 0.0
 
     def use_table(self, table: RoutingTable) -> None:
         self.flush()  # events of the old table are judged by the old rules
@@ -153,13 +173,35 @@ class Telemetry:
             self._shadow(*sevent)
         self.store.expire()
         self.metrics.store_size.set((), len(self.store))
+        self._log_refusals()
+
+    def _log_refusals(self) -> None:
+        now = time.monotonic()
+        if now < self._next_refusal_log:
+            return
+        rejected = self.metrics.rejected
+        for reason, what in LOGGED_REFUSALS.items():
+            count = rejected.get((reason,))
+            new = count - self._refusals_logged.get(reason, 0.0)
+            if new > 0:
+                self._refusals_logged[reason] = count
+                self._next_refusal_log = now + REFUSAL_LOG_INTERVAL_S
+                log.warning("%d %s since the last report (%d in all)", new, what, count)
 
     def _live(self, variant: str, status: int, seconds: float, reason: str, body: bytes,
               prediction_id: str, started: float) -> None:
         m = self.metrics
+        if reason == ROUTER_RESOURCES:  # the router's failure: not the variant's request
+            m.rejected.inc((reason,))
+            return
         m.requests.inc((variant, code_class(status)))
         m.duration.observe((variant,), seconds)
         if reason or status >= 500:
+            if reason == STREAMED:  # passed through whole, too large to store
+                m.not_stored.inc((variant,))
+                reason = ""
+                if status < 500:
+                    return
             m.errors.inc((variant, reason or "5xx"))
             return
         if status < 300:
@@ -169,6 +211,16 @@ class Telemetry:
     def _shadow(self, variant: str, status: int, seconds: float, reason: str, body: bytes,
                 primary: bytes | None, prediction_id: str) -> None:
         m = self.metrics
+        if reason == ROUTER_RESOURCES:  # a copy the router could not send: nothing to judge
+            m.rejected.inc((reason,))
+            return
+        if reason == STREAMED:  # answered whole but too large to keep: not compared
+            m.not_stored.inc((variant,))
+            m.shadow_requests.inc((variant, code_class(status)))
+            m.shadow_duration.observe((variant,), seconds)
+            if status >= 500:
+                m.errors.inc((variant, "5xx"))
+            return
         if reason:
             m.errors.inc((variant, reason))
         else:

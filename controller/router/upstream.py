@@ -4,6 +4,12 @@ A call is one request/response on one pooled connection, bounded by a deadline. 
 connection the backend closed while idle is retried once on a fresh connection, but only if
 no response byte arrived (the request was never processed).
 
+A response body is buffered up to the call's `max_body`; past it the response is streamed:
+handed to the call's `Sink` as it arrives (the client may pause reading from the backend), or
+drained and dropped when there is no sink (a shadow copy).  A streamed call ends with the
+error STREAMED and an empty body.  With a sink the deadline then bounds the time without
+progress (a chunk from the backend, or the client reading); a drained one keeps its deadline.
+
 Deadlines are checked by one sweep per pool every TIMEOUT_SWEEP_S, not by a timer per call:
 a timer costs ~3.6 us to arm and cancel, several percent of a proxied request.
 """
@@ -11,30 +17,55 @@ a timer costs ~3.6 us to arm and cancel, several percent of a proxied request.
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import Callable
-from typing import cast
+from typing import Protocol, cast
 
 import httptools
 
 from controller.router.wire import Headers
 
-# done(status, reason, headers, body, error) where error is "", "connect" or "timeout".
+# done(status, reason, headers, body, error) where error is "", "connect", "timeout" or
+# ROUTER_RESOURCES.
 Done = Callable[[int, bytes, Headers, bytes, str], None]
+
+# A connection to a backend the router could not even attempt: it is out of descriptors or
+# sockets itself.  Not the backend's failure, so never counted as its "connect" error.
+ROUTER_RESOURCES = "router_resources"
+# The end of a complete response that was too large to buffer, streamed (or drained).
+STREAMED = "streamed"
+_OWN_EXHAUSTION = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
+                             errno.EADDRNOTAVAIL})
 
 TIMEOUT_SWEEP_S = 0.1  # how late a timeout may fire
 
 
+class Sink(Protocol):
+    """Takes a response too large to buffer (the client's exchange)."""
+
+    def stream_start(self, status: int, reason: bytes, headers: Headers, length: int,
+                     source: UpstreamConnection) -> None:
+        """The head (`length` -1: not framed by content-length), before any body byte;
+        `source` pauses and resumes reading, or is told the client went away."""
+
+    def stream_data(self, data: bytes) -> None: ...
+
+
 class Call:
     __slots__ = ("conn", "connecting", "data", "deadline", "done", "finished", "head_only",
-                 "inflight", "retried")
+                 "inflight", "max_body", "retried", "sink", "timeout_s")
 
-    def __init__(self, data: bytes, head_only: bool, done: Done, deadline: float,
-                 inflight: set[Call]) -> None:
+    def __init__(self, data: bytes, head_only: bool, done: Done, timeout_s: float,
+                 deadline: float, inflight: set[Call], max_body: int,
+                 sink: Sink | None) -> None:
         self.data = data
         self.head_only = head_only
         self.done = done
+        self.timeout_s = timeout_s
         self.deadline = deadline
         self.inflight = inflight
+        self.max_body = max_body
+        self.sink = sink
         self.finished = False
         self.retried = False
         self.conn: UpstreamConnection | None = None
@@ -72,6 +103,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.reused = False
         self.got_bytes = False
         self.alive = True
+        self.max_body = 0
+        self.reading_paused = False
         self._reset()
 
     def _reset(self) -> None:
@@ -79,12 +112,15 @@ class UpstreamConnection(asyncio.Protocol):
         self.headers_done = False
         self.headers: Headers = []
         self.body: list[bytes] = []
+        self.body_size = 0
+        self.streaming = False
 
     def start(self, call: Call, reused: bool) -> None:
         self.call = call
         call.conn = self
         self.reused = reused
         self.got_bytes = False
+        self.max_body = call.max_body
         self._reset()
         assert self.transport is not None
         self.transport.write(call.data)
@@ -142,7 +178,13 @@ class UpstreamConnection(asyncio.Protocol):
             self._complete(reusable=False)
 
     def on_body(self, body: bytes) -> None:
+        if self.streaming:
+            self._stream(body)
+            return
         self.body.append(body)
+        self.body_size += len(body)
+        if self.body_size > self.max_body:
+            self._start_streaming()
 
     def on_message_complete(self) -> None:
         if self.call is not None:
@@ -153,13 +195,70 @@ class UpstreamConnection(asyncio.Protocol):
         if call is None:
             return
         call.conn = None
-        body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+        if self.streaming:
+            body, error = b"", STREAMED
+            self.resume_reading()  # paused by the client's flow control: not for the next call
+        else:
+            body, error = self.body[0] if len(self.body) == 1 else b"".join(self.body), ""
         status = self.parser.get_status_code()
         if reusable and self.alive:
             self.pool.release(self)
         else:
             self.abort()
-        call.finish(status, self.reason, self.headers, body, "")
+        call.finish(status, self.reason, self.headers, body, error)
+
+    # -- streaming a response too large to buffer ------------------------------------------
+    def _start_streaming(self) -> None:
+        call = self.call
+        if call is None:
+            return
+        self.streaming = True
+        buffered, self.body = self.body, []
+        sink = call.sink
+        if sink is None:
+            return  # drained: the bytes are dropped as they come
+        call.deadline = self.pool.loop.time() + call.timeout_s
+        sink.stream_start(self.parser.get_status_code(), self.reason, self.headers,
+                          self._length(), self)
+        for chunk in buffered:
+            if self.call is not call:
+                return  # the client went away while the head was written
+            sink.stream_data(chunk)
+
+    def _stream(self, body: bytes) -> None:
+        call = self.call
+        if call is not None and call.sink is not None:
+            call.deadline = self.pool.loop.time() + call.timeout_s  # progress
+            call.sink.stream_data(body)
+
+    def _length(self) -> int:
+        for name, value in self.headers:
+            if name == b"content-length" and value.strip().isdigit():
+                return int(value)
+        return -1
+
+    def pause_reading(self) -> None:
+        """The client's transport is full: stop reading the backend."""
+        if not self.reading_paused and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.reading_paused and self.transport is not None:
+            self.reading_paused = False
+            if not self.transport.is_closing():
+                self.transport.resume_reading()
+        call = self.call
+        if call is not None and call.sink is not None:
+            call.deadline = self.pool.loop.time() + call.timeout_s  # the client read: progress
+
+    def client_gone(self) -> None:
+        """The client of a streamed response closed: stop, and end the call as streamed."""
+        call, self.call = self.call, None
+        self.abort()
+        if call is not None:
+            call.conn = None
+            call.finish(self.parser.get_status_code(), self.reason, self.headers, b"", STREAMED)
 
     def _finish_failed(self) -> None:
         call, self.call = self.call, None
@@ -187,8 +286,10 @@ class BackendPool:
         if not (self.closed and not self.inflight):  # a retired pool still times out its calls
             self.loop.call_later(TIMEOUT_SWEEP_S, self._sweep)
 
-    def send(self, data: bytes, head_only: bool, timeout_s: float, done: Done) -> None:
-        call = Call(data, head_only, done, self.loop.time() + timeout_s, self.inflight)
+    def send(self, data: bytes, head_only: bool, timeout_s: float, done: Done, max_body: int,
+             sink: Sink | None = None) -> None:
+        call = Call(data, head_only, done, timeout_s, self.loop.time() + timeout_s,
+                    self.inflight, max_body, sink)
         idle = self.idle
         while idle:
             conn = idle.pop()
@@ -209,7 +310,8 @@ class BackendPool:
             return
         exc = task.exception()
         if exc is not None:
-            call.fail("connect")
+            own = isinstance(exc, OSError) and exc.errno in _OWN_EXHAUSTION
+            call.fail(ROUTER_RESOURCES if own else "connect")
             return
         result = task.result()
         assert isinstance(result, tuple)

@@ -10,7 +10,11 @@ import asyncio
 import concurrent.futures
 import http.client
 import json
+import os
 import random
+import re
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -21,6 +25,7 @@ from typing import Any, TypeVar
 
 import uvloop
 
+import controller
 from controller.router.proxy import ProxySettings
 from controller.router.server import Limits
 from controller.router.service import RouterService
@@ -75,6 +80,7 @@ class ModelBackend:
     delay_s: float = 0.0
     port: int = 0
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    heads: list[bytes] = field(default_factory=list)  # each request head as received
     server: asyncio.Server | None = None
     handlers: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -108,6 +114,7 @@ class ModelBackend:
                         name, value = line.split(":", 1)
                         headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
+                self.heads.append(head)
                 self.requests.append((method, path, headers))
                 if self.delay_s:
                     await asyncio.sleep(self.delay_s)  # the backend's own latency, not a sync
@@ -129,50 +136,27 @@ class ModelBackend:
 ADMIN_TOKEN = "harness-admin-token-" + "x" * 24
 
 
-class Harness:
-    """A router plus backends on one background loop. Admin calls carry the admin token
-    (`admin_token=None` sends none)."""
+def admin_token_file() -> tempfile.TemporaryDirectory[str]:
+    """A directory holding the file `token` with ADMIN_TOKEN, for --admin-token-file."""
+    directory = tempfile.TemporaryDirectory(prefix="router-admin-")
+    (Path(directory.name) / "token").write_text(ADMIN_TOKEN)
+    return directory
 
-    def __init__(self, limits: Limits | None = None, proxy: ProxySettings | None = None,
-                 seed: int = 7, clock: Callable[[], float] | None = None,
-                 feedback_ttl_s: float = 3600.0, feedback_max_entries: int = 100_000,
-                 table_writes: bool = True) -> None:
-        self.lt = LoopThread()
-        self._token_dir = tempfile.TemporaryDirectory(prefix="router-admin-")
-        self.token_file = Path(self._token_dir.name) / "token"
-        self.token_file.write_text(ADMIN_TOKEN)
-        config = RouterSettings(
-            host="127.0.0.1", port=0, admin_host="127.0.0.1", admin_port=0,
-            limits=limits or Limits(), proxy=proxy or ProxySettings(),
-            feedback_ttl_s=feedback_ttl_s, feedback_max_entries=feedback_max_entries,
-            admin_token_file=str(self.token_file), table_writes=table_writes,
-        )
-        self.service = RouterService(config, rng=random.Random(seed), clock=clock)
-        self.lt.run(self.service.start())
-        self.backends: list[ModelBackend] = []
-        self._conn: http.client.HTTPConnection | None = None
 
-    def backend(self, behaviour: Behaviour, delay_s: float = 0.0) -> ModelBackend:
-        backend = ModelBackend(behaviour, delay_s)
-        self.lt.run(backend.start())
-        self.backends.append(backend)
-        return backend
+class RouterClient:
+    """Blocking clients of a router's serving and admin ports (`port`, `admin_port`); admin
+    calls carry the admin token (`admin_token=None` sends none)."""
 
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        for backend in self.backends:
-            self.lt.run(backend.stop())
-        self.lt.run(self.service.close())
-        self.lt.stop()
-        self._token_dir.cleanup()
+    port: int
+    admin_port: int
+    _conn: http.client.HTTPConnection | None = None
 
     # -- clients ---------------------------------------------------------------------------
     def request(self, method: str = "POST", path: str = "/v1/models/m:predict",
                 headers: dict[str, str] | None = None, body: bytes = b'{"instances":[1]}',
                 port: int | None = None) -> tuple[int, dict[str, str], bytes]:
         if port is None and self._conn is None:
-            self._conn = http.client.HTTPConnection("127.0.0.1", self.service.port, timeout=30)
+            self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         conn = self._conn if port is None else http.client.HTTPConnection("127.0.0.1", port,
                                                                           timeout=30)
         assert conn is not None
@@ -192,7 +176,7 @@ class Harness:
               admin_token: str | None = ADMIN_TOKEN) -> tuple[int, bytes]:
         headers = {} if admin_token is None else {"Authorization": f"Bearer {admin_token}"}
         status, _, data = self.request(method, path, headers=headers, body=body,
-                                       port=self.service.admin_port)
+                                       port=self.admin_port)
         return status, data
 
     def put_table(self, table: dict[str, Any]) -> tuple[int, Any]:
@@ -219,6 +203,188 @@ class Harness:
             if all(f'{k}="{v}"' in rest for k, v in labels.items()):
                 total += value
         return total
+
+    def close_client(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+@dataclass
+class BulkBackend:
+    """Answers every request with `size` generated bytes (never held in memory at once),
+    framed by content-length, chunked, or by closing the connection ("length", "chunked",
+    "close"); "short" declares `size` bytes but closes after half of them."""
+
+    BLOCK = bytes(range(256)) * 4096  # 1 MiB, repeated (and cut) to make each answer
+
+    size: int
+    framing: str = "length"
+    port: int = 0
+    served: int = 0
+    server: asyncio.Server | None = None
+    handlers: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for task in list(self.handlers):
+            task.cancel()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
+        block = self.BLOCK
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                match = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                await reader.readexactly(int(match[1]) if match else 0)
+                framing = {"length": b"content-length: %d\r\n" % self.size,
+                           "short": b"content-length: %d\r\n" % self.size,
+                           "chunked": b"transfer-encoding: chunked\r\n",
+                           "close": b"connection: close\r\n"}[self.framing]
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n"
+                             + framing + b"\r\n")
+                left = self.size // 2 if self.framing == "short" else self.size
+                while left:
+                    piece = block[:min(left, len(block))]
+                    left -= len(piece)
+                    if self.framing == "chunked":
+                        writer.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                    else:
+                        writer.write(piece)
+                    await writer.drain()  # the router's reading pace sets ours
+                if self.framing == "chunked":
+                    writer.write(b"0\r\n\r\n")
+                await writer.drain()
+                self.served += 1
+                if self.framing in ("close", "short"):
+                    break
+        except (asyncio.IncompleteReadError, asyncio.CancelledError, ConnectionError):
+            pass
+        finally:
+            self.handlers.discard(task)
+            writer.close()
+
+
+class RouterProcess(RouterClient):
+    """The router in its own process (`python -m controller.router`), for per-process figures
+    such as its resident memory; backends run on a background loop in the test process."""
+
+    def __init__(self, *flags: str) -> None:
+        self.lt = LoopThread()
+        self.backends: list[ModelBackend | BulkBackend] = []
+        self.log = tempfile.NamedTemporaryFile(prefix="router-", suffix=".log")  # noqa: SIM115
+        self._token_dir = admin_token_file()
+        # The package this test imported (the worktree, or the compiled build), not the cwd.
+        source = str(Path(controller.__file__).resolve().parents[1])
+        path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH")) if p)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-P", "-m", "controller.router", "--listen", "127.0.0.1:0",
+             "--admin", "127.0.0.1:0", "--log-level", "INFO",
+             "--admin-token-file", str(Path(self._token_dir.name) / "token"), *flags],
+            stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=path))
+        pattern = re.compile(r"serving on \S+:(\d+), admin on \S+:(\d+)")
+        found: list[re.Match[str]] = []
+
+        def started() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"router exited: {self.log_text()}")
+            found.extend(m for m in [pattern.search(self.log_text())] if m)
+            return bool(found)
+
+        wait_for(started, 30.0, "the router process to listen")
+        self.port, self.admin_port = int(found[0][1]), int(found[0][2])
+
+    def backend(self, behaviour: Behaviour, delay_s: float = 0.0) -> ModelBackend:
+        backend = ModelBackend(behaviour, delay_s)
+        self.lt.run(backend.start())
+        self.backends.append(backend)
+        return backend
+
+    def bulk_backend(self, size: int, framing: str = "length") -> BulkBackend:
+        backend = BulkBackend(size, framing)
+        self.lt.run(backend.start())
+        self.backends.append(backend)
+        return backend
+
+    def log_text(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def _status(self, key: str) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+        raise KeyError(key)
+
+    def rss(self) -> int:
+        """Resident memory now, bytes."""
+        return self._status("VmRSS")
+
+    def peak_rss(self) -> int:
+        """The most resident memory the process ever had (VmHWM), bytes."""
+        return self._status("VmHWM")
+
+    def close(self) -> None:
+        self.close_client()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        for backend in self.backends:
+            self.lt.run(backend.stop())
+        self.lt.stop()
+        self.log.close()
+        self._token_dir.cleanup()
+
+
+class Harness(RouterClient):
+    """A router plus backends on one background loop."""
+
+    def __init__(self, limits: Limits | None = None, proxy: ProxySettings | None = None,
+                 seed: int = 7, clock: Callable[[], float] | None = None,
+                 feedback_ttl_s: float = 3600.0, feedback_max_entries: int = 100_000,
+                 table_writes: bool = True) -> None:
+        self.lt = LoopThread()
+        self._token_dir = admin_token_file()
+        self.token_file = Path(self._token_dir.name) / "token"
+        config = RouterSettings(
+            host="127.0.0.1", port=0, admin_host="127.0.0.1", admin_port=0,
+            limits=limits or Limits(), proxy=proxy or ProxySettings(),
+            feedback_ttl_s=feedback_ttl_s, feedback_max_entries=feedback_max_entries,
+            admin_token_file=str(self.token_file), table_writes=table_writes,
+        )
+        self.service = RouterService(config, rng=random.Random(seed), clock=clock)
+        self.lt.run(self.service.start())
+        self.port, self.admin_port = self.service.port, self.service.admin_port
+        self.backends: list[ModelBackend] = []
+
+    def backend(self, behaviour: Behaviour, delay_s: float = 0.0) -> ModelBackend:
+        backend = ModelBackend(behaviour, delay_s)
+        self.lt.run(backend.start())
+        self.backends.append(backend)
+        return backend
+
+    def close(self) -> None:
+        self.close_client()
+        for backend in self.backends:
+            self.lt.run(backend.stop())
+        self.lt.run(self.service.close())
+        self.lt.stop()
+        self._token_dir.cleanup()
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0, what: str = "") -> None:

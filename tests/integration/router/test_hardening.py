@@ -41,12 +41,15 @@ def limited() -> object:
     ("data", "status"),
     [
         (b"NOT HTTP AT ALL\r\n\r\n", 400),
-        (b"POST / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000, 413),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n" + b"x" * 2048
-         + b"\r\n0\r\n\r\n", 413),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000, 413),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n"
+         + b"x" * 2048 + b"\r\n0\r\n\r\n", 413),
         (b"GET / HTTP/1.1\r\n" + b"".join(b"h%d: v\r\n" % i for i in range(40)) + b"\r\n",
          431),
         (b"GET / HTTP/1.1\r\nBig: " + b"v" * 8000 + b"\r\n\r\n", 431),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),  # HTTP/1.1 without Host
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
     ],
 )
 def test_bad_requests_get_clean_json_errors(limited: Harness, data: bytes, status: int) -> None:
@@ -82,8 +85,8 @@ def test_pipelining_http10_and_methods(harness: Harness) -> None:
     harness.put_table(table(1, a.address))
     reply = raw(harness.service.port,
                 b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
-                b"POST /v2/models/m/infer HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"
-                b"HEAD /x HTTP/1.1\r\n\r\n"
+                b"POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+                b"HEAD /x HTTP/1.1\r\nHost: x\r\n\r\n"
                 b"GET /last HTTP/1.0\r\n\r\n")
     assert reply.count(b"HTTP/1.1 200 ") == 4
     assert reply.index(b"/v2/health/live") < reply.index(b"/v2/models/m/infer")

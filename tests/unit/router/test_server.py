@@ -21,6 +21,8 @@ class FakeTransport:
         self.out = bytearray()
         self.closing = False
         self.paused = False
+        self.eof = False
+        self.aborted = False
 
     def write(self, data: bytes) -> None:
         assert not self.closing, "write after close"
@@ -37,6 +39,16 @@ class FakeTransport:
 
     def resume_reading(self) -> None:
         self.paused = False
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
+
+    def abort(self) -> None:
+        self.closing = True
+        self.aborted = True
 
 
 class EchoApp:
@@ -76,7 +88,7 @@ def test_pipelined_requests_answer_in_order() -> None:
 
 def test_chunked_body_is_reassembled() -> None:
     conn, _, app = connect()
-    conn.data_received(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    conn.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                        b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
     assert app.seen[0].body == b"abcde"
 
@@ -105,6 +117,115 @@ def test_bad_input_gets_an_error_and_close(data: bytes, status: int, reason: str
     assert statuses(transport) == [status]
 
 
+def test_an_unterminated_header_is_refused_by_bytes_received() -> None:
+    """httptools holds an unfinished header line itself: the limit counts received bytes."""
+    conn, transport, app = connect(Limits(max_header_bytes=2048))
+    conn.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+    for _ in range(10):
+        conn.data_received(b"v" * 1000)
+        if transport.closing:
+            break
+    assert statuses(transport) == [431]
+    assert app.rejections == ["headers"]
+    assert conn.raw_head_bytes <= 2048
+
+
+def test_a_large_read_with_head_and_body_is_not_a_large_head() -> None:
+    conn, transport, app = connect(Limits(max_header_bytes=1024, max_body_bytes=1 << 20))
+    body = b"b" * (256 << 10)
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+    conn.data_received(request + body + request + body[:100])  # one read, two requests
+    conn.data_received(body[100:])
+    assert statuses(transport) == [200, 200]
+    assert [len(r.body) for r in app.seen] == [len(body), len(body)]
+
+
+def test_a_head_split_over_many_reads_within_the_limit_is_served() -> None:
+    conn, transport, app = connect(Limits(max_header_bytes=1024))
+    data = b"GET /x HTTP/1.1\r\nHost: x\r\nX-Long: " + b"v" * 900 + b"\r\n\r\n"
+    for i in range(0, len(data), 7):
+        conn.data_received(data[i:i + 7])
+    assert statuses(transport) == [200]
+    assert app.seen[0].header(b"x-long") == b"v" * 900
+
+
+@pytest.mark.parametrize("head", [
+    b"GET / HTTP/1.1\r\n",  # no Host
+    b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n",  # more than one
+    b"GET / HTTP/1.1\r\nHost: a b\r\n",
+    b"GET / HTTP/1.1\r\nHost: user@a\r\n",
+    b"GET / HTTP/1.1\r\nHost: a:b\r\n",
+    b"GET / HTTP/1.1\r\nHost: a:80:80\r\n",
+    b"GET / HTTP/1.1\r\nHost: [::1\r\n",
+    b"GET / HTTP/1.1\r\nHost: a/b\r\n",
+    b"GET / HTTP/1.1\r\nHost: a%zz\r\n",
+])
+def test_host_is_required_once_and_valid(head: bytes) -> None:
+    conn, transport, app = connect()
+    conn.data_received(head + b"\r\n")
+    assert statuses(transport) == [400]
+    assert transport.closing
+    assert app.rejections == ["host"]
+
+
+@pytest.mark.parametrize("host", [b"a.example", b"a.example:8080", b"127.0.0.1:80", b"[::1]",
+                                  b"[::1]:8080", b"", b"xn--bcher-kva.example", b"a%41b"])
+def test_valid_hosts_are_served(host: bytes) -> None:
+    conn, transport, app = connect()
+    conn.data_received(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    assert statuses(transport) == [200]
+    assert app.seen[0].header(b"host") == host
+
+
+def test_http10_without_host_is_served_and_forwarded_with_an_empty_host() -> None:
+    conn, transport, app = connect()
+    conn.data_received(b"GET / HTTP/1.0\r\n\r\n")
+    assert statuses(transport) == [200]
+    assert b"host: \r\n" in request_head(app.seen[0], None)
+
+
+CHUNKED_HEAD = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize("reads", [
+    [CHUNKED_HEAD + b"100000\r\n" + b"x" * 10],  # declared 1 MiB, 10 bytes sent
+    [CHUNKED_HEAD, b"100000\r\n", b"x" * 10],
+    [CHUNKED_HEAD + b"10", b"0000;ext=1\r\nxx"],  # the size line split over reads
+    [CHUNKED_HEAD + b"1", b"0", b"0", b"0", b"0", b"0\r\n"],
+    [CHUNKED_HEAD + b"200\r\n" + b"y" * 512 + b"\r\n300\r\nzz"],  # 512 + 768 > 1024
+])
+def test_a_chunk_declared_over_the_body_limit_is_refused_at_its_size_line(reads: list[bytes]
+                                                                          ) -> None:
+    conn, transport, app = connect(Limits(max_body_bytes=1024))
+    for data in reads:
+        conn.data_received(data)
+    assert statuses(transport) == [413]
+    assert app.rejections == ["body"]
+
+
+def test_chunked_bodies_within_the_limit_are_served_however_they_are_split() -> None:
+    body = b"".join(b"%x;name=value\r\n%s\r\n" % (n, b"k" * n) for n in (1, 100, 255, 16))
+    data = CHUNKED_HEAD + body + b"0\r\nX-Trailer: t\r\n\r\n"
+    for step in (1, 3, 7, 64, len(data)):
+        conn, transport, app = connect(Limits(max_body_bytes=372))
+        for i in range(0, len(data), step):
+            conn.data_received(data[i:i + step])
+        assert statuses(transport) == [200], step
+        assert app.seen[0].body == b"k" * 372
+        assert app.seen[0].header(b"x-trailer") is None  # trailers are not headers
+
+
+def test_an_unterminated_trailer_is_refused_by_bytes_received() -> None:
+    conn, transport, app = connect(Limits(max_header_bytes=2048))
+    conn.data_received(CHUNKED_HEAD + b"3\r\nabc\r\n0\r\nX-Endless: ")
+    for _ in range(10):
+        conn.data_received(b"v" * 1000)
+        if transport.closing:
+            break
+    assert statuses(transport) == [431]
+    assert app.rejections == ["headers"]
+
+
 def test_http10_closes_after_answer() -> None:
     conn, transport, _ = connect()
     conn.data_received(b"GET / HTTP/1.0\r\n\r\n")
@@ -114,15 +235,46 @@ def test_http10_closes_after_answer() -> None:
 
 def test_expect_continue_is_acknowledged() -> None:
     conn, transport, app = connect()
-    conn.data_received(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+    conn.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                       b"Content-Length: 2\r\n\r\n")
     assert transport.out.startswith(b"HTTP/1.1 100 Continue")
     conn.data_received(b"hi")
     assert app.seen[0].body == b"hi"
 
 
+def test_expect_continue_over_the_body_limit_gets_413_and_no_100() -> None:
+    conn, transport, app = connect(Limits(max_body_bytes=1000))
+    # Expect before Content-Length: every check runs before the 100 is written
+    conn.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                       b"Content-Length: 5000\r\n\r\n")
+    assert transport.out.startswith(b"HTTP/1.1 413 ")
+    assert b"100 Continue" not in transport.out
+    assert app.rejections == ["body"]
+
+
+def test_an_unknown_expectation_gets_417() -> None:
+    conn, transport, app = connect()
+    conn.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n"
+                       b"Content-Length: 2\r\n\r\nhi")
+    assert statuses(transport) == [417]
+    assert app.rejections == ["expectation"]
+
+
+def test_no_100_for_http10_nor_in_the_middle_of_another_answer() -> None:
+    conn, transport, _ = connect()
+    conn.data_received(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+    assert not transport.out
+    conn, transport, app = connect()
+    app.handle = lambda conn, req: None  # type: ignore[method-assign]  # answers later
+    conn.data_received(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                       b"POST /b HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\n"
+                       b"Content-Length: 2\r\n\r\n")
+    assert not transport.out  # a 100 now would land before the answer to /a
+
+
 def test_read_and_idle_timeouts() -> None:
     conn, transport, _ = connect(Limits(read_timeout_s=1.0, idle_timeout_s=5.0))
-    conn.data_received(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab")
+    conn.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
     assert conn.message_started is not None
     conn.sweep(conn.message_started + 2.0)
     assert statuses(transport) == [408]
@@ -131,6 +283,61 @@ def test_read_and_idle_timeouts() -> None:
     conn.sweep(conn.last_activity + 6.0)
     assert transport.closing
     assert not transport.out
+
+
+def test_header_deadline_counts_from_the_first_byte_even_crlf() -> None:
+    conn, transport, app = connect(Limits(header_timeout_s=10.0, read_timeout_s=30.0,
+                                          idle_timeout_s=75.0))
+    conn.data_received(b"\r\n")
+    started = conn.last_activity
+    conn.data_received(b"\r\n")  # more bytes do not move the deadline
+    conn.sweep(started + 9.0)
+    assert not transport.closing
+    conn.sweep(started + 11.0)
+    assert statuses(transport) == [408]
+    assert transport.closing
+    assert app.rejections == ["header_timeout"]
+
+
+def test_header_deadline_restarts_with_each_message_and_spares_idle_connections() -> None:
+    conn, transport, _ = connect(Limits(header_timeout_s=10.0, idle_timeout_s=75.0))
+    conn.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    answered = conn.last_activity
+    conn.sweep(answered + 30.0)  # idle keep-alive, no byte of a next request yet
+    assert not transport.closing
+    conn.data_received(b"GET / HTTP/1.1\r\n")
+    conn.sweep(conn.last_activity + 11.0)
+    assert statuses(transport) == [200, 408]
+
+
+def test_connections_over_the_limit_are_shed_and_linger_until_the_client_closes() -> None:
+    app = EchoApp()
+    served: set[HttpConnection] = set()
+    lingering: set[HttpConnection] = set()
+    limits = Limits(max_connections=2)
+    transports = [FakeTransport() for _ in range(3)]
+    conns = [HttpConnection(app, limits, served, lingering) for _ in range(3)]
+    for conn, transport in zip(conns, transports, strict=True):
+        conn.connection_made(transport)  # type: ignore[arg-type]
+    shed, transport = conns[2], transports[2]
+    assert served == set(conns[:2])
+    assert lingering == {shed}
+    assert statuses(transport) == [503]
+    assert b"retry-after: 1\r\n" in transport.out
+    assert transport.eof
+    assert not transport.closing
+    assert app.rejections == ["overload"]
+    shed.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # read and ignored
+    assert statuses(transport) == [503]
+    assert not app.seen
+    shed.sweep(shed.last_activity + 2.0)  # the client never closed: give up on it
+    assert transport.closing
+    shed.connection_lost(None)
+    assert not lingering
+    conns[0].connection_lost(None)  # capacity comes back
+    again = HttpConnection(app, limits, served, lingering)
+    again.connection_made(FakeTransport())
+    assert again in served
 
 
 def test_request_head_drops_hop_by_hop_and_overrides_host() -> None:
@@ -146,6 +353,20 @@ def test_request_head_drops_hop_by_hop_and_overrides_host() -> None:
     assert b"keep-alive" not in head
     assert head.count(b"content-length") == 1
     assert b"content-length: 5\r\n" in head
+
+
+def test_request_head_drops_internal_and_connection_named_headers() -> None:
+    conn, _, app = connect()
+    conn.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Hop, Host\r\n"
+                       b"X-Hop: 1\r\nX-Model-Variant: evil\r\nx-prediction-id: evil\r\n"
+                       b"X-Modelrouter-Shadow: evil\r\nX-Modeled: evil\r\nX-Keep: 1\r\n\r\n")
+    (req,) = app.seen
+    assert req.hop == frozenset({b"x-hop"})  # host is never dropped this way
+    head = request_head(req, None)
+    assert b"evil" not in head
+    assert b"x-hop" not in head
+    assert b"x-keep: 1\r\n" in head
+    assert b"host: x\r\n" in head
 
 
 def test_response_bytes_replaces_framing_headers() -> None:

@@ -123,3 +123,11 @@ def test_holder_keeps_last_good_table_and_counts_rejections() -> None:
     assert rejected == ["invalid", "stale"]
     assert holder.offer(valid(), "test") == []  # same table again: no re-apply
     assert len(applied) == 1
+
+
+def test_a_table_nested_too_deeply_is_refused_not_a_crash() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(TableError, match="nested too deeply"):
+        parse_table(deep)
+    with pytest.raises(TableError, match="nested too deeply"):
+        decode_document(deep.encode())

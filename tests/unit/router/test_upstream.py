@@ -27,7 +27,7 @@ def test_a_silent_backend_times_out(retire_pool: bool) -> None:
         pool = BackendPool("127.0.0.1", port)
         started = loop.time()
         pool.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n", False, 0.3,
-                  lambda status, reason, headers, body, error: outcome.set_result(error))
+                  lambda status, reason, headers, body, error: outcome.set_result(error), 1 << 20)
         if retire_pool:
             pool.close()
         error = await asyncio.wait_for(outcome, timeout=5)
