@@ -63,7 +63,9 @@ class VariantSamples(StatusModel):
     candidate: int = Field(default=0, ge=0)
 
 
-class MetricResult(StatusModel):
+class LookMetric(StatusModel):
+    """One metric at one look: its verdict and numbers (MetricResult adds the words)."""
+
     name: Annotated[str, Field(max_length=63)]
     verdict: Verdict
     samples: VariantSamples = VariantSamples()
@@ -71,6 +73,11 @@ class MetricResult(StatusModel):
     lower: float | None = None
     upper: float | None = None
     p_value: float | None = None
+
+
+class MetricResult(LookMetric):
+    """One metric at the last look, with what is still needed and the verdict in words."""
+
     samples_needed: int | None = Field(default=None, ge=0)
     test: Annotated[str, Field(max_length=128)] = Field(
         default="", description="How it is judged, e.g. 'two proportions, one-sided mSPRT'.")
@@ -115,18 +122,6 @@ class StepResult(StatusModel):
     message: Message = Field(default="", description="As in its Event, e.g. 'step 2/4 "
                              "(analysis): judged Pass — errors n=1200/300 ...'.")
     finished_at: Timestamp = Field(description="When the step ended.")
-
-
-class LookMetric(StatusModel):
-    """One metric at one look: MetricResult without its words."""
-
-    name: Annotated[str, Field(max_length=63)]
-    verdict: Verdict
-    samples: VariantSamples = VariantSamples()
-    estimate: float | None = Field(default=None, description="Candidate minus stable.")
-    lower: float | None = None
-    upper: float | None = None
-    p_value: float | None = None
 
 
 class AnalysisLook(StatusModel):
