@@ -64,7 +64,7 @@ class VariantSamples(StatusModel):
 
 
 class LookMetric(StatusModel):
-    """One metric at one look: its verdict and numbers (MetricResult adds the words)."""
+    """One metric at one look: its verdict and numbers."""
 
     name: Annotated[str, Field(max_length=63)]
     verdict: Verdict
