@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.router.harness import Harness
+from tests.integration.router.harness import Harness, RouterProcess
 
 
 @pytest.fixture
@@ -16,3 +16,13 @@ def harness() -> Iterator[Harness]:
         yield h
     finally:
         h.close()
+
+
+@pytest.fixture
+def process_router() -> Iterator[RouterProcess]:
+    """The router in its own process, for per-process figures such as its memory."""
+    router = RouterProcess()
+    try:
+        yield router
+    finally:
+        router.close()

@@ -11,7 +11,6 @@ import resource
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,15 +27,6 @@ from tests.integration.router.harness import (
 
 pytestmark = pytest.mark.integration
 MiB = 1 << 20
-
-
-@pytest.fixture
-def process_router() -> Iterator[RouterProcess]:
-    router = RouterProcess()
-    try:
-        yield router
-    finally:
-        router.close()
 
 
 class GoodTraffic:

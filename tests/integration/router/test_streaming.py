@@ -10,7 +10,6 @@ import hashlib
 import json
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -26,15 +25,6 @@ from tests.integration.router.harness import (
 
 pytestmark = pytest.mark.integration
 MiB = 1 << 20
-
-
-@pytest.fixture
-def process_router() -> Iterator[RouterProcess]:
-    router = RouterProcess()
-    try:
-        yield router
-    finally:
-        router.close()
 
 
 def expected_digest(size: int) -> str:
