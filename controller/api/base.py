@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 HTTP_TOKEN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
 VARIANT_PLACEHOLDER = "{{variant}}"
 
@@ -28,4 +29,24 @@ class ApiModel(BaseModel):
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=DNS_LABEL)]
 Percent = Annotated[int, Field(ge=0, le=100)]
 DurationSeconds = Annotated[int, Field(ge=0, le=MAX_DURATION_SECONDS)]
-LabelMap = Annotated[dict[str, Annotated[str, Field(max_length=253)]], Field(max_length=64)]
+# Kubernetes label syntax: an optional DNS-subdomain prefix and '/', then a name of at most 63
+# characters (alphanumerics, '-', '_', '.', alphanumeric at both ends); values like names or empty.
+LABEL_KEY = (r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?"
+             r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
+MAX_LABEL_KEY = 317
+MAX_LABELS = 64
+_KEYS_ARE_LABEL_KEYS = {"x-kubernetes-validations": [{
+    "rule": f"self.all(k, size(k) <= {MAX_LABEL_KEY} && k.matches('{LABEL_KEY}'))",
+    "message": "keys must be Kubernetes label keys: an optional DNS-subdomain prefix and '/', "
+               "then at most 63 of A-Z a-z 0-9 - _ . (alphanumeric at both ends)",
+}]}
+LabelKey = Annotated[str, Field(max_length=MAX_LABEL_KEY, pattern=LABEL_KEY)]
+LabelMap = Annotated[
+    dict[LabelKey, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]],
+    Field(max_length=MAX_LABELS, json_schema_extra=_KEYS_ARE_LABEL_KEYS),
+]
+AnnotationMap = Annotated[
+    dict[LabelKey, Annotated[str, Field(max_length=4096)]],
+    Field(max_length=MAX_LABELS, json_schema_extra=_KEYS_ARE_LABEL_KEYS),
+]

@@ -12,6 +12,7 @@ from controller.api.base import (
     Name,
 )
 from controller.api.schema import exactly_one_of, list_map
+from controller.contract.jsonpath import PATH_PATTERN as PREDICTION_PATH
 
 
 class UnitSource(ApiModel):
@@ -33,6 +34,8 @@ class Segment(ApiModel):
 
 
 class Overrides(ApiModel):
+    """Pinned variants: a header or cookie that forces one, and named segments of units."""
+
     header: str | None = Field(
         default=None, max_length=128, pattern=HTTP_TOKEN,
         description="Header whose value (stable or candidate) forces a variant, e.g. for QA.",
@@ -40,11 +43,25 @@ class Overrides(ApiModel):
     cookie: str | None = Field(default=None, max_length=128, pattern=HTTP_TOKEN)
     segments: Annotated[list[Segment] | None, list_map("name")] = Field(default=None, max_length=20)
 
+    @model_validator(mode="after")
+    def _unit_in_one_segment(self) -> Overrides:
+        # Not CEL: pairwise over 20 segments of 1000 units the API server estimates 40x its
+        # per-rule budget; the operator reports it (InvalidSpec) on its first reconcile.
+        seen: dict[str, str] = {}
+        for segment in self.segments or ():
+            for unit in segment.units:
+                if seen.setdefault(unit, segment.name) != segment.name:
+                    raise ValueError(f"segments: unit {unit!r} is listed in {seen[unit]!r} "
+                                     f"and {segment.name!r}; a unit may be in one segment only")
+        return self
+
 
 class PredictionField(ApiModel):
     """Where a response carries the prediction, so shadow answers can be compared."""
 
-    path: str = Field(min_length=1, max_length=256, description="e.g. predictions[0].label")
+    path: str = Field(min_length=1, max_length=256, pattern=PREDICTION_PATH,
+                      description="A JSON path into the response, e.g. predictions[0].label or "
+                                  '$.outputs[0].data[0] (steps .key, [index] or ["key"]).')
     mode: Literal["exact", "numeric"] = "exact"
     tolerance_ppm: int = Field(
         default=0, ge=0, le=1_000_000_000, description="numeric mode: |a-b| <= this/1e6"

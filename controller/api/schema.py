@@ -8,13 +8,15 @@ nullable, so that `None` in Python is "field not set" on the wire.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from pydantic import Field
 
 JsonDict = dict[str, Any]
 
-_DROPPED_KEYS = frozenset({"title", "discriminator"})
+# propertyNames: a map's key rules are CEL on the map (the structural schema has no key schema).
+_DROPPED_KEYS = frozenset({"title", "discriminator", "propertyNames"})
 
 
 def rule(expression: str, message: str, field_path: str | None = None) -> JsonDict:
@@ -53,6 +55,7 @@ def _rewrite(node: Any, definitions: JsonDict) -> Any:
         return node
     node = _resolve(node, definitions)
     node = _collapse_optional(node, definitions)
+    node = _pattern_keys_as_additional(node)
     result: JsonDict = {}
     for key, value in node.items():
         if key in _DROPPED_KEYS or (key == "default" and value is None):
@@ -61,6 +64,8 @@ def _rewrite(node: Any, definitions: JsonDict) -> Any:
             continue  # extra=forbid/allow: pruning and preserve-unknown-fields say it instead
         if key == "default":
             result[key] = _without_nulls(value)
+        elif key == "description":
+            result[key] = one_line(value)
         elif key in ("properties", "$defs"):
             result[key] = {name: _rewrite(sub, definitions) for name, sub in value.items()}
         elif key.startswith("x-kubernetes-"):
@@ -70,6 +75,21 @@ def _rewrite(node: Any, definitions: JsonDict) -> Any:
     if "properties" in result and "type" not in result:
         result["type"] = "object"
     return result
+
+
+def one_line(text: str) -> str:
+    """A docstring as a description: one line, as kubectl explain and docs/api.md show it."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _pattern_keys_as_additional(node: JsonDict) -> JsonDict:
+    """A dict with a key pattern: its values' schema as additionalProperties."""
+    patterns = node.get("patternProperties")
+    if not patterns:
+        return node
+    (values,) = patterns.values()
+    rest = {k: v for k, v in node.items() if k != "patternProperties"}
+    return rest | {"additionalProperties": values}
 
 
 def _resolve(node: JsonDict, definitions: JsonDict) -> JsonDict:

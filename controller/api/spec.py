@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from controller.api.base import (
+    DNS_SUBDOMAIN,
     ApiModel,
     Name,
 )
@@ -20,7 +21,7 @@ from controller.api.routing import (
     BuiltinRouter,
     TrafficRouting,
 )
-from controller.api.schema import list_map, rule
+from controller.api.schema import exactly_one_of, list_map, rule
 from controller.api.status import HISTORY_MAX_ITEMS
 from controller.api.strategy import (
     _ON_INCONCLUSIVE,
@@ -152,9 +153,64 @@ class SampleRatioCheck(ApiModel):
     action: Literal["Hold", "Rollback"] = "Hold"
 
 
+# Printable ASCII without spaces: no control characters reach a request line or a log.
+PROMETHEUS_ADDRESS = r"^https?://[!-~]+$"
+CONFIG_KEY = r"^[-._a-zA-Z0-9]+$"
+
+
+class KeyReference(ApiModel):
+    """One key of a ConfigMap or Secret in the rollout's namespace."""
+
+    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN,
+                      description="The ConfigMap's or Secret's name.")
+    key: str = Field(min_length=1, max_length=253, pattern=CONFIG_KEY,
+                     description="The key whose value is the PEM bundle.")
+
+
+class CaBundle(ApiModel):
+    """PEM certificates that sign the Prometheus server's certificate (instead of the system
+    trust store)."""
+
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("configMapKeyRef", "secretKeyRef"))
+    config_map_key_ref: KeyReference | None = Field(
+        default=None, description="A ConfigMap key holding the PEM bundle.")
+    secret_key_ref: KeyReference | None = Field(
+        default=None, description="A Secret key holding the PEM bundle.")
+
+
 class PrometheusSource(ApiModel):
-    address: str = Field(min_length=1, max_length=512, pattern=r"^https?://[^\s]+$")
-    timeout_seconds: int = Field(default=5, ge=1, le=60)
+    """The Prometheus that has the router's (or your own) metrics."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "!has(self.caBundle) || !self.insecureSkipVerify",
+         "message": "set caBundle or insecureSkipVerify, not both",
+         "fieldPath": ".insecureSkipVerify"},
+        {"rule": "(!has(self.caBundle) && !self.insecureSkipVerify)"
+                 " || self.address.startsWith('https://')",
+         "message": "caBundle and insecureSkipVerify apply to an https:// address",
+         "fieldPath": ".address"},
+    ]})
+    address: str = Field(
+        min_length=1, max_length=512, pattern=PROMETHEUS_ADDRESS,
+        description="The base URL, http:// or https:// (printable ASCII, no spaces), e.g. "
+                    "http://prometheus.monitoring:9090.")
+    timeout_seconds: int = Field(default=5, ge=1, le=60,
+                                 description="Each query's deadline, connect to last byte.")
+    ca_bundle: CaBundle | None = Field(
+        default=None, description="https: verify the server against these CAs instead of the "
+        "system trust store.")
+    insecure_skip_verify: bool = Field(
+        default=False, description="https: do not verify the server's certificate (anyone "
+        "on the path can then forge the metrics that promote a model).")
+
+    @model_validator(mode="after")
+    def _tls_settings(self) -> PrometheusSource:
+        if self.ca_bundle is not None and self.insecure_skip_verify:
+            raise ValueError("set caBundle or insecureSkipVerify, not both")
+        if (self.ca_bundle is not None or self.insecure_skip_verify) \
+                and not self.address.startswith("https://"):
+            raise ValueError("caBundle and insecureSkipVerify apply to an https:// address")
+        return self
 
 
 class Analysis(ApiModel):

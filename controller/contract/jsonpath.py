@@ -11,6 +11,10 @@ from functools import lru_cache
 
 Step = str | int
 _STEP_RE = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[\"([^\"]+)\"\]")
+_STEP = r'(\.[A-Za-z_][A-Za-z0-9_-]*|\[[0-9]+\]|\["[^"]+"\])'
+# The same grammar as one regular expression, for the CRD's pattern (admission).
+PATH_PATTERN = rf'^\$?(\.?[A-Za-z_][A-Za-z0-9_-]*|\[[0-9]+\]|\["[^"]+"\]){_STEP}*$'
+
 
 
 @lru_cache(maxsize=256)
