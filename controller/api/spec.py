@@ -21,7 +21,7 @@ from controller.api.routing import (
     BuiltinRouter,
     TrafficRouting,
 )
-from controller.api.schema import exactly_one_of, list_map, rule
+from controller.api.schema import list_map, rule
 from controller.api.status import HISTORY_MAX_ITEMS
 from controller.api.strategy import (
     _ON_INCONCLUSIVE,
@@ -159,23 +159,21 @@ CONFIG_KEY = r"^[-._a-zA-Z0-9]+$"
 
 
 class KeyReference(ApiModel):
-    """One key of a ConfigMap or Secret in the rollout's namespace."""
+    """One key of a ConfigMap in the rollout's namespace."""
 
     name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN,
-                      description="The ConfigMap's or Secret's name.")
+                      description="The ConfigMap's name.")
     key: str = Field(min_length=1, max_length=253, pattern=CONFIG_KEY,
                      description="The key whose value is the PEM bundle.")
 
 
 class CaBundle(ApiModel):
-    """PEM certificates that sign the Prometheus server's certificate (instead of the system
-    trust store)."""
+    """PEM certificates that sign the Prometheus server's certificate, used instead of the
+    system trust store (a ConfigMap: CA certificates are public, and the operator never reads
+    Secrets)."""
 
-    model_config = ConfigDict(json_schema_extra=exactly_one_of("configMapKeyRef", "secretKeyRef"))
-    config_map_key_ref: KeyReference | None = Field(
-        default=None, description="A ConfigMap key holding the PEM bundle.")
-    secret_key_ref: KeyReference | None = Field(
-        default=None, description="A Secret key holding the PEM bundle.")
+    config_map_key_ref: KeyReference = Field(
+        description="A ConfigMap key holding the PEM bundle, in the rollout's namespace.")
 
 
 class PrometheusSource(ApiModel):

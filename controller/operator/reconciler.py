@@ -34,6 +34,7 @@ from controller.operator.freshness import AheadOfWatch
 from controller.operator.kube import Kube
 from controller.operator.metrics import OperatorMetrics
 from controller.operator.observed import ObservedDeployment
+from controller.operator.trust import with_trusted_prometheus
 from controller.rollout.commands import pending_command
 from controller.rollout.failures import invalid_spec_status, routing_failed
 from controller.rollout.machine import analysis_due, decide
@@ -105,6 +106,7 @@ class Reconciler:
                                                 self.clock())
             self._record(body, status, [event])
             return None
+        spec = with_trusted_prometheus(spec, namespace, self.kube)
         rollout = RolloutRef(name=name, namespace=namespace, uid=meta["uid"], port=spec.port)
         deployments = list(children)
         observation = self._observe(body, spec, generation, deployments)

@@ -116,16 +116,19 @@ class _DeadlineSSLSocket(ssl.SSLSocket):
         super().sendall(data, flags)
 
 
-def _tls_context() -> ssl.SSLContext:
-    # As before (prometheus-api-client with disable_ssl=True): the server is not verified.
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+def tls_context(ca_pem: str | None = None, *, verify: bool = True) -> ssl.SSLContext:
+    """Verified against `ca_pem` (PEM certificates) or, without it, the system trust store;
+    `verify=False` is spec.analysis.prometheus.insecureSkipVerify. A bad PEM raises SSLError."""
+    context = ssl.create_default_context(cadata=ca_pem) if ca_pem else \
+        ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     context.sslsocket_class = _DeadlineSSLSocket
     return context
 
 
-_TLS = _tls_context()
+SYSTEM_TRUST = tls_context()
 
 
 def _resolve(host: str, port: int, deadline: Deadline) -> list[tuple[int, Any]]:
@@ -158,7 +161,8 @@ def _resolve(host: str, port: int, deadline: Deadline) -> list[tuple[int, Any]]:
     return [(family, sockaddr) for family, _, _, _, sockaddr in found]
 
 
-def _open(target: Target, policy: PrometheusPolicy, deadline: Deadline) -> socket.socket:
+def _open(target: Target, policy: PrometheusPolicy, deadline: Deadline,
+          tls: ssl.SSLContext) -> socket.socket:
     """A connected socket to an address the policy permits (each resolved address is
     checked, and only checked addresses are connected to)."""
     refusal = policy.refusal(target.host, target.port, None)
@@ -192,13 +196,13 @@ def _open(target: Target, policy: PrometheusPolicy, deadline: Deadline) -> socke
             return sock
         try:
             sock.settimeout(deadline.left())
-            tls = _TLS.wrap_socket(sock, server_hostname=target.host)
+            wrapped = tls.wrap_socket(sock, server_hostname=target.host)
         except BaseException:
             sock.close()
             raise
-        assert isinstance(tls, _DeadlineSSLSocket)
-        tls.deadline = deadline
-        return tls
+        assert isinstance(wrapped, _DeadlineSSLSocket)
+        wrapped.deadline = deadline
+        return wrapped
     raise error
 
 
@@ -206,14 +210,16 @@ class _Connection(http.client.HTTPConnection):
     """One request on one new connection (closed after it): http.client parses the answer,
     reading only from the deadline-bound socket of `_open`."""
 
-    def __init__(self, target: Target, policy: PrometheusPolicy, deadline: Deadline) -> None:
+    def __init__(self, target: Target, policy: PrometheusPolicy, deadline: Deadline,
+                 tls: ssl.SSLContext) -> None:
         super().__init__(target.host, target.port)
         if target.tls:
             self.default_port = 443  # for the Host header
         self._target, self._policy, self._deadline = target, policy, deadline
+        self._tls = tls
 
     def connect(self) -> None:
-        self.sock = _open(self._target, self._policy, self._deadline)
+        self.sock = _open(self._target, self._policy, self._deadline, self._tls)
 
 
 class _TooLargeError(Exception):
@@ -258,8 +264,12 @@ def _status_detail(status: int, body: bytes) -> str:
 class HttpQueryClient:
     """custom_query / custom_query_range, each one bounded exchange with Prometheus' API."""
 
-    def __init__(self, address: str, timeout_seconds: int, policy: PrometheusPolicy) -> None:
+    def __init__(self, address: str, timeout_seconds: int, policy: PrometheusPolicy,
+                 tls: ssl.SSLContext | str = SYSTEM_TRUST) -> None:
+        """`tls`: how an https server is verified, or why it cannot be (e.g. an unreadable
+        caBundle): then every query is that provider error."""
         self.address, self.timeout_seconds, self.policy = address, timeout_seconds, policy
+        self._tls = tls
         self._target: Target | None = None
         self._refusal = ""
         try:
@@ -285,8 +295,11 @@ class HttpQueryClient:
     def _get(self, path: str, params: Mapping[str, Any], query: str) -> Any:
         if self._target is None:
             raise self._forbidden(query, self._refusal)
+        if isinstance(self._tls, str) and self._target.tls:
+            raise provider_error("unreachable", query, self._tls)
+        tls = self._tls if isinstance(self._tls, ssl.SSLContext) else SYSTEM_TRUST
         deadline = Deadline(self.timeout_seconds)
-        connection = _Connection(self._target, self.policy, deadline)
+        connection = _Connection(self._target, self.policy, deadline, tls)
         try:
             body = self._exchange(connection, f"{self._target.path}{path}?{urlencode(params)}",
                                   query)
@@ -300,6 +313,11 @@ class HttpQueryClient:
                     f"no complete answer within {self.timeout_seconds}s (connect and all "
                     f"reads; spec.analysis.prometheus.timeoutSeconds, at most "
                     f"{MAX_TIMEOUT_SETTING}={self.policy.max_timeout_seconds})")) from None
+            if isinstance(failed, ssl.SSLError):
+                raise provider_error("unreachable", query, (
+                    f"TLS with {_shown(self.address)} failed: {failed} (the server is verified "
+                    "against spec.analysis.prometheus.caBundle, or the system trust store "
+                    "without it)")) from None
             if isinstance(failed, OSError):
                 raise provider_error("unreachable", query, str(failed) or repr(failed)) from None
             # http.client's HTTPException, or its ValueError on a broken chunk size

@@ -12,10 +12,13 @@ from __future__ import annotations
 import http.client
 import math
 import reprlib
+import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
+
+from pydantic import Field
 
 from controller.analysis.provider import (
     BucketCounts,
@@ -31,7 +34,7 @@ from controller.analysis.provider import (
     summarise,
 )
 from controller.api.spec import PrometheusSource
-from controller.providers.bounded_http import HttpQueryClient
+from controller.providers.bounded_http import SYSTEM_TRUST, HttpQueryClient, tls_context
 from controller.providers.prometheus_policy import PrometheusPolicy, provider_error
 
 T = TypeVar("T")
@@ -206,11 +209,39 @@ def _buckets(query: str, series: Series) -> tuple[tuple[float, float], ...] | Em
     return tuple(ordered)
 
 
+class TrustedSource(PrometheusSource):
+    """A spec.analysis.prometheus whose caBundle the operator has read (never on the wire):
+    the PEM text, or why there is none."""
+
+    ca_pem: str | None = Field(default=None, exclude=True)
+    ca_problem: str | None = Field(default=None, exclude=True)
+
+
+def source_tls(source: PrometheusSource) -> ssl.SSLContext | str:
+    """How an https source is verified, or why it cannot be (then its queries fail)."""
+    if source.insecure_skip_verify:
+        return tls_context(verify=False)
+    if source.ca_bundle is None:
+        return SYSTEM_TRUST
+    ref = source.ca_bundle.config_map_key_ref
+    where = f"spec.analysis.prometheus.caBundle: ConfigMap {ref.name} key {ref.key}"
+    if not isinstance(source, TrustedSource) or source.ca_pem is None:
+        problem = source.ca_problem if isinstance(source, TrustedSource) else None
+        return f"{where}: {problem or 'not read'}"
+    try:
+        return tls_context(source.ca_pem)
+    except (ssl.SSLError, ValueError) as error:
+        return f"{where}: not a PEM certificate bundle ({error})"
+
+
 def prometheus_provider(source: PrometheusSource,
                         policy: PrometheusPolicy | None = None) -> PrometheusProvider:
     """The provider for one `spec.analysis.prometheus`: what PrometheusAnalyzer is given
     (the operator binds `policy` from its settings)."""
-    return PrometheusProvider(source.address, source.timeout_seconds, policy)
+    policy = policy or PrometheusPolicy()
+    timeout = min(source.timeout_seconds, policy.max_timeout_seconds)
+    return PrometheusProvider(source.address, source.timeout_seconds, policy, HttpQueryClient(
+        source.address, timeout, policy, source_tls(source)))
 
 
 def read_series(source: PrometheusSource, query: str,
