@@ -137,6 +137,29 @@ class Kube:
             raise ValueError(f"cannot apply kind {kind}")
         self.applied.remember(key, fingerprint)
 
+    def dry_run_deployment(self, manifest: Manifest) -> str | None:
+        """Why the API server would refuse this Deployment (server-side apply, dryRun=All,
+        strict field validation), or None; passing results are remembered like applies."""
+        meta = manifest["metadata"]
+        key = ("DryRun", meta["namespace"], meta["name"])
+        fingerprint = json.dumps(manifest, sort_keys=True)
+        if self.applied.fresh(key, fingerprint):
+            return None
+        try:
+            self.apps.patch_namespaced_deployment(
+                meta["name"], meta["namespace"], manifest, field_manager=FIELD_MANAGER,
+                force=True, dry_run="All", field_validation="Strict", _content_type=APPLY)
+        except ApiException as error:
+            if error.status not in (400, 422):
+                raise
+            try:
+                message = json.loads(error.body or "{}").get("message")
+            except ValueError:
+                message = None
+            return str(message or error.reason)
+        self.applied.remember(key, fingerprint)
+        return None
+
     def create_secret_once(self, manifest: Manifest) -> None:
         """Create a Secret unless it exists: its content is made once (a random token) and
         never rewritten, so the operator needs no right to read Secrets."""

@@ -36,12 +36,12 @@ from controller.operator.metrics import OperatorMetrics
 from controller.operator.observed import ObservedDeployment
 from controller.operator.trust import with_trusted_prometheus
 from controller.rollout.commands import pending_command
-from controller.rollout.failures import invalid_spec_status, routing_failed
+from controller.rollout.failures import degraded_status, invalid_spec_status, routing_failed
 from controller.rollout.machine import analysis_due, decide
 from controller.rollout.model import ChildState, Event, Observation, Plan
 from controller.rollout.ordering import ChildWrite, order_writes
 from controller.rollout.ref import RolloutRef
-from controller.rollout.revision import shadow_revisions
+from controller.rollout.revision import shadow_revisions, spec_revision
 from controller.rollout.served import with_verification
 from controller.traffic.base import RouterError, TrafficRouter
 
@@ -109,6 +109,13 @@ class Reconciler:
         spec = with_trusted_prometheus(spec, namespace, self.kube)
         rollout = RolloutRef(name=name, namespace=namespace, uid=meta["uid"], port=spec.port)
         deployments = list(children)
+        refused = self._refused_template(rollout, spec, deployments)
+        if refused is not None:
+            status, event = degraded_status(body.get("status") or {}, "InvalidTemplate",
+                                            refused, generation, self.clock())
+            repeated = (body.get("status") or {}).get("message") == status.message
+            self._record(body, status, [] if repeated else [event])
+            return None
         observation = self._observe(body, spec, generation, deployments)
         if analysis_due(observation):
             outcome = self.analyzer.evaluate(rollout, observation)
@@ -138,6 +145,26 @@ class Reconciler:
                                     or recheck < plan.requeue_after_seconds):
             return recheck
         return plan.requeue_after_seconds
+
+    def _refused_template(self, rollout: RolloutRef, spec: ModelRolloutSpec,
+                          deployments: list[ObservedDeployment]) -> str | None:
+        """The API server's reason (a server-side dry-run) that a Deployment of a revision not
+        yet created would be refused, naming the template; None when every one would do."""
+        existing = {d.name for d in deployments}
+        wanted = [("spec.template", model_deployment(rollout, spec.template,
+                                                     spec_revision(spec), 0))]
+        revisions = shadow_revisions(spec)
+        for index, shadow in enumerate(spec.shadows or ()):
+            wanted.append((f"spec.shadows[{index}].template", model_deployment(
+                rollout, shadow.template, revisions[shadow.name], 0, shadow=shadow.name)))
+        for field, manifest in wanted:
+            if manifest["metadata"]["name"] in existing:
+                continue
+            refused = self.kube.dry_run_deployment(manifest)
+            if refused is not None:
+                return (f"{field}: the API server refuses its Deployment "
+                        f"{manifest['metadata']['name']}: {refused}")
+        return None
 
     def release(self, namespace: str, name: str, body: dict[str, Any]) -> None:
         """On deletion: traffic back to stable-only; owned children go with the rollout."""

@@ -30,15 +30,22 @@ def invalid_spec_status(
     status: dict[str, Any], error: ValidationError, generation: int, now: datetime
 ) -> tuple[ModelRolloutStatus, Event]:
     """Keep everything observed so far (traffic is not touched) and say what is wrong."""
+    return degraded_status(status, "InvalidSpec", describe_validation_error(error), generation,
+                           now)
+
+
+def degraded_status(status: dict[str, Any], reason: str, message: str, generation: int,
+                    now: datetime) -> tuple[ModelRolloutStatus, Event]:
+    """Phase Degraded with `reason` (InvalidSpec, InvalidTemplate): nothing else changes."""
     current = ModelRolloutStatus.model_validate(status or {})
-    message = describe_validation_error(error)[:4096]
-    conditions = set_condition(current.conditions, "Degraded", True, "InvalidSpec", message,
+    message = message[:4096]
+    conditions = set_condition(current.conditions, "Degraded", True, reason, message,
                                generation, now)
     updated = current.model_copy(update={
         "observed_generation": generation, "phase": "Degraded", "message": message,
         "conditions": conditions,
     })
-    return updated, Event("Warning", "InvalidSpec", message[:1024])
+    return updated, Event("Warning", reason, message[:1024])
 
 
 def routing_failed(observation: Observation, message: str) -> ModelRolloutStatus:
