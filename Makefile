@@ -15,7 +15,7 @@ help:
 	@echo "make test          lint + the whole test suite against a real control plane"
 	@echo "make cluster-up    start the local control plane; kubeconfig in $(KUBECONFIG_FILE)"
 	@echo "make cluster-down  stop it"
-	@echo "make crds          regenerate crds/ from the pydantic models"
+	@echo "make crds          regenerate crds/ and docs/api.md from the pydantic models"
 
 deps:  ## system packages (Prometheus, openssl, Go is expected on the machine)
 	@bash .ci/system-deps
@@ -33,10 +33,12 @@ CHART_CRD := charts/modelrollout/crds/modelrollout.yaml
 crds: venv
 	$(PY) -m controller.api.crd
 	$(PY) -m controller.api.crd --output $(CHART_CRD)
+	$(PY) -m controller.api.docs
 
 check-crds: venv
 	$(PY) -m controller.api.crd --check
 	$(PY) -m controller.api.crd --check --output $(CHART_CRD)
+	$(PY) -m controller.api.docs --check
 
 lint: venv
 	$(VENV)/bin/ruff check .

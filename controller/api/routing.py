@@ -19,17 +19,20 @@ class UnitSource(ApiModel):
     """Where the sticky unit id (user, session, tenant) comes from."""
 
     model_config = ConfigDict(json_schema_extra=exactly_one_of("header", "cookie"))
-    header: str | None = Field(default=None, max_length=128, pattern=HTTP_TOKEN)
-    cookie: str | None = Field(default=None, max_length=128, pattern=HTTP_TOKEN)
+    header: str | None = Field(default=None, max_length=128, pattern=HTTP_TOKEN,
+                               description="A request header carrying the unit id.")
+    cookie: str | None = Field(default=None, max_length=128, pattern=HTTP_TOKEN,
+                               description="A cookie carrying the unit id.")
 
 
 class Segment(ApiModel):
     """A named list of unit ids pinned to one variant (beta testers, internal users)."""
 
-    name: Name
-    variant: Name = Field(description="stable, candidate, or the name of a shadow")
+    name: Name = Field(description="The segment's name, unique in segments.")
+    variant: Name = Field(description="stable, candidate, or the name of a shadow.")
     units: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
-        min_length=1, max_length=1000
+        min_length=1, max_length=1000,
+        description="The unit ids pinned; a unit may be in one segment only."
     )
 
 
@@ -40,8 +43,11 @@ class Overrides(ApiModel):
         default=None, max_length=128, pattern=HTTP_TOKEN,
         description="Header whose value (stable or candidate) forces a variant, e.g. for QA.",
     )
-    cookie: str | None = Field(default=None, max_length=128, pattern=HTTP_TOKEN)
-    segments: Annotated[list[Segment] | None, list_map("name")] = Field(default=None, max_length=20)
+    cookie: str | None = Field(
+        default=None, max_length=128, pattern=HTTP_TOKEN,
+        description="Cookie whose value (stable or candidate) forces a variant.")
+    segments: Annotated[list[Segment] | None, list_map("name")] = Field(
+        default=None, max_length=20, description="Named lists of units pinned to one variant.")
 
     @model_validator(mode="after")
     def _unit_in_one_segment(self) -> Overrides:
@@ -62,7 +68,9 @@ class PredictionField(ApiModel):
     path: str = Field(min_length=1, max_length=256, pattern=PREDICTION_PATH,
                       description="A JSON path into the response, e.g. predictions[0].label or "
                                   '$.outputs[0].data[0] (steps .key, [index] or ["key"]).')
-    mode: Literal["exact", "numeric"] = "exact"
+    mode: Literal["exact", "numeric"] = Field(
+        default="exact", description="exact: equal JSON values agree; numeric: numbers within "
+        "tolerancePpm agree.")
     tolerance_ppm: int = Field(
         default=0, ge=0, le=1_000_000_000, description="numeric mode: |a-b| <= this/1e6"
     )
@@ -145,7 +153,9 @@ class RouterResources(ApiModel):
 class BuiltinRouter(ApiModel):
     """Our model router: sticky weighted split, shadow tee with comparison, telemetry."""
 
-    prediction: PredictionField | None = None
+    prediction: PredictionField | None = Field(
+        default=None, description="Where responses carry the prediction; needed to compare "
+        "shadows and feedback labels.")
 
     unit: UnitSource | None = Field(
         default=None, description="Sticky assignment; without it requests split at random."
@@ -154,8 +164,9 @@ class BuiltinRouter(ApiModel):
         default=None, max_length=128,
         description="Hash salt; defaults to namespace/name so experiments do not carry over.",
     )
-    overrides: Overrides | None = None
-    replicas: int = Field(default=1, ge=1, le=20)
+    overrides: Overrides | None = Field(
+        default=None, description="Headers, cookies and segments that force a variant.")
+    replicas: int = Field(default=1, ge=1, le=20, description="Router pods.")
     resources: RouterResources | None = Field(
         default=None, description="The router container's requests and limits; without it the "
         "operator's default applies (MODELROLLOUT_ROUTER_RESOURCES; out of the box 100m cpu "
@@ -165,7 +176,8 @@ class BuiltinRouter(ApiModel):
 class GatewayAPIRouter(ApiModel):
     """Manages the weights and RequestMirror filter of one HTTPRoute rule (server-side apply)."""
 
-    http_route: Name = Field(alias="httpRoute")
+    http_route: Name = Field(alias="httpRoute", description="The HTTPRoute's name, in the "
+                                                            "rollout's namespace.")
     rule_name: Name | None = Field(
         default=None,
         description="The rule to manage; by default the first rule that references the stable"
@@ -176,17 +188,22 @@ class GatewayAPIRouter(ApiModel):
 class IstioRouter(ApiModel):
     """Manages the weights and mirror of one VirtualService http route (server-side apply)."""
 
-    virtual_service: Name
+    virtual_service: Name = Field(description="The VirtualService's name, in the rollout's "
+                                              "namespace.")
     route_name: Name | None = Field(
         default=None, description="The http route to manage; by default the first."
     )
 
 
 class TrafficRouting(ApiModel):
+    """Who splits the traffic: exactly one of builtin, gatewayAPI, istio."""
+
     model_config = ConfigDict(json_schema_extra=exactly_one_of("builtin", "gatewayAPI", "istio"))
-    builtin: BuiltinRouter | None = None
-    gateway_api: GatewayAPIRouter | None = Field(default=None, alias="gatewayAPI")
-    istio: IstioRouter | None = None
+    builtin: BuiltinRouter | None = Field(
+        default=None, description="The operator's model router (the default).")
+    gateway_api: GatewayAPIRouter | None = Field(
+        default=None, alias="gatewayAPI", description="A Gateway API HTTPRoute.")
+    istio: IstioRouter | None = Field(default=None, description="An Istio VirtualService.")
 
     @property
     def kind(self) -> str:

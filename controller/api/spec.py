@@ -43,7 +43,8 @@ Promql = Annotated[str, Field(min_length=1, max_length=4096)]
 
 
 class CustomQuery(ApiModel):
-    """PromQL with the placeholder {{variant}}; ratio form (numerator/denominator) or value form."""
+    """PromQL with the placeholder {{variant}}; ratio form (numerator/denominator) or value
+    form."""
 
     model_config = ConfigDict(json_schema_extra=rule(
         "(has(self.numerator) && has(self.denominator) && !has(self.value)"
@@ -53,9 +54,12 @@ class CustomQuery(ApiModel):
         "set numerator and denominator (ratio form) or value (value form),"
         " each containing the placeholder {{variant}}",
     ))
-    numerator: Promql | None = None
-    denominator: Promql | None = None
-    value: Promql | None = None
+    numerator: Promql | None = Field(
+        default=None, description="Ratio form: the count of bad (or good) events.")
+    denominator: Promql | None = Field(
+        default=None, description="Ratio form: the count of all events.")
+    value: Promql | None = Field(
+        default=None, description="Value form: a per-variant value, e.g. a mean score.")
 
 
 # The boundaries of modelrouter_request_duration_seconds that are whole milliseconds.
@@ -78,6 +82,8 @@ _TEMPLATE_DIRECTION = (
 
 
 class Metric(ApiModel):
+    """One metric: a template over the builtin router's metrics or a custom query."""
+
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
         {"rule": "has(self.template) != has(self.query)",
          "message": "set exactly one of template, query"},
@@ -102,14 +108,21 @@ class Metric(ApiModel):
          "message": "minimumEffectBasisPoints must exceed toleranceBasisPoints",
          "fieldPath": ".minimumEffectBasisPoints"},
     ]})
-    name: Name
-    template: MetricTemplate | None = None
-    query: CustomQuery | None = None
-    threshold_milliseconds: int | None = Field(default=None, ge=1, le=600_000)
+    name: Name = Field(description="The metric's name, unique in metrics.")
+    template: MetricTemplate | None = Field(
+        default=None, description="errorRate, latencyOver, latencyShift, shadowAgreement or "
+        "feedbackAccuracy (builtin router).")
+    query: CustomQuery | None = Field(default=None, description="Your own PromQL instead of a "
+                                                                "template.")
+    threshold_milliseconds: int | None = Field(
+        default=None, ge=1, le=600_000, description="latencyOver: the share of requests slower "
+        "than this (a bucket boundary).")
     direction: Literal["LowerIsBetter", "HigherIsBetter"] | None = Field(
         default=None, description="Defaults from the template."
     )
-    role: Literal["Guardrail", "Success"] = "Guardrail"
+    role: Literal["Guardrail", "Success"] = Field(
+        default="Guardrail", description="Guardrail: a significant harm fails the rollout; "
+        "Success: the rollout passes only when it is shown.")
     tolerance_basis_points: int = Field(
         default=0, ge=0, le=10_000,
         description="Non-inferiority margin: absolute for proportions (50 = 0.5 points), "
@@ -147,10 +160,14 @@ class FailurePolicy(ApiModel):
 
 
 class SampleRatioCheck(ApiModel):
+    """Checks that the traffic split seen in the metrics matches the weights."""
+
     threshold_basis_points: int = Field(
         default=10, ge=1, le=500, description="Flag a mismatch when p < this/10000 (10 = 0.001)."
     )
-    action: Literal["Hold", "Rollback"] = "Hold"
+    action: Literal["Hold", "Rollback"] = Field(
+        default="Hold", description="On a mismatch: Hold pauses for a person; Rollback rolls "
+        "back.")
 
 
 # Printable ASCII without spaces: no control characters reach a request line or a log.
@@ -212,14 +229,19 @@ class PrometheusSource(ApiModel):
 
 
 class Analysis(ApiModel):
-    interval_seconds: int = Field(default=15, ge=1, le=3600)
-    prometheus: PrometheusSource
-    metrics: Annotated[list[Metric], list_map("name")] = Field(min_length=1, max_length=20)
+    """How the candidate is judged: metrics from Prometheus, sequential tests."""
+
+    interval_seconds: int = Field(default=15, ge=1, le=3600,
+                                  description="Seconds between two looks.")
+    prometheus: PrometheusSource = Field(description="Where the metrics are.")
+    metrics: Annotated[list[Metric], list_map("name")] = Field(
+        min_length=1, max_length=20, description="What is judged, unique by name.")
     significance_basis_points: int = Field(
         default=500, ge=1, le=2000, description="Family-wise alpha across guardrails; 500 = 0.05."
     )
     min_samples: int = Field(default=100, ge=1, le=100_000_000, description="Per variant.")
-    sample_ratio: SampleRatioCheck = SampleRatioCheck()
+    sample_ratio: SampleRatioCheck = Field(
+        default=SampleRatioCheck(), description="The check of the traffic split.")
     on_missing_data: FailurePolicy = Field(
         default=FailurePolicy(),
         description="Looks where a metric or the traffic split has no data.")
@@ -294,6 +316,8 @@ _SEGMENT_VARIANTS_EXIST = (
 
 
 class ModelRolloutSpec(ApiModel):
+    """A model server and how its new versions are released."""
+
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
         {"rule": _ANALYSIS_NEEDED, "message": "analysis steps need spec.analysis",
          "fieldPath": ".analysis"},
@@ -308,17 +332,24 @@ class ModelRolloutSpec(ApiModel):
          "fieldPath": ".analysis"},
         *_SPEC_RULES,
     ]})
-    replicas: int = Field(default=1, ge=0, le=1000)
-    template: PodTemplate
+    replicas: int = Field(default=1, ge=0, le=1000, description="Pods of each revision.")
+    template: PodTemplate = Field(description="The model server's core/v1 pod template; a change "
+                                              "is a new revision and starts a rollout.")
     port: int = Field(ge=1, le=65535, description="The port clients call.")
     target_port: int | None = Field(
         default=None, ge=1, le=65535, description="The model server's port; defaults to port."
     )
-    traffic_routing: TrafficRouting = TrafficRouting(builtin=BuiltinRouter())
-    strategy: Strategy
-    shadows: Annotated[list[Shadow] | None, list_map("name")] = Field(default=None, max_length=5)
-    analysis: Analysis | None = None
-    progress_deadline_seconds: int = Field(default=600, ge=10, le=86_400)
+    traffic_routing: TrafficRouting = Field(
+        default=TrafficRouting(builtin=BuiltinRouter()),
+        description="Who splits the traffic; the builtin router by default.")
+    strategy: Strategy = Field(description="canary or blueGreen.")
+    shadows: Annotated[list[Shadow] | None, list_map("name")] = Field(
+        default=None, max_length=5, description="Long-lived shadow models, unique by name.")
+    analysis: Analysis | None = Field(
+        default=None, description="How the candidate is judged; needed by analysis steps.")
+    progress_deadline_seconds: int = Field(
+        default=600, ge=10, le=86_400,
+        description="A candidate not Ready within this long is rolled back.")
     revision_history_limit: int = Field(
         default=10, ge=1, le=HISTORY_MAX_ITEMS,
         description="How many finished rollouts (promoted, rolled back, aborted or superseded) "

@@ -22,6 +22,8 @@ from controller.api.template import (
 
 
 class PauseStep(ApiModel):
+    """Wait: for durationSeconds, or without it until promoted."""
+
     duration_seconds: DurationSeconds | None = Field(
         default=None, description="Without it the rollout waits until promoted."
     )
@@ -30,8 +32,10 @@ class PauseStep(ApiModel):
 class MirrorStep(ApiModel):
     """Shadow the candidate: a copy of percent% of requests, none of it live."""
 
-    percent: int = Field(ge=1, le=100)
-    duration_seconds: DurationSeconds | None = None
+    percent: int = Field(ge=1, le=100, description="Share of requests copied to the "
+                                                   "candidate.")
+    duration_seconds: DurationSeconds | None = Field(
+        default=None, description="Mirror this long; without it until promoted.")
 
 
 InconclusivePolicy = Literal["Hold", "Rollback", "Promote"]
@@ -66,8 +70,9 @@ class AnalysisStep(ApiModel):
 class HeaderMatch(ApiModel):
     """A request header with exactly this value (the name matched case-insensitively)."""
 
-    name: str = Field(min_length=1, max_length=128, pattern=HTTP_TOKEN)
-    value: str = Field(max_length=256)
+    name: str = Field(min_length=1, max_length=128, pattern=HTTP_TOKEN,
+                      description="The header's name.")
+    value: str = Field(max_length=256, description="The exact value.")
 
 
 CHAOS_SELECTORS = ("segment", "header", "hashedFractionBasisPoints")
@@ -89,10 +94,15 @@ class ChaosStep(ApiModel):
          "message": "a chaos step takes at most one of " + ", ".join(CHAOS_SELECTORS)},
     ]})
     fraction_basis_points: int = Field(ge=1, le=10_000, description="10000 = every request.")
-    error_status: int | None = Field(default=None, ge=400, le=599)
-    added_latency_milliseconds: int | None = Field(default=None, ge=1, le=60_000)
-    corrupt_prediction: bool | None = None
-    duration_seconds: DurationSeconds = 60
+    error_status: int | None = Field(default=None, ge=400, le=599,
+                                     description="Answer faulted requests with this status.")
+    added_latency_milliseconds: int | None = Field(
+        default=None, ge=1, le=60_000, description="Delay faulted answers by this much.")
+    corrupt_prediction: bool | None = Field(
+        default=None, description="Change the prediction of faulted answers (needs "
+        "trafficRouting.builtin.prediction).")
+    duration_seconds: DurationSeconds = Field(
+        default=60, description="The analysis must catch the faults within this long.")
     segment: Name | None = Field(
         default=None, description="Only requests of this segment's units (a name of "
                                   "trafficRouting.builtin.overrides.segments).")
@@ -116,12 +126,18 @@ STEP_KINDS = ("setWeight", "pause", "mirror", "analysis", "chaos")
 
 
 class CanaryStep(ApiModel):
+    """One step: exactly one of setWeight, pause, mirror, analysis, chaos."""
+
     model_config = ConfigDict(json_schema_extra=exactly_one_of(*STEP_KINDS))
-    set_weight: Percent | None = None
-    pause: PauseStep | None = None
-    mirror: MirrorStep | None = None
-    analysis: AnalysisStep | None = None
-    chaos: ChaosStep | None = None
+    set_weight: Percent | None = Field(
+        default=None, description="Send this percent of live requests to the candidate.")
+    pause: PauseStep | None = Field(default=None, description="Wait for a time or a person.")
+    mirror: MirrorStep | None = Field(
+        default=None, description="Copy requests to the candidate without answering from it.")
+    analysis: AnalysisStep | None = Field(
+        default=None, description="Judge the candidate against stable.")
+    chaos: ChaosStep | None = Field(
+        default=None, description="Inject faults and require the analysis to catch them.")
 
     @property
     def kind(self) -> str:
@@ -129,25 +145,35 @@ class CanaryStep(ApiModel):
 
 
 class CanaryStrategy(ApiModel):
-    steps: list[CanaryStep] = Field(min_length=1, max_length=50)
-    scale_down_delay_seconds: DurationSeconds = 30
+    """Move traffic to the candidate step by step."""
+
+    steps: list[CanaryStep] = Field(min_length=1, max_length=50,
+                                    description="The steps, in order; the last done promotes.")
+    scale_down_delay_seconds: DurationSeconds = Field(
+        default=30, description="Keep the old stable running this long after a promotion.")
 
 
 class BlueGreenStrategy(ApiModel):
     """The candidate gets no live traffic behind the preview Service until the switch."""
 
-    auto_promote: bool = False
+    auto_promote: bool = Field(default=False,
+                               description="Switch without a person once the candidate is Ready.")
     auto_promotion_seconds: DurationSeconds | None = Field(
         default=None, description="With autoPromote, wait this long after the candidate is Ready."
     )
-    pre_promotion_analysis: AnalysisStep | None = None
-    scale_down_delay_seconds: DurationSeconds = 30
+    pre_promotion_analysis: AnalysisStep | None = Field(
+        default=None, description="Judge the candidate (preview traffic) before the switch.")
+    scale_down_delay_seconds: DurationSeconds = Field(
+        default=30, description="Keep the old stable running this long after the switch.")
 
 
 class Strategy(ApiModel):
+    """How the candidate replaces stable: exactly one of canary, blueGreen."""
+
     model_config = ConfigDict(json_schema_extra=exactly_one_of("canary", "blueGreen"))
-    canary: CanaryStrategy | None = None
-    blue_green: BlueGreenStrategy | None = None
+    canary: CanaryStrategy | None = Field(default=None, description="Step by step.")
+    blue_green: BlueGreenStrategy | None = Field(default=None,
+                                                 description="All at once, after a preview.")
 
 
 class Shadow(ApiModel):
@@ -159,6 +185,7 @@ class Shadow(ApiModel):
     ))
     name: str = Field(min_length=1, max_length=15, pattern=DNS_LABEL,
                       description="Short: it names the shadow's Service, <rollout>-sh-<name>.")
-    template: PodTemplate
-    replicas: int = Field(default=1, ge=0, le=100)
-    mirror_percent: int = Field(ge=1, le=100)
+    template: PodTemplate = Field(description="The shadow model's core/v1 pod template.")
+    replicas: int = Field(default=1, ge=0, le=100, description="The shadow's pods.")
+    mirror_percent: int = Field(ge=1, le=100,
+                                description="Share of requests copied to the shadow.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from controller.api.base import (
     PRESERVE_UNKNOWN_FIELDS,
@@ -50,6 +50,14 @@ class PodSpec(ApiModel):
     model_config = ConfigDict(extra="allow", json_schema_extra=PRESERVE_UNKNOWN_FIELDS)
     containers: Annotated[list[Container], list_map("name")] = Field(
         min_length=1, max_length=16, description="The pod's containers, unique by name.")
+
+    @field_validator("containers")
+    @classmethod
+    def _unique_names(cls, containers: list[Container]) -> list[Container]:
+        names = [c.name for c in containers]
+        if len(set(names)) != len(names):
+            raise ValueError("container names must be unique")
+        return containers
 
 
 class PodTemplateMetadata(ApiModel):

@@ -40,6 +40,7 @@ from controller.rollout.failures import degraded_status, invalid_spec_status, ro
 from controller.rollout.machine import analysis_due, decide
 from controller.rollout.model import ChildState, Event, Observation, Plan
 from controller.rollout.ordering import ChildWrite, order_writes
+from controller.rollout.pruned import pruned_fields, pruned_message
 from controller.rollout.ref import RolloutRef
 from controller.rollout.revision import shadow_revisions, spec_revision
 from controller.rollout.served import with_verification
@@ -106,6 +107,7 @@ class Reconciler:
                                                 self.clock())
             self._record(body, status, [event])
             return None
+        self._warn_of_pruned_fields(body, generation)
         spec = with_trusted_prometheus(spec, namespace, self.kube)
         rollout = RolloutRef(name=name, namespace=namespace, uid=meta["uid"], port=spec.port)
         deployments = list(children)
@@ -145,6 +147,14 @@ class Reconciler:
                                     or recheck < plan.requeue_after_seconds):
             return recheck
         return plan.requeue_after_seconds
+
+    def _warn_of_pruned_fields(self, body: dict[str, Any], generation: int) -> None:
+        """Once per generation: a Warning Event naming the fields the API server dropped."""
+        if (body.get("status") or {}).get("observedGeneration") == generation:
+            return
+        fields = pruned_fields(body["metadata"].get("annotations") or {})
+        if fields:
+            self.kube.post_event(body, "Warning", "PrunedFields", pruned_message(fields))
 
     def _refused_template(self, rollout: RolloutRef, spec: ModelRolloutSpec,
                           deployments: list[ObservedDeployment]) -> str | None:
