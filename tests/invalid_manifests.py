@@ -62,6 +62,15 @@ def _container(manifest: Manifest) -> dict[str, Any]:
     return container
 
 
+def _pod_meta(manifest: Manifest) -> dict[str, Any]:
+    meta: dict[str, Any] = _spec(manifest)["template"].setdefault("metadata", {})
+    return meta
+
+
+def _prometheus(**fields: Any) -> Callable[[Manifest], None]:
+    return lambda m: _spec(m)["analysis"]["prometheus"].update(fields)
+
+
 def _set(getter: Callable[[Manifest], dict[str, Any]], key: str, value: Any) -> Callable[
     [Manifest], None
 ]:
@@ -261,6 +270,70 @@ CASES = [
     InvalidCase("provider-error-deadline-too-long",
                 _policy("onProviderError", deadlineSeconds=100_000),
                 "spec.analysis.onProviderError.deadlineSeconds"),
+    # Issue 15: names and labels that can become objects.
+    InvalidCase("name-with-a-dot", lambda m: m["metadata"].update(name="model.v2"),
+                "metadata.name"),
+    InvalidCase("name-upper-case", lambda m: m["metadata"].update(name="Model"),
+                "metadata.name"),
+    InvalidCase("image-with-trailing-newline", _set(_container, "image", "model:1\n"),
+                "spec.template.spec.containers[0].image"),
+    InvalidCase("image-with-a-space", _set(_container, "image", "model :1"),
+                "spec.template.spec.containers[0].image"),
+    InvalidCase("label-key-too-long", _set(_pod_meta, "labels", {"k" * 10_000: "v"}),
+                "spec.template.metadata.labels", "label keys"),
+    InvalidCase("label-key-with-a-space", _set(_pod_meta, "labels", {"my app": "v"}),
+                "spec.template.metadata.labels", "label keys"),
+    InvalidCase("label-value-with-spaces", _set(_pod_meta, "labels", {"app": "my model"}),
+                "spec.template.metadata.labels.app"),
+    InvalidCase("annotation-key-invalid", _set(_pod_meta, "annotations", {"a/b/c": "x"}),
+                "spec.template.metadata.annotations", "label keys"),
+    InvalidCase("duplicate-container-names",
+                lambda m: _spec(m)["template"]["spec"]["containers"].append(
+                    {"name": "server", "image": "model:2"}),
+                "spec.template.spec.containers[1]", "Duplicate"),
+    # Issue 15: runtime rules at admission.
+    InvalidCase("prediction-path-unparseable",
+                _set(_spec, "trafficRouting", {"builtin": {"prediction": {
+                    "path": "predictions[0"}}}),
+                "spec.trafficRouting.builtin.prediction.path"),
+    InvalidCase("shadow-agreement-lower-is-better",
+                _both(_set(_spec, "trafficRouting", _PREDICTION), _metrics(
+                    {"name": "agreement", "template": "shadowAgreement",
+                     "direction": "LowerIsBetter"})),
+                "spec.analysis.metrics[0].direction", "HigherIsBetter"),
+    InvalidCase("latency-over-higher-is-better",
+                _metrics({"name": "slow", "template": "latencyOver", "thresholdMilliseconds": 250,
+                          "direction": "HigherIsBetter"}),
+                "spec.analysis.metrics[0].direction", "LowerIsBetter"),
+    InvalidCase("minimum-effect-below-tolerance",
+                _metrics({"name": "errors", "template": "errorRate", "toleranceBasisPoints": 80,
+                          "minimumEffectBasisPoints": 20}),
+                "spec.analysis.metrics[0].minimumEffectBasisPoints", "must exceed"),
+    InvalidCase("latency-threshold-between-buckets",
+                _metrics({"name": "slow", "template": "latencyOver",
+                          "thresholdMilliseconds": 251}),
+                "spec.analysis.metrics[0].thresholdMilliseconds", "bucket boundary"),
+    InvalidCase("chaos-with-gateway-api",
+                _both(_set(_spec, "trafficRouting", {"gatewayAPI": {"httpRoute": "r"}}),
+                      _metrics(_CUSTOM), _step(1, _CHAOS)),
+                "spec.trafficRouting", "chaos steps inject faults in the builtin router"),
+    # Issue 15: Prometheus addresses and TLS.
+    InvalidCase("prometheus-address-control-character",
+                _prometheus(address="http://prometheus:9090/\u0007"),
+                "spec.analysis.prometheus.address"),
+    InvalidCase("prometheus-address-crlf",
+                _prometheus(address="http://prometheus:9090\r\nX-Injected: 1"),
+                "spec.analysis.prometheus.address"),
+    InvalidCase("insecure-skip-verify-on-http", _prometheus(insecureSkipVerify=True),
+                "spec.analysis.prometheus.address", "https"),
+    InvalidCase("ca-bundle-and-insecure-skip-verify",
+                _prometheus(address="https://prometheus:9090", insecureSkipVerify=True,
+                            caBundle={"configMapKeyRef": {"name": "ca", "key": "ca.crt"}}),
+                "spec.analysis.prometheus.insecureSkipVerify", "not both"),
+    InvalidCase("ca-bundle-without-key",
+                _prometheus(address="https://prometheus:9090",
+                            caBundle={"configMapKeyRef": {"name": "ca"}}),
+                "spec.analysis.prometheus.caBundle.configMapKeyRef.key", "Required"),
     InvalidCase("shadow-name-too-long",
                 _set(_spec, "shadows", [{"name": "s" * 16, "mirrorPercent": 10, "template": {
                     "spec": {"containers": [{"name": "s", "image": "model:2"}]}}}]),
@@ -281,7 +354,46 @@ class ValidCase:
         return manifest
 
 
+# A container as copied from an existing Deployment: every common core/v1 field.
+FULL_CONTAINER: dict[str, Any] = {
+    "name": "server", "image": "registry.example/model:1.2", "imagePullPolicy": "IfNotPresent",
+    "args": ["--port", "8080"],
+    "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"},
+              {"name": "metrics", "containerPort": 9090, "protocol": "TCP"}],
+    "env": [{"name": "MODEL_NAME", "value": "fraud"},
+            {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "model-secrets",
+                                                               "key": "api-key"}}}],
+    "envFrom": [{"secretRef": {"name": "model-env", "optional": True}}],
+    "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
+                  "limits": {"memory": "1Gi"}},
+    "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"},
+                       "periodSeconds": 5, "failureThreshold": 3},
+    "livenessProbe": {"tcpSocket": {"port": 8080}, "initialDelaySeconds": 10},
+    "startupProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "failureThreshold": 30},
+    "volumeMounts": [{"name": "weights", "mountPath": "/models", "readOnly": True}],
+    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000,
+                        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]}},
+}
+FULL_POD_SPEC: dict[str, Any] = {
+    "containers": [FULL_CONTAINER],
+    "volumes": [{"name": "weights", "emptyDir": {"sizeLimit": "1Gi"}}],
+    "serviceAccountName": "default", "terminationGracePeriodSeconds": 30,
+    "securityContext": {"fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+    "nodeSelector": {"kubernetes.io/os": "linux"},
+}
+
+
 VALID_CASES = [
+    ValidCase("every-common-container-field", lambda m: _spec(m).update(template={
+        "metadata": {"labels": {"app.kubernetes.io/name": "fraud"},
+                     "annotations": {"example.com/owner": "team ml, on call"}},
+        "spec": copy.deepcopy(FULL_POD_SPEC)})),
+    ValidCase("prometheus-https-with-ca-bundle", _prometheus(
+        address="https://prometheus.monitoring:9090",
+        caBundle={"configMapKeyRef": {"name": "prometheus-ca", "key": "ca.crt"}})),
+    ValidCase("prometheus-https-insecure", _prometheus(
+        address="https://prometheus.monitoring:9090", insecureSkipVerify=True)),
     ValidCase("feedback-accuracy-with-prediction", _both(
         _set(_spec, "trafficRouting", _PREDICTION),
         _metrics({"name": "accuracy", "template": "feedbackAccuracy", "role": "Success"}))),

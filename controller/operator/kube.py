@@ -30,6 +30,25 @@ def not_found(error: ApiException) -> bool:
     return bool(error.status == 404)
 
 
+# Server-side apply answers 500, not 422, when the manifest does not fit the Deployment schema
+# (an unknown field, a malformed quantity): these messages are about the manifest.
+_SCHEMA_REFUSALS = ("failed to create typed patch object", "unable to convert unstructured")
+
+
+def template_refusal(error: ApiException) -> str | None:
+    """The API server's message when it refused a manifest for what it says; None for any
+    other failure (unavailable, forbidden), which is not the template's fault."""
+    try:
+        body = json.loads(error.body or "{}")
+    except ValueError:
+        body = {}
+    message = str(body.get("message") or "") if isinstance(body, dict) else ""
+    if error.status in (400, 422) or (
+            error.status == 500 and any(m in message for m in _SCHEMA_REFUSALS)):
+        return message or str(error.reason)
+    return None
+
+
 class AppliedCache:
     """What this process applied and when. Lost on restart by design: a new process re-applies
     everything once, and anything older than `ttl_seconds` is re-applied to repair drift."""
@@ -150,13 +169,10 @@ class Kube:
                 meta["name"], meta["namespace"], manifest, field_manager=FIELD_MANAGER,
                 force=True, dry_run="All", field_validation="Strict", _content_type=APPLY)
         except ApiException as error:
-            if error.status not in (400, 422):
+            refusal = template_refusal(error)
+            if refusal is None:
                 raise
-            try:
-                message = json.loads(error.body or "{}").get("message")
-            except ValueError:
-                message = None
-            return str(message or error.reason)
+            return refusal
         self.applied.remember(key, fingerprint)
         return None
 

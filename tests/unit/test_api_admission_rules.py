@@ -10,13 +10,16 @@ import re
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from controller.api.base import LABEL_KEY
 from controller.api.crd import custom_resource_definition, spec_schema, status_schema
 from controller.api.docs import DOCS_PATH, field_rows, render
 from controller.api.schema import one_line
 from controller.api.spec import ModelRolloutSpec, PrometheusSource
 from controller.contract.jsonpath import PATH_PATTERN, parse_path
+from controller.operator.kube import template_refusal
 from controller.rollout.failures import describe_validation_error
 from controller.rollout.pruned import LAST_APPLIED, pruned_fields
 from tests.invalid_manifests import valid_manifest
@@ -116,7 +119,6 @@ def test_the_label_key_rule_is_the_same_in_cel_and_pydantic() -> None:
     labels = spec_schema()["properties"]["template"]["properties"]["metadata"]["properties"][
         "labels"]
     (cel,) = labels["x-kubernetes-validations"]
-    from controller.api.base import LABEL_KEY
     assert LABEL_KEY in cel["rule"]
 
 
@@ -204,3 +206,28 @@ def test_nothing_is_reported_without_unknown_fields() -> None:
     assert pruned_fields({}) == []
     assert pruned_fields({LAST_APPLIED: "{not json"}) == []
     assert pruned_fields({LAST_APPLIED: "[1, 2]"}) == []
+
+
+# --- the operator's dry-run -------------------------------------------------------------------
+
+
+def _api_error(status: int, message: str) -> ApiException:
+    error = ApiException(status=status, reason="Reason")
+    error.body = json.dumps({"kind": "Status", "message": message})
+    return error
+
+
+@pytest.mark.parametrize(("status", "message", "refused"), [
+    (422, 'Deployment.apps "x" is invalid: spec.template.spec.containers[0].imagePullPolicy: '
+          'Unsupported value', True),
+    (500, "failed to create typed patch object (d/x; apps/v1, Kind=Deployment): "
+          ".spec.template.spec.containers[name=\"s\"].imagePullPolicyy: field not declared", True),
+    (500, "failed to convert new object: unable to convert unstructured object to apps/v1", True),
+    (500, "etcdserver: request timed out", False),
+    (403, "deployments.apps is forbidden", False),
+    (503, "the server is currently unable to handle the request", False),
+])
+def test_only_the_manifests_own_faults_are_template_refusals(
+    status: int, message: str, refused: bool
+) -> None:
+    assert (template_refusal(_api_error(status, message)) == message) is refused
