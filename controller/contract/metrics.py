@@ -18,6 +18,9 @@ ROLE_LABEL = "role"
 MODEL_LABEL = "model"
 VERSION_LABEL = "version"
 DIGEST_LABEL = "digest"
+# The primary's and the shadow's label results on one request (paired feedback).
+PRIMARY_RESULT_LABEL = "primary"
+SHADOW_RESULT_LABEL = "shadow"
 
 # Series.
 REQUESTS = PREFIX + "requests_total"
@@ -31,6 +34,9 @@ COMPARISONS = PREFIX + "shadow_comparisons_total"
 SHADOW_DROPPED = PREFIX + "shadow_dropped_total"
 FEEDBACK = PREFIX + "feedback_total"
 FEEDBACK_UNKNOWN = PREFIX + "feedback_unknown_total"
+# Per shadow variant: labels joined to both the primary's and the shadow's prediction of the
+# same request, by (primary correct|incorrect) x (shadow correct|incorrect): McNemar pairs.
+PAIRED_FEEDBACK = PREFIX + "shadow_paired_feedback_total"
 REWARDS = PREFIX + "feedback_reward_sum"
 FAULTS = PREFIX + "faults_injected_total"
 REJECTED = PREFIX + "rejected_requests_total"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from controller.router.assign import CompiledTable, choose_mirrors, choose_primary, cookie_value
 from controller.router.comparator import label_text
 from controller.router.faults import FaultAction, choose_fault, in_scope
-from controller.router.feedback import judge
+from controller.router.feedback import LabelResult, judge, paired_outcomes
 from controller.router.server import HttpConnection
 from controller.router.targets import Target, call_target
 from controller.router.telemetry import Telemetry
@@ -299,11 +299,13 @@ class Router:
         if entry is None:
             metrics.feedback_unknown.inc()
             return 404, {"error": "unknown or expired predictionId", "predictionId": prediction_id}
-        results: dict[str, str] = {}
+        results: dict[str, LabelResult] = {}
         if label is not None:
             for variant, verdict in judge(entry, label, telemetry.judges()):
                 metrics.feedback.inc((variant, verdict))
                 results[variant] = verdict
+            for pair in paired_outcomes(entry.primary, results):
+                metrics.paired_feedback.inc(pair)
         if reward is not None:
             metrics.rewards.inc((entry.primary,), reward)
         return 200, {"predictionId": prediction_id, "variant": entry.primary, "results": results}

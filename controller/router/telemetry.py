@@ -91,7 +91,8 @@ class RouterMetrics:
                                       "Predicted scores (numeric-mode variants).", v,
                                       names.SCORE_BUCKETS))
         self.shadow_requests = r.add(Counter(names.SHADOW_REQUESTS,
-                                             "Shadow copies answered, by status class.",
+                                             "Shadow copies by status class (a connect "
+                                             "failure or timeout as 5xx).",
                                              (names.VARIANT_LABEL, names.CODE_LABEL)))
         self.shadow_duration = r.add(Histogram(names.SHADOW_DURATION, "Latency of shadow copies.",
                                                v, names.LATENCY_BUCKETS))
@@ -102,6 +103,10 @@ class RouterMetrics:
         self.feedback = r.add(Counter(names.FEEDBACK,
                                       "Joined labels by variant (shadows included).",
                                       (names.VARIANT_LABEL, names.RESULT_LABEL)))
+        self.paired_feedback = r.add(Counter(
+            names.PAIRED_FEEDBACK, "Labels joined to a shadow's and its primary's prediction of "
+            "the same request, by each one's result.",
+            (names.VARIANT_LABEL, names.PRIMARY_RESULT_LABEL, names.SHADOW_RESULT_LABEL)))
         self.feedback_unknown = r.add(Counter(names.FEEDBACK_UNKNOWN,
                                               "Feedback for unknown or expired prediction ids."))
         self.rewards = r.add(Counter(names.REWARDS,
@@ -221,13 +226,14 @@ class Telemetry:
             if status >= 500:
                 m.errors.inc((variant, "5xx"))
             return
+        # Every copy is counted, a failure to connect or a timeout as 5xx (what the live path
+        # answers, 502/504): the shadow's error rate needs its failures in the denominator.
+        m.shadow_requests.inc((variant, code_class(status) if not reason else "5xx"))
+        m.shadow_duration.observe((variant,), seconds)
         if reason:
             m.errors.inc((variant, reason))
-        else:
-            m.shadow_requests.inc((variant, code_class(status)))
-            m.shadow_duration.observe((variant,), seconds)
-            if status >= 500:
-                m.errors.inc((variant, "5xx"))
+        elif status >= 500:
+            m.errors.inc((variant, "5xx"))
         ok = not reason and status < 300
         if ok:
             self.store.add(prediction_id, variant, body)

@@ -93,6 +93,10 @@ def test_shadow_comparisons() -> None:
     assert (c.get(("shadow-a", "agree")), c.get(("shadow-a", "disagree")),
             c.get(("shadow-a", "error"))) == (1, 1, 2)
     assert t.metrics.errors.get(("shadow-a", "timeout")) == 1
+    # The timeout is a shadow copy that failed: in the shadow's error rate, as a 5xx.
+    shadow = t.metrics.shadow_requests
+    assert (shadow.get(("shadow-a", "2xx")), shadow.get(("shadow-a", "5xx"))) == (3, 2)
+    assert t.metrics.shadow_duration.count(("shadow-a",)) == 5
 
 
 def test_label_cardinality_is_bounded() -> None:
