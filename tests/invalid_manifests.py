@@ -110,6 +110,8 @@ _PREDICTION = {"builtin": {"prediction": {"path": "predictions[0].label"}}}
 _SEGMENTS = {"builtin": {"unit": {"header": "x-user-id"}, "overrides": {"segments": [
     {"name": "beta", "variant": "candidate", "units": ["u1", "u2"]}]}}}
 _LONG = "m" * 70
+_JUDGED_MIRROR = {"mirror": {"percent": 50, "analysis": {"durationSeconds": 60}}}
+_BLUE_GREEN = {"blueGreen": {"prePromotionAnalysis": {"durationSeconds": 60}}}
 
 CASES = [
     InvalidCase("replicas-string", _set(_spec, "replicas", "three"), "spec.replicas", "integer"),
@@ -261,6 +263,15 @@ CASES = [
     InvalidCase("provider-error-deadline-too-long",
                 _policy("onProviderError", deadlineSeconds=100_000),
                 "spec.analysis.onProviderError.deadlineSeconds"),
+    InvalidCase("judged-mirror-with-its-own-duration",
+                _step(1, {"mirror": {**_JUDGED_MIRROR["mirror"], "durationSeconds": 60}}),
+                "spec.strategy.canary.steps[1].mirror.durationSeconds", "analysis.durationSeconds"),
+    InvalidCase("judged-mirror-without-analysis", _both(_drop("analysis"),
+                                                        _step(1, _JUDGED_MIRROR)),
+                "spec.analysis", "mirror step's analysis"),
+    InvalidCase("blue-green-preview-judged-without-mirror", _set(_spec, "strategy", {
+        "blueGreen": {**_BLUE_GREEN["blueGreen"], "previewMirrorPercent": 0}}),
+                "spec.strategy.blueGreen.previewMirrorPercent", "mirrored"),
     InvalidCase("shadow-name-too-long",
                 _set(_spec, "shadows", [{"name": "s" * 16, "mirrorPercent": 10, "template": {
                     "spec": {"containers": [{"name": "s", "image": "model:2"}]}}}]),
@@ -282,6 +293,8 @@ class ValidCase:
 
 
 VALID_CASES = [
+    ValidCase("judged-mirror-step", _step(1, _JUDGED_MIRROR)),
+    ValidCase("blue-green-preview-judged", _set(_spec, "strategy", _BLUE_GREEN)),
     ValidCase("feedback-accuracy-with-prediction", _both(
         _set(_spec, "trafficRouting", _PREDICTION),
         _metrics({"name": "accuracy", "template": "feedbackAccuracy", "role": "Success"}))),

@@ -14,8 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from controller.analysis.observations import Answer, Sizing, latency_note, to_observations
+from controller.analysis.observations import (
+    DISCORDANT,
+    Answer,
+    Sizing,
+    latency_note,
+    pairs_of,
+    to_observations,
+)
 from controller.analysis.outcome import TRAFFIC, Fetched, Look, conclude, streak, unjudged
+from controller.analysis.paired import mcnemar_note
 from controller.analysis.provider import (
     BucketCounts,
     Counts,
@@ -30,6 +38,7 @@ from controller.analysis.provider import (
 from controller.analysis.templates import (
     ConfigError,
     MetricPlan,
+    Query,
     plan_metrics,
     traffic_query,
 )
@@ -41,7 +50,7 @@ from controller.contract.table import CANDIDATE, STABLE
 from controller.rollout.draft import parse_time
 from controller.rollout.model import AnalysisOutcome, Observation
 from controller.rollout.ref import RolloutRef
-from controller.rollout.steps import analysis_step
+from controller.rollout.steps import analysis_step, candidate_is_shadow
 
 # The router's series as most Kubernetes scrape configs label them (kube-prometheus and
 # the community chart both add namespace and pod): one rollout's router pods only.
@@ -111,14 +120,19 @@ class _Collector:
     down: ProviderError | None = None
 
     def answers(self, name: str, query: CountsQuery | HistogramQuery | SummaryQuery,
-                variants: Sequence[str]) -> dict[str, Answer] | None:
+                variants: Sequence[str], *, candidate_query: Query | None = None,
+                candidate: str = CANDIDATE) -> dict[str, Answer] | None:
+        """Each variant's answer, keyed stable/candidate; `candidate` names the variant
+        asked for the candidate's arm (a long-lived shadow's name when it is judged)."""
         got: dict[str, Answer] = {}
-        for variant in variants:
+        for key in variants:
+            variant = candidate if key == CANDIDATE else key
+            asked = candidate_query if key == CANDIDATE and candidate_query else query
             if self.down is not None:
                 self.errors[name] = f"{variant}: {self.down.describe()}"
                 return None
             try:
-                answer = _ask(self.provider, query, variant, self.window)
+                answer = _ask(self.provider, asked, variant, self.window)
             except ProviderError as exc:
                 self.errors[name] = f"{variant}: {exc.describe()}"
                 if exc.kind != "query":
@@ -127,15 +141,23 @@ class _Collector:
             if isinstance(answer, Empty):
                 self.missing[name] = f"no data for {variant}: {answer.describe()}"
                 return None
-            got[variant] = answer
+            got[key] = answer
         return got
 
-    def metric(self, plan: MetricPlan) -> None:
-        answers = self.answers(plan.name, plan.query, plan.variants)
-        baseline = candidate = None
+    def metric(self, plan: MetricPlan, candidate: str = CANDIDATE) -> None:
+        answers = self.answers(plan.name, plan.query, plan.variants,
+                               candidate_query=plan.candidate_query, candidate=candidate)
+        if answers is not None and plan.discordant_query is not None:
+            other = self.answers(plan.name, plan.discordant_query, (CANDIDATE,),
+                                 candidate=candidate)
+            answers = None if other is None else {**answers, DISCORDANT: other[CANDIDATE]}
+        baseline = candidate_obs = None
         if answers is not None:
             try:
-                baseline, candidate = to_observations(plan, answers)
+                baseline, candidate_obs = to_observations(plan, answers)
+                if DISCORDANT in answers:
+                    self.notes[plan.name] = mcnemar_note(
+                        pairs_of(plan, answers[CANDIDATE], answers[DISCORDANT]))
             except ProviderError as exc:
                 self.errors[plan.name] = exc.describe()
             base, cand = answers.get(STABLE), answers.get(CANDIDATE)
@@ -143,7 +165,7 @@ class _Collector:
                 note = latency_note(base, cand)
                 if note:
                     self.notes[plan.name] = note
-        self.observations[plan.name] = MetricObservations(plan.name, baseline, candidate)
+        self.observations[plan.name] = MetricObservations(plan.name, baseline, candidate_obs)
 
     def traffic(self, query: CountsQuery) -> tuple[int, int] | None:
         answers = self.answers(TRAFFIC, query, (STABLE, CANDIDATE))
@@ -201,7 +223,8 @@ class PrometheusAnalyzer:
                     now)
         try:
             plans = plan_metrics(analysis.metrics, scope=render_scope(self.scope, rollout),
-                                 step_seconds=analysis.interval_seconds)
+                                 step_seconds=analysis.interval_seconds,
+                                 as_shadow=candidate_is_shadow(spec, status.current_step_index))
         except ConfigError as exc:
             # The candidate is not at fault and waiting fixes nothing: pause for a person
             # (whatever the error policy) until the spec is fixed.

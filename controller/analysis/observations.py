@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from controller.analysis.histogram import bucket_bounds, cumulative_to_counts
+from controller.analysis.paired import NO_DIFFERENCE, Pairs
 from controller.analysis.provider import BucketCounts, Counts, ProviderError, Summary
 from controller.analysis.stats import chi_square_homogeneity
 from controller.analysis.templates import MetricPlan, Shape
@@ -30,7 +31,10 @@ Answer = Counts | BucketCounts | Summary
 # candidate is compared with perfect agreement, known (almost) exactly.
 REFERENCE_TRIALS = 10**9
 PERFECT_AGREEMENT = ProportionObservation(REFERENCE_TRIALS, REFERENCE_TRIALS)
+# The answer of a PAIRED plan's discordant_query, beside the candidate's own.
+DISCORDANT = "discordant"
 _KIND = {Shape.RATE: MetricKind.PROPORTION, Shape.AGREEMENT: MetricKind.PROPORTION,
+         Shape.PAIRED: MetricKind.MEAN,
          Shape.SLOW_SHARE: MetricKind.HISTOGRAM, Shape.LATENCY_SHIFT: MetricKind.MEAN,
          Shape.VALUE_MEAN: MetricKind.MEAN}
 
@@ -88,6 +92,8 @@ def to_observations(plan: MetricPlan, answers: Mapping[str, Answer]
     cand = answers[CANDIDATE]
     if plan.shape is Shape.AGREEMENT and isinstance(cand, Counts):
         return PERFECT_AGREEMENT, proportion(cand, plan.name)
+    if plan.shape is Shape.PAIRED and isinstance(cand, Counts):
+        return NO_DIFFERENCE, pairs_of(plan, cand, answers[DISCORDANT]).difference
     base = answers[STABLE]
     if plan.shape is Shape.RATE and isinstance(base, Counts) and isinstance(cand, Counts):
         return proportion(base, plan.name), proportion(cand, plan.name)
@@ -102,6 +108,27 @@ def to_observations(plan: MetricPlan, answers: Mapping[str, Answer]
         return (MeanObservation(base.count, base.total, base.sum_squares),
                 MeanObservation(cand.count, cand.total, cand.sum_squares))
     raise ProviderError("query", plan.name, f"answers do not fit metric shape {plan.shape}")
+
+
+def pairs_of(plan: MetricPlan, shadow_only: Answer, primary_only: Answer) -> Pairs:
+    """The labelled pairs from the two paired counts (each over all pairs)."""
+    if not (isinstance(shadow_only, Counts) and isinstance(primary_only, Counts)):
+        raise ProviderError("query", plan.name, "paired counts expected")
+    c, b = proportion(shadow_only, plan.name), proportion(primary_only, plan.name)
+    n = max(c.trials, b.trials)
+    if b.successes + c.successes > n:
+        raise ProviderError("query", plan.name, f"discordant pairs {b.successes}+"
+                            f"{c.successes} exceed all pairs {n}")
+    return Pairs(n, b.successes, c.successes)
+
+
+def pairs_from(observation: VariantObservation | None) -> Pairs | None:
+    """Back from a paired difference to its counts (for people)."""
+    if not isinstance(observation, MeanObservation):
+        return None
+    c = round((observation.sum_squares + observation.total) / 2)
+    b = round((observation.sum_squares - observation.total) / 2)
+    return Pairs(round(observation.count), max(b, 0), max(c, 0))
 
 
 def mean_of(observation: VariantObservation | None) -> float | None:
@@ -160,6 +187,8 @@ def value_range(plan: MetricPlan, baseline: VariantObservation | None
     a lift of -100%."""
     if plan.shape is Shape.AGREEMENT:
         return -1.0, 0.0
+    if plan.shape is Shape.PAIRED:
+        return -1.0, 1.0
     if plan.shape is Shape.LATENCY_SHIFT:
         return -0.5, 0.5
     stable_mean = mean_of(baseline)

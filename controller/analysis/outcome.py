@@ -172,7 +172,7 @@ def _metric_status(plan: MetricPlan, config: MetricConfig, decision: Decision, i
                                fetched.notes.get(plan.name)))
     if srm:
         reason = f"not judged (sample ratio mismatch): {reason}"
-    baseline = 0 if plan.shape is Shape.AGREEMENT else round(result.n_baseline)
+    baseline = 0 if plan.shape in ONE_ARM else round(result.n_baseline)
     return MetricResult(
         name=plan.name,
         verdict=_metric_verdict(plan.name, result.verdict, compared, fetched, srm),
@@ -185,7 +185,10 @@ def _metric_status(plan: MetricPlan, config: MetricConfig, decision: Decision, i
         reason=clip(reason if reason.startswith(plan.name) else f"{plan.name}: {reason}"))
 
 
+# Shapes judged against a reference, without a stable arm of their own.
+ONE_ARM = (Shape.AGREEMENT, Shape.PAIRED)
 _SHAPE_TEST = {Shape.RATE: "two proportions", Shape.AGREEMENT: "one proportion vs 100%",
+               Shape.PAIRED: "paired labels on the same requests",
                Shape.SLOW_SHARE: "two proportions of slow requests",
                Shape.LATENCY_SHIFT: "Mann-Whitney", Shape.VALUE_MEAN: "two means"}
 
@@ -218,7 +221,7 @@ def _candidate_samples(look: Look, decision: Decision) -> int:
 def _stable_samples(look: Look, decision: Decision) -> int | None:
     """For the step's minSamples: the fewest stable samples among the counted metrics that
     have a stable arm (shadowAgreement has none); None when none has one."""
-    arms = [r.n_baseline for p, r in _counted(look, decision) if p.shape is not Shape.AGREEMENT]
+    arms = [r.n_baseline for p, r in _counted(look, decision) if p.shape not in ONE_ARM]
     return max(round(min(arms)), 0) if arms else None
 
 

@@ -105,7 +105,11 @@ def _level(plan: MetricPlan, observation: VariantObservation | None) -> float | 
 def _levels(plan: MetricPlan, observations: MetricObservations) -> str:
     cand = _level(plan, observations.candidate)
     if plan.shape is Shape.AGREEMENT:
-        return f"candidate agrees {amount(plan, cand or 0.0)} (reference: 100%)"
+        floor = 1 - plan.tolerance_bp / 10_000
+        return (f"candidate agrees {amount(plan, cand or 0.0)} with stable on the same requests "
+                f"(floor {amount(plan, floor)})")
+    if plan.shape is Shape.PAIRED:
+        return "candidate - stable accuracy on the same labelled requests"
     if plan.shape is Shape.LATENCY_SHIFT:
         return (f"candidate slower than stable in {amount(plan, cand or 0.5)} of request "
                 "pairs (no shift: 50%)")

@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from controller.analysis.provider import VARIANT, WINDOW, CountsQuery, HistogramQuery, SummaryQuery
 from controller.analysis.types import Direction, Goal, Role
 from controller.api.spec import Metric
-from controller.contract.metrics import COMPARISONS, DURATION, FEEDBACK, LATENCY_BUCKETS, REQUESTS
+from controller.contract.metrics import (
+    COMPARISONS,
+    DURATION,
+    FEEDBACK,
+    LATENCY_BUCKETS,
+    PAIRED_FEEDBACK,
+    PRIMARY_RESULT_LABEL,
+    REQUESTS,
+    SHADOW_DURATION,
+    SHADOW_REQUESTS,
+    SHADOW_RESULT_LABEL,
+)
 from controller.contract.table import CANDIDATE, STABLE
 
 BOTH = (STABLE, CANDIDATE)
@@ -31,6 +42,7 @@ class Shape(StrEnum):
     SLOW_SHARE = "slow-share"  # histogram: share slower than a bucket boundary
     LATENCY_SHIFT = "latency-shift"  # histogram: P(candidate slower), Mann-Whitney
     VALUE_MEAN = "value-mean"  # custom value form: mean of evaluations, relative tolerance
+    PAIRED = "paired"  # labels on the same requests, shadow vs primary: discordant pairs
 
 
 class ConfigError(ValueError):
@@ -56,6 +68,12 @@ class MetricPlan:
     threshold_seconds: float | None = None
     variants: tuple[str, ...] = BOTH
     goal: Goal = Goal.NOT_WORSE
+    # The candidate's own query when it differs from the stable's: the candidate as a shadow
+    # (a mirror step, the blue/green preview, a long-lived shadow) is counted in the router's
+    # shadow series, the stable in its live ones.
+    candidate_query: Query | None = None
+    # PAIRED only: the primary-right-shadow-wrong pairs (query holds the reverse).
+    discordant_query: CountsQuery | None = None
 
     @property
     def relative(self) -> bool:
@@ -109,6 +127,27 @@ def _latency(name: str, scope: str) -> HistogramQuery:
                           increase(selector(DURATION + "_sum", scope)))
 
 
+def _shadow_error_rate(name: str, scope: str) -> CountsQuery:
+    # Every copy sent to a shadow is counted there, a connect failure or timeout as 5xx.
+    return CountsQuery(name, increase(selector(SHADOW_REQUESTS, scope, code="5xx")),
+                       increase(selector(SHADOW_REQUESTS, scope)), empty_successes_are_zero=True)
+
+
+def _shadow_latency(name: str, scope: str) -> HistogramQuery:
+    return HistogramQuery(name, increase(selector(SHADOW_DURATION + "_bucket", scope), by="le"),
+                          increase(selector(SHADOW_DURATION + "_sum", scope)))
+
+
+STABLE_ONLY = " (stable-only-right pairs)"  # the discordant query's name, in messages
+
+
+def _paired(name: str, scope: str, primary: str, shadow: str) -> CountsQuery:
+    """Labelled pairs where the primary was `primary` and the shadow `shadow`, of all pairs."""
+    labels = {PRIMARY_RESULT_LABEL: primary, SHADOW_RESULT_LABEL: shadow}
+    return CountsQuery(name, increase(selector(PAIRED_FEEDBACK, scope, **labels)),
+                       increase(selector(PAIRED_FEEDBACK, scope)), empty_successes_are_zero=True)
+
+
 def _threshold_seconds(metric: Metric, field: str) -> float:
     if metric.threshold_milliseconds is None:
         raise ConfigError(f"{field}.thresholdMilliseconds", "template latencyOver needs it")
@@ -146,6 +185,41 @@ def _direction(metric: Metric, field: str) -> Direction:
     if metric.template is not None:
         return _DEFAULT_DIRECTION[metric.template]
     raise ConfigError(f"{field}.direction", "a custom query needs direction")
+
+
+def _shadow_template(metric: Metric, field: str, scope: str) -> MetricPlan | None:
+    """The candidate as a shadow, on the same requests as the stable: its errors and latency
+    from the shadow series against the stable's live ones, and accuracy from labels paired
+    with the stable's on the same requests. None for a template without a shadow form."""
+    name, direction = metric.name, _direction(metric, field)
+    plan = _plan(metric, direction, Shape.RATE, _error_rate(name, scope))
+    match metric.template:
+        case "errorRate":
+            return _with(plan, candidate_query=_shadow_error_rate(name, scope))
+        case "latencyOver":
+            return _with(plan, shape=Shape.SLOW_SHARE, query=_latency(name, scope),
+                         candidate_query=_shadow_latency(name, scope),
+                         threshold_seconds=_threshold_seconds(metric, field))
+        case "latencyShift":
+            return _with(plan, shape=Shape.LATENCY_SHIFT, query=_latency(name, scope),
+                         candidate_query=_shadow_latency(name, scope))
+        case "feedbackAccuracy":
+            return _with(plan, shape=Shape.PAIRED, variants=(CANDIDATE,),
+                         query=_paired(name, scope, "incorrect", "correct"),
+                         discordant_query=_paired(name + STABLE_ONLY, scope, "correct",
+                                                  "incorrect"))
+    return None
+
+
+def _plan(metric: Metric, direction: Direction, shape: Shape, query: Query) -> MetricPlan:
+    role = Role.SUCCESS if metric.role == "Success" else Role.GUARDRAIL
+    goal = Goal.IMPROVE if role is Role.SUCCESS and metric.goal == "Improve" else Goal.NOT_WORSE
+    return MetricPlan(metric.name, shape, query, direction, role, metric.tolerance_basis_points,
+                      metric.minimum_effect_basis_points, goal=goal)
+
+
+def _with(plan: MetricPlan, **changes: object) -> MetricPlan:
+    return replace(plan, **changes)  # type: ignore[arg-type]
 
 
 def _template(metric: Metric, field: str, scope: str
@@ -193,10 +267,17 @@ def _check_policy(metric: Metric, field: str, shape: Shape, direction: Direction
                           "agreement: HigherIsBetter")
 
 
-def plan_metric(metric: Metric, index: int, *, scope: str, step_seconds: int) -> MetricPlan:
-    """Raises ConfigError naming ``spec.analysis.metrics[index].<field>``."""
+def plan_metric(metric: Metric, index: int, *, scope: str, step_seconds: int,
+                as_shadow: bool = False) -> MetricPlan:
+    """Raises ConfigError naming ``spec.analysis.metrics[index].<field>``. With as_shadow the
+    candidate is judged as a shadow (a mirror step, the blue/green preview, a long-lived
+    shadow): on the same requests as the stable, from the router's shadow series."""
     field = f"spec.analysis.metrics[{index}]"
     direction = _direction(metric, field)
+    shadow = _shadow_template(metric, field, scope) if as_shadow and metric.template else None
+    if shadow is not None:
+        _check_policy(metric, field, shadow.shape, direction)
+        return shadow
     threshold = None
     variants: tuple[str, ...] = BOTH
     if metric.template is not None:
@@ -212,6 +293,10 @@ def plan_metric(metric: Metric, index: int, *, scope: str, step_seconds: int) ->
                       metric.minimum_effect_basis_points, threshold, variants, goal)
 
 
-def plan_metrics(metrics: list[Metric], *, scope: str, step_seconds: int) -> list[MetricPlan]:
-    return [plan_metric(m, i, scope=scope, step_seconds=step_seconds)
+def plan_metrics(metrics: list[Metric], *, scope: str, step_seconds: int,
+                 as_shadow: bool = False) -> list[MetricPlan]:
+    """Every metric's plan. As a shadow, templates read the candidate's shadow series; a
+    custom query is used as written (it sees the candidate only where the series it reads
+    exist for a shadow; otherwise it has no data, and onMissingData says what happens)."""
+    return [plan_metric(m, i, scope=scope, step_seconds=step_seconds, as_shadow=as_shadow)
             for i, m in enumerate(metrics)]

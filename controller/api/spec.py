@@ -182,6 +182,17 @@ _ANALYSIS_NEEDED = (
     "!has(self.strategy.canary) || !self.strategy.canary.steps.exists(s, has(s.analysis))"
     " || has(self.analysis)"
 )
+_MIRROR_ANALYSIS_NEEDED = (
+    "!has(self.strategy.canary) || !self.strategy.canary.steps.exists(s, has(s.mirror)"
+    " && has(s.mirror.analysis)) || has(self.analysis)"
+)
+# Templates see the previewed candidate only on the copies the router sends it.
+_BG_PREVIEW_MIRRORED = (
+    "!has(self.strategy.blueGreen) || !has(self.strategy.blueGreen.prePromotionAnalysis)"
+    " || !has(self.strategy.blueGreen.previewMirrorPercent)"
+    " || self.strategy.blueGreen.previewMirrorPercent > 0"
+    " || !has(self.analysis) || !self.analysis.metrics.exists(m, has(m.template))"
+)
 _BG_ANALYSIS_NEEDED = (
     "!has(self.strategy.blueGreen) || !has(self.strategy.blueGreen.prePromotionAnalysis)"
     " || has(self.analysis)"
@@ -252,6 +263,12 @@ class ModelRolloutSpec(ApiModel):
          "fieldPath": ".strategy.canary.steps"},
         {"rule": _BG_ANALYSIS_NEEDED, "message": "prePromotionAnalysis needs spec.analysis",
          "fieldPath": ".analysis"},
+        {"rule": _MIRROR_ANALYSIS_NEEDED, "message": "a mirror step's analysis needs "
+                                                    "spec.analysis", "fieldPath": ".analysis"},
+        {"rule": _BG_PREVIEW_MIRRORED,
+         "message": "metric templates judge the blue/green preview on the requests mirrored "
+                    "to it: previewMirrorPercent must be above 0",
+         "fieldPath": ".strategy.blueGreen.previewMirrorPercent"},
         *_SPEC_RULES,
     ]})
     replicas: int = Field(default=1, ge=0, le=1000)
