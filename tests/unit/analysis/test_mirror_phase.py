@@ -1,0 +1,172 @@
+"""Mirror phases judge: the candidate as a shadow on the same requests as the stable, driven
+through the pure state machine with the real PrometheusAnalyzer over simulated counters; a
+candidate that disagrees or fails as a shadow is rolled back with 0% live throughout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from controller.analysis.paired import Pairs, mcnemar
+from controller.analysis.provider import CountsQuery, HistogramQuery
+from controller.analysis.templates import STABLE_ONLY, Shape, plan_metric
+from controller.api.spec import Metric
+from controller.contract.metrics import (
+    PAIRED_FEEDBACK,
+    REQUESTS,
+    SHADOW_DURATION,
+    SHADOW_REQUESTS,
+)
+from controller.contract.table import CANDIDATE
+from tests.unit.analysis.simulated import Rate, counters, errors_at, paired_at, rollout
+from tests.unit.rollout.world import World, settled
+
+pytestmark = pytest.mark.unit
+
+PREDICTION = {"builtin": {"prediction": {"path": "predictions[0].label"}}}
+ERRORS = {"name": "errors", "template": "errorRate"}
+AGREEMENT = {"name": "agreement", "template": "shadowAgreement", "toleranceBasisPoints": 500}
+ACCURACY = {"name": "accuracy", "template": "feedbackAccuracy", "toleranceBasisPoints": 200}
+JUDGED_MIRROR: list[dict[str, Any]] = [
+    {"mirror": {"percent": 100, "analysis": {"durationSeconds": 300, "minSamples": 500}}},
+    {"setWeight": 50}, {"setWeight": 100}]
+
+
+def mirrored(metrics: dict[str, dict[str, Rate]], names: list[dict[str, Any]],
+             steps: list[dict[str, Any]] | None = None, **strategy: Any) -> World:
+    world = rollout(counters(metrics), steps or JUDGED_MIRROR, metrics=names,
+                    strategy=strategy or None, onInconclusive="Rollback")
+    world.spec["trafficRouting"] = PREDICTION
+    return world
+
+
+def live_weights(world: World) -> list[int]:
+    return [split.candidate_weight for split in world.applied if split.candidate_revision]
+
+
+def rolled_back(world: World) -> tuple[str, str]:
+    entry = world.status.history[-1]
+    assert entry.outcome == "RolledBack", entry
+    return entry.reason or "", entry.message or ""
+
+
+def promoted(world: World) -> bool:
+    return any(h.outcome == "Promoted" for h in world.status.history)
+
+
+def test_a_candidate_that_disagrees_is_rolled_back_before_any_live_traffic() -> None:
+    world = mirrored({**errors_at(0.01, 0.01), "agreement": {"candidate": Rate(20, 0.8)}},
+                     [ERRORS, AGREEMENT])
+    world.run_until(settled)
+    reason, message = rolled_back(world)
+    assert reason == "AnalysisFailed"
+    assert "agreement" in message and "floor 95%" in message
+    assert set(live_weights(world)) == {0}, "a user saw the candidate"
+
+
+def test_a_candidate_failing_as_a_shadow_is_rolled_back() -> None:
+    world = mirrored(errors_at(0.01, 0.2), [ERRORS])
+    world.run_until(settled)
+    reason, message = rolled_back(world)
+    assert (reason, message.split(":")[0]) == ("AnalysisFailed", "errors")
+    assert set(live_weights(world)) == {0}
+
+
+def test_paired_labels_roll_back_a_less_accurate_shadow() -> None:
+    # 10% of labelled requests only the stable got right, 2% only the candidate: -8 pts.
+    world = mirrored({**errors_at(0.01, 0.01), **paired_at(5, 0.10, 0.02)}, [ERRORS, ACCURACY])
+    world.run_until(settled)
+    reason, message = rolled_back(world)
+    assert reason == "AnalysisFailed"
+    assert "accuracy" in message and "McNemar" in message
+    assert set(live_weights(world)) == {0}
+
+
+def test_a_good_shadow_passes_the_mirror_and_goes_live() -> None:
+    metrics = {**errors_at(0.01, 0.01), "agreement": {"candidate": Rate(20, 0.995)},
+               **paired_at(5, 0.03, 0.03)}
+    world = mirrored(metrics, [ERRORS, AGREEMENT, ACCURACY])
+    world.run_until(lambda w: w.status.current_step_index == 1 or settled(w))
+    assert world.status.current_step_index == 1
+    assert not world.status.history or world.status.history[-1].outcome != "RolledBack"
+    world.run_until(settled)
+    assert promoted(world)
+    assert max(live_weights(world)) == 100
+
+
+def test_an_unjudged_mirror_step_is_only_a_timer() -> None:
+    steps: list[dict[str, Any]] = [{"mirror": {"percent": 100, "durationSeconds": 60}},
+                                   {"setWeight": 100}]
+    world = mirrored(errors_at(0.01, 0.5), [ERRORS], steps)
+    world.run_until(settled)
+    assert promoted(world)
+
+
+def test_the_blue_green_preview_is_mirrored_and_judged_as_a_shadow() -> None:
+    strategy = {"blueGreen": {"autoPromote": True, "prePromotionAnalysis": {
+        "durationSeconds": 300, "minSamples": 500}}}
+    # Its labels come paired with the stable's (as a shadow): 10% only the stable got right.
+    world = mirrored({**errors_at(0.01, 0.01), **paired_at(5, 0.10, 0.02)},
+                     [ERRORS, ACCURACY], **strategy)
+    world.run_until(settled)
+    reason, message = rolled_back(world)
+    assert reason == "AnalysisFailed" and message.startswith("accuracy"), message
+    preview = [s for s in world.applied if s.candidate_revision]
+    assert preview and all(s.candidate_weight == 0 for s in preview)
+    # Mirrored once Ready (before that the candidate gets nothing, not even copies).
+    assert {s.mirror_percent(CANDIDATE) for s in preview} <= {0, 100}
+    assert any(s.mirror_percent(CANDIDATE) == 100 for s in preview)
+
+
+def test_the_blue_green_switch_stops_the_mirror() -> None:
+    strategy = {"blueGreen": {"autoPromote": True, "prePromotionAnalysis": {
+        "durationSeconds": 300, "minSamples": 500}}}
+    world = mirrored({**errors_at(0.01, 0.01), "agreement": {"candidate": Rate(20, 0.995)}},
+                     [ERRORS, AGREEMENT], **strategy)
+    world.run_until(lambda w: w.status.current_step_index == 1 or settled(w))
+    assert world.status.current_step_index == 1
+    world.tick()
+    assert world.applied[-1].mirror_percent(CANDIDATE) == 0
+
+
+def metric(**fields: Any) -> Metric:
+    return Metric.model_validate({"name": "m", **fields})
+
+
+def test_as_a_shadow_templates_read_the_shadow_series_for_the_candidate() -> None:
+    errors = plan_metric(metric(template="errorRate"), 0, scope="", step_seconds=15,
+                         as_shadow=True)
+    assert isinstance(errors.query, CountsQuery) and REQUESTS in errors.query.trials
+    assert isinstance(errors.candidate_query, CountsQuery)
+    assert SHADOW_REQUESTS in errors.candidate_query.trials
+    latency = plan_metric(metric(template="latencyOver", thresholdMilliseconds=250), 0,
+                          scope="", step_seconds=15, as_shadow=True)
+    assert isinstance(latency.candidate_query, HistogramQuery)
+    assert SHADOW_DURATION in latency.candidate_query.buckets
+    accuracy = plan_metric(metric(template="feedbackAccuracy"), 0, scope="", step_seconds=15,
+                           as_shadow=True)
+    assert accuracy.shape is Shape.PAIRED and accuracy.variants == (CANDIDATE,)
+    assert isinstance(accuracy.query, CountsQuery) and accuracy.discordant_query is not None
+    assert accuracy.query.successes and 'primary="incorrect",shadow="correct"' \
+        in accuracy.query.successes
+    assert accuracy.discordant_query.successes and PAIRED_FEEDBACK \
+        in accuracy.discordant_query.successes
+    assert accuracy.discordant_query.metric == "m" + STABLE_ONLY
+    live = plan_metric(metric(template="errorRate"), 0, scope="", step_seconds=15)
+    assert live.candidate_query is None
+
+
+def test_mcnemar_matches_the_reference_value() -> None:
+    result = mcnemar(150, 86)
+    assert result.statistic == pytest.approx(16.8178, abs=1e-4)
+    assert result.p_value == pytest.approx(4.1146e-5, rel=1e-4)
+    assert mcnemar(0, 0).p_value == 1.0
+
+
+def test_pairs_become_the_paired_difference() -> None:
+    difference = Pairs(n=1000, b=150, c=86).difference
+    assert (difference.count, difference.total, difference.sum_squares) == (1000, -64.0, 236.0)
+    assert Pairs(n=10, b=0, c=0).difference.sum_squares > 0  # the test can still move
+    with pytest.raises(ValueError, match="b \\+ c <= n"):
+        Pairs(n=10, b=6, c=6)
