@@ -10,7 +10,7 @@ window [status.stepStartedAt, now], and hands them with the previous look's stat
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -35,6 +35,7 @@ from controller.analysis.provider import (
     SummaryQuery,
     Window,
 )
+from controller.analysis.shadows import judged_shadows, previous_shadow, shadow_verdict
 from controller.analysis.templates import (
     ConfigError,
     MetricPlan,
@@ -44,7 +45,7 @@ from controller.analysis.templates import (
 )
 from controller.analysis.types import MetricObservations
 from controller.api.spec import Analysis, PrometheusSource
-from controller.api.status import AnalysisStatus, ModelRolloutStatus
+from controller.api.status import AnalysisStatus, ModelRolloutStatus, ShadowVerdict
 from controller.api.strategy import AnalysisStep
 from controller.contract.table import CANDIDATE, STABLE
 from controller.rollout.draft import parse_time
@@ -176,11 +177,12 @@ class _Collector:
 
 
 def fetch(provider: MetricProvider, plans: Sequence[MetricPlan], window: Window,
-          traffic: CountsQuery | None) -> Fetched:
-    """Ask the provider for every metric and variant (and the live split, if checked)."""
+          traffic: CountsQuery | None, candidate: str = CANDIDATE) -> Fetched:
+    """Ask the provider for every metric and variant (and the live split, if checked);
+    `candidate` is the variant judged against the stable (a shadow's name for a shadow)."""
     collector = _Collector(provider, window)
     for plan in plans:
-        collector.metric(plan)
+        collector.metric(plan, candidate)
     observed = collector.traffic(traffic) if traffic is not None else None
     return Fetched(collector.observations, collector.missing, collector.errors, observed,
                    collector.notes, collector.down)
@@ -236,10 +238,34 @@ class PrometheusAnalyzer:
         if isinstance(window, str):
             return unjudged(look, "NoData", window)
         query = traffic_query(render_scope(self.scope, rollout)) if look.weights else None
-        fetched = fetch(self._provider(analysis.prometheus), plans, window, query)
+        provider = self._provider(analysis.prometheus)
+        fetched = fetch(provider, plans, window, query)
         early_pass = step is None or step.min_samples is not None or not step.duration_seconds
-        return conclude(Look(analysis, plans, look.sizing, look.weights, previous, now,
-                             early_pass), fetched)
+        outcome = conclude(Look(analysis, plans, look.sizing, look.weights, previous, now,
+                                early_pass), fetched)
+        if fetched.down is not None:
+            return outcome  # Prometheus is down: the shadows would wait for it too
+        return replace(outcome, shadows=self._shadows(rollout, observation, provider, window,
+                                                      look))
+
+    def _shadows(self, rollout: RolloutRef, observation: Observation, provider: MetricProvider,
+                 window: Window, look: Look) -> tuple[ShadowVerdict, ...]:
+        """Each Ready long-lived shadow judged as a shadow against the stable."""
+        shadows = judged_shadows(observation)
+        if not shadows:
+            return ()
+        plans = plan_metrics(look.analysis.metrics, scope=render_scope(self.scope, rollout),
+                             step_seconds=look.analysis.interval_seconds, as_shadow=True)
+        verdicts = []
+        for shadow in shadows:
+            fetched = fetch(provider, plans, window, None, candidate=shadow.name)
+            previous = previous_shadow(observation.status, shadow.name)
+            outcome = conclude(Look(look.analysis, plans, look.sizing, None, previous,
+                                    look.now), fetched)
+            verdict = shadow_verdict(shadow, outcome)
+            if verdict is not None:
+                verdicts.append(verdict)
+        return tuple(verdicts)
 
     def _window(self, status: ModelRolloutStatus, now: datetime) -> Window | str:
         """The step's window, or why there is none yet (not counted as missing data)."""

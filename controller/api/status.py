@@ -100,6 +100,14 @@ class AnalysisStatus(StatusModel):
     )
 
 
+class ShadowVerdict(AnalysisStatus):
+    """A long-lived shadow judged like the candidate, as a shadow on the stable's requests."""
+
+    name: Annotated[str, Field(max_length=15)] = Field(description="spec.shadows[].name.")
+    gates: bool = Field(default=False, description="Its Fail rolls the candidate back "
+                                                   "(spec.shadows[].gate).")
+
+
 class Hold(StatusModel):
     """The analysis stopped the current step for a person; it keeps looking meanwhile."""
 
@@ -186,6 +194,10 @@ class ModelRolloutStatus(StatusModel):
     analysis: AnalysisStatus | None = None
     hold: Hold | None = Field(
         default=None, description="Set while the analysis holds the step for a person.")
+    shadows: Annotated[list[ShadowVerdict], list_map("name")] = Field(
+        default_factory=list, max_length=5,
+        description="Each long-lived shadow's verdict at the last analysis look (over the "
+                    "current step's window).")
     step_results: list[StepResult] = Field(
         default_factory=list, max_length=STEP_RESULTS_MAX_ITEMS,
         description="How each step of the current (or last) rollout ended, in order.")

@@ -34,9 +34,11 @@ JUDGED_MIRROR: list[dict[str, Any]] = [
 
 
 def mirrored(metrics: dict[str, dict[str, Rate]], names: list[dict[str, Any]],
-             steps: list[dict[str, Any]] | None = None, **strategy: Any) -> World:
-    world = rollout(counters(metrics), steps or JUDGED_MIRROR, metrics=names,
-                    strategy=strategy or None, onInconclusive="Rollback")
+             steps: list[dict[str, Any]] | None = None,
+             strategy: dict[str, Any] | None = None,
+             traffic: dict[str, float] | None = None) -> World:
+    world = rollout(counters(metrics, traffic), steps or JUDGED_MIRROR, metrics=names,
+                    strategy=strategy, onInconclusive="Rollback")
     world.spec["trafficRouting"] = PREDICTION
     return world
 
@@ -61,7 +63,8 @@ def test_a_candidate_that_disagrees_is_rolled_back_before_any_live_traffic() -> 
     world.run_until(settled)
     reason, message = rolled_back(world)
     assert reason == "AnalysisFailed"
-    assert "agreement" in message and "floor 95%" in message
+    assert "agreement" in message
+    assert "floor 95%" in message
     assert set(live_weights(world)) == {0}, "a user saw the candidate"
 
 
@@ -79,7 +82,8 @@ def test_paired_labels_roll_back_a_less_accurate_shadow() -> None:
     world.run_until(settled)
     reason, message = rolled_back(world)
     assert reason == "AnalysisFailed"
-    assert "accuracy" in message and "McNemar" in message
+    assert "accuracy" in message
+    assert "McNemar" in message
     assert set(live_weights(world)) == {0}
 
 
@@ -108,12 +112,14 @@ def test_the_blue_green_preview_is_mirrored_and_judged_as_a_shadow() -> None:
         "durationSeconds": 300, "minSamples": 500}}}
     # Its labels come paired with the stable's (as a shadow): 10% only the stable got right.
     world = mirrored({**errors_at(0.01, 0.01), **paired_at(5, 0.10, 0.02)},
-                     [ERRORS, ACCURACY], **strategy)
+                     [ERRORS, ACCURACY], strategy=strategy)
     world.run_until(settled)
     reason, message = rolled_back(world)
-    assert reason == "AnalysisFailed" and message.startswith("accuracy"), message
+    assert reason == "AnalysisFailed"
+    assert message.startswith("accuracy"), message
     preview = [s for s in world.applied if s.candidate_revision]
-    assert preview and all(s.candidate_weight == 0 for s in preview)
+    assert preview
+    assert all(s.candidate_weight == 0 for s in preview)
     # Mirrored once Ready (before that the candidate gets nothing, not even copies).
     assert {s.mirror_percent(CANDIDATE) for s in preview} <= {0, 100}
     assert any(s.mirror_percent(CANDIDATE) == 100 for s in preview)
@@ -123,7 +129,7 @@ def test_the_blue_green_switch_stops_the_mirror() -> None:
     strategy = {"blueGreen": {"autoPromote": True, "prePromotionAnalysis": {
         "durationSeconds": 300, "minSamples": 500}}}
     world = mirrored({**errors_at(0.01, 0.01), "agreement": {"candidate": Rate(20, 0.995)}},
-                     [ERRORS, AGREEMENT], **strategy)
+                     [ERRORS, AGREEMENT], strategy=strategy)
     world.run_until(lambda w: w.status.current_step_index == 1 or settled(w))
     assert world.status.current_step_index == 1
     world.tick()
@@ -137,7 +143,8 @@ def metric(**fields: Any) -> Metric:
 def test_as_a_shadow_templates_read_the_shadow_series_for_the_candidate() -> None:
     errors = plan_metric(metric(template="errorRate"), 0, scope="", step_seconds=15,
                          as_shadow=True)
-    assert isinstance(errors.query, CountsQuery) and REQUESTS in errors.query.trials
+    assert isinstance(errors.query, CountsQuery)
+    assert REQUESTS in errors.query.trials
     assert isinstance(errors.candidate_query, CountsQuery)
     assert SHADOW_REQUESTS in errors.candidate_query.trials
     latency = plan_metric(metric(template="latencyOver", thresholdMilliseconds=250), 0,
@@ -146,11 +153,15 @@ def test_as_a_shadow_templates_read_the_shadow_series_for_the_candidate() -> Non
     assert SHADOW_DURATION in latency.candidate_query.buckets
     accuracy = plan_metric(metric(template="feedbackAccuracy"), 0, scope="", step_seconds=15,
                            as_shadow=True)
-    assert accuracy.shape is Shape.PAIRED and accuracy.variants == (CANDIDATE,)
-    assert isinstance(accuracy.query, CountsQuery) and accuracy.discordant_query is not None
-    assert accuracy.query.successes and 'primary="incorrect",shadow="correct"' \
+    assert accuracy.shape is Shape.PAIRED
+    assert accuracy.variants == (CANDIDATE,)
+    assert isinstance(accuracy.query, CountsQuery)
+    assert accuracy.discordant_query is not None
+    assert accuracy.query.successes
+    assert 'primary="incorrect",shadow="correct"' \
         in accuracy.query.successes
-    assert accuracy.discordant_query.successes and PAIRED_FEEDBACK \
+    assert accuracy.discordant_query.successes
+    assert PAIRED_FEEDBACK \
         in accuracy.discordant_query.successes
     assert accuracy.discordant_query.metric == "m" + STABLE_ONLY
     live = plan_metric(metric(template="errorRate"), 0, scope="", step_seconds=15)
@@ -170,3 +181,48 @@ def test_pairs_become_the_paired_difference() -> None:
     assert Pairs(n=10, b=0, c=0).difference.sum_squares > 0  # the test can still move
     with pytest.raises(ValueError, match="b \\+ c <= n"):
         Pairs(n=10, b=6, c=6)
+
+
+SHADOW = {"name": "sh1", "mirrorPercent": 50, "template": {"spec": {"containers": [
+    {"name": "server", "image": "model:shadow"}]}}}
+LIVE_STEPS: list[dict[str, Any]] = [
+    {"setWeight": 20}, {"analysis": {"durationSeconds": 300, "minSamples": 500}},
+    {"setWeight": 100}]
+
+
+def with_shadow(agreement: float, *, gate: bool = False) -> World:
+    metrics = {**errors_at(0.01, 0.01), "agreement": {"candidate": Rate(20, 0.995),
+                                                      "sh1": Rate(20, agreement)}}
+    metrics["errors"]["sh1"] = Rate(20, 0.01)
+    world = mirrored(metrics, [ERRORS, AGREEMENT], LIVE_STEPS,
+                     traffic={"stable": 20.0, "candidate": 5.0})
+    world.spec["shadows"] = [{**SHADOW, "gate": gate}]
+    world.shadows_ready = {"sh1": True}
+    return world
+
+
+def test_a_long_lived_shadow_gets_its_own_verdict_and_does_not_gate_by_default() -> None:
+    world = with_shadow(0.7)
+    world.run_until(lambda w: bool(w.status.shadows) or settled(w))
+    shadow = world.status.shadows[0]
+    assert (shadow.name, shadow.verdict, shadow.gates) == ("sh1", "Fail", False)
+    assert shadow.message.startswith("shadow sh1: ")
+    assert "agreement" in shadow.message
+    assert {m.name for m in shadow.metrics} == {"errors", "agreement"}
+    world.run_until(settled)
+    assert promoted(world), "a shadow without gate must not stop the rollout"
+
+
+def test_a_gating_shadow_that_fails_rolls_the_candidate_back() -> None:
+    world = with_shadow(0.7, gate=True)
+    world.run_until(settled)
+    reason, message = rolled_back(world)
+    assert reason == "ShadowFailed"
+    assert message.startswith("shadow sh1: ")
+
+
+def test_a_good_gating_shadow_lets_the_rollout_through() -> None:
+    world = with_shadow(0.999, gate=True)
+    world.run_until(settled)
+    assert promoted(world)
+    assert world.status.shadows[0].verdict in ("Pass", "Inconclusive")
