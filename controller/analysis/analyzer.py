@@ -188,6 +188,19 @@ def fetch(provider: MetricProvider, plans: Sequence[MetricPlan], window: Window,
                    collector.notes, collector.down)
 
 
+def _say_left_out(outcome: AnalysisOutcome, analysis: Analysis, plans: Sequence[MetricPlan]
+                  ) -> AnalysisOutcome:
+    """Name the metrics this step cannot observe (and so does not judge) in its message."""
+    planned = {p.name for p in plans}
+    left = [m.name for m in analysis.metrics if m.name not in planned]
+    if not left or outcome.status is None:
+        return outcome
+    note = (f"; not judged at this live step: {', '.join(left)} (shadowAgreement needs the "
+            "candidate mirrored: judged in mirror steps)")
+    status = outcome.status.model_copy(update={"message": (outcome.status.message + note)[:4096]})
+    return replace(outcome, reason=outcome.reason + note, status=status)
+
+
 ProviderFactory = Callable[[PrometheusSource], MetricProvider]
 
 
@@ -243,6 +256,7 @@ class PrometheusAnalyzer:
         early_pass = step is None or step.min_samples is not None or not step.duration_seconds
         outcome = conclude(Look(analysis, plans, look.sizing, look.weights, previous, now,
                                 early_pass), fetched)
+        outcome = _say_left_out(outcome, analysis, plans)
         if fetched.down is not None:
             return outcome  # Prometheus is down: the shadows would wait for it too
         return replace(outcome, shadows=self._shadows(rollout, observation, provider, window,

@@ -295,8 +295,21 @@ def plan_metric(metric: Metric, index: int, *, scope: str, step_seconds: int,
 
 def plan_metrics(metrics: list[Metric], *, scope: str, step_seconds: int,
                  as_shadow: bool = False) -> list[MetricPlan]:
-    """Every metric's plan. As a shadow, templates read the candidate's shadow series; a
-    custom query is used as written (it sees the candidate only where the series it reads
-    exist for a shadow; otherwise it has no data, and onMissingData says what happens)."""
+    """The plans of the metrics this step can observe. As a shadow, templates read the
+    candidate's shadow series; a custom query is used as written (it sees the candidate only
+    where the series it reads exist for a shadow; otherwise it has no data, and
+    onMissingData says what happens). Live, shadowAgreement is left out (the candidate is not
+    mirrored, so it has no comparisons: live_only_skips names it); none left is a
+    ConfigError naming the field."""
+    chosen = [(i, m) for i, m in enumerate(metrics) if as_shadow or not needs_mirror(m)]
+    if not chosen:
+        raise ConfigError("spec.analysis.metrics", "only shadowAgreement, which a live step "
+                          "cannot observe (the candidate is not mirrored): add a live metric, "
+                          "or judge the candidate in a mirror step (mirror.analysis)")
     return [plan_metric(m, i, scope=scope, step_seconds=step_seconds, as_shadow=as_shadow)
-            for i, m in enumerate(metrics)]
+            for i, m in chosen]
+
+
+def needs_mirror(metric: Metric) -> bool:
+    """A metric only a mirrored candidate (or a shadow) has data for."""
+    return metric.template == "shadowAgreement"

@@ -40,16 +40,17 @@ def latencies(median: float, n: int, seed: int) -> BucketCounts:
     return histogram(np.random.default_rng(seed).lognormal(math.log(median), 0.5, n))
 
 
-def one(metric: dict[str, Any], answers: dict[tuple[str, str], Any]) -> AnalysisOutcome:
+def one(metric: dict[str, Any], answers: dict[tuple[str, str], Any], *, mirror: bool = False
+        ) -> AnalysisOutcome:
     fake = FakeProvider({**TRAFFIC, **answers})
-    return look(fake, spec([metric]), status())
+    return look(fake, spec([metric], mirror=mirror), status())
 
 
 @pytest.mark.parametrize(("agree", "verdict"), [(1900, "Fail"), (1995, "Pass")])
 def test_shadow_agreement_is_judged_against_perfect_agreement(agree: int, verdict: str
                                                               ) -> None:
     metric = {"name": "agree", "template": "shadowAgreement", "toleranceBasisPoints": 200}
-    outcome = one(metric, {("agree", "candidate"): Counts(agree, 2000)})
+    outcome = one(metric, {("agree", "candidate"): Counts(agree, 2000)}, mirror=True)
     assert outcome.verdict == verdict
     assert outcome.status is not None
     result = outcome.status.metrics[0]

@@ -226,3 +226,26 @@ def test_a_good_gating_shadow_lets_the_rollout_through() -> None:
     world.run_until(settled)
     assert promoted(world)
     assert world.status.shadows[0].verdict in ("Pass", "Inconclusive")
+
+
+def test_a_live_step_leaves_agreement_out_and_says_so() -> None:
+    steps: list[dict[str, Any]] = [{"setWeight": 20}, {"analysis": {"minSamples": 500}},
+                                   {"setWeight": 100}]
+    world = mirrored(errors_at(0.01, 0.01), [ERRORS, AGREEMENT], steps,
+                     traffic={"stable": 20.0, "candidate": 5.0})
+    world.run_until(lambda w: w.status.analysis is not None and bool(w.status.analysis.metrics))
+    analysis = world.status.analysis
+    assert analysis is not None
+    assert [m.name for m in analysis.metrics] == ["errors"]
+    assert "not judged at this live step: agreement" in analysis.message
+    world.run_until(settled)
+    assert promoted(world)
+
+
+def test_a_live_step_with_only_agreement_is_a_configuration_error() -> None:
+    steps: list[dict[str, Any]] = [{"setWeight": 20}, {"analysis": {"minSamples": 500}}]
+    world = mirrored(errors_at(0.01, 0.01), [AGREEMENT], steps)
+    world.run_until(lambda w: w.status.hold is not None)
+    assert world.status.hold is not None
+    assert world.status.hold.reason == "AnalysisMisconfigured"
+    assert "spec.analysis.metrics: only shadowAgreement" in world.status.hold.message

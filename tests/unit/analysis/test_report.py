@@ -26,11 +26,12 @@ IMPROVE = {"name": "accuracy", "template": "feedbackAccuracy", "role": "Success"
 STABLE_ACCURACY = (7136, 8000)  # 89.2%
 
 
-def judged(metric: dict[str, Any], answers: dict[str, Any], **analysis: Any) -> MetricResult:
+def judged(metric: dict[str, Any], answers: dict[str, Any], *, mirror: bool = False,
+           **analysis: Any) -> MetricResult:
     name = metric["name"]
     fake = FakeProvider({**TRAFFIC, **{(name, variant): answer
                                        for variant, answer in answers.items()}})
-    outcome = look(fake, spec([metric], **analysis), status())
+    outcome = look(fake, spec([metric], mirror=mirror, **analysis), status())
     assert outcome.status is not None
     return outcome.status.metrics[0]
 
@@ -217,7 +218,7 @@ def test_a_tiny_candidate_sample_never_gets_an_interval_beyond_100_points() -> N
 
 def test_agreement_with_perfect_agreement_can_only_fall() -> None:
     metric = {"name": "agree", "template": "shadowAgreement", "toleranceBasisPoints": 200}
-    result = judged(metric, {"candidate": Counts(3, 3)})
+    result = judged(metric, {"candidate": Counts(3, 3)}, mirror=True)
     assert (result.lower, result.upper) == (-1.0, 0.0)
     assert "(0 pts, 90% CI -100..0)" in result.reason
 
