@@ -9,13 +9,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
 from controller.analysis.analyzer import PrometheusAnalyzer
-from controller.analysis.paired import Pairs, mcnemar
+from controller.analysis.decision import judge_metrics
+from controller.analysis.observations import PERFECT_AGREEMENT
+from controller.analysis.paired import NO_DIFFERENCE, Pairs, mcnemar
 from controller.analysis.provider import BucketCounts, CountsQuery, HistogramQuery, Window
 from controller.analysis.templates import STABLE_ONLY, Shape, plan_metric
+from controller.analysis.types import (
+    AnalysisPolicy,
+    Direction,
+    MetricConfig,
+    MetricKind,
+    MetricObservations,
+    OverallVerdict,
+    ProportionObservation,
+    SplitObservation,
+    VariantObservation,
+)
 from controller.api.spec import Metric
 from controller.contract.metrics import (
     LATENCY_BUCKETS,
@@ -340,3 +354,61 @@ def test_blue_green_example_rolls_back_a_preview_that_disagrees() -> None:
     assert reason == "AnalysisFailed"
     assert message.startswith("agreement: ")
     assert set(live_weights(world)) == {0}
+
+
+# --- always valid under repeated looks ----------------------------------------------------------
+
+def false_alarms(config: MetricConfig, draw: Callable[[np.random.Generator, int],
+                 tuple[VariantObservation, VariantObservation]], runs: int = 200,
+                 looks: int = 40, per_look: int = 100) -> float:
+    """The share of runs failed at any of `looks` looks, for a candidate exactly at the
+    tolerance (the null's boundary)."""
+    rng = np.random.default_rng(7)
+    failed = 0
+    for _ in range(runs):
+        state = None
+        for look_index in range(1, looks + 1):
+            baseline, candidate = draw(rng, look_index * per_look)
+            decision = judge_metrics([config], {config.name: MetricObservations(
+                config.name, baseline, candidate)}, SplitObservation((0, 0), (1, 1)), state,
+                AnalysisPolicy(missing_data_limit=10**9))
+            state = decision.state
+            if decision.verdict is OverallVerdict.FAIL:
+                failed += 1
+                break
+    return failed / runs
+
+
+def test_paired_accuracy_keeps_its_false_alarms_under_alpha_however_often_it_looks() -> None:
+    config = MetricConfig("accuracy", MetricKind.MEAN, Direction.HIGHER_IS_BETTER,
+                          min_samples=100, planned_samples=4000, bounds=(-1.0, 1.0))
+    totals = {"b": 0, "c": 0, "n": 0}
+
+    def draw(rng: np.random.Generator, n: int) -> tuple[VariantObservation,
+                                                          VariantObservation]:
+        if n == 100:
+            totals.update(b=0, c=0, n=0)
+        # 100 new pairs: 10% discordant each way, no true difference.
+        outcome = rng.choice(3, size=100, p=[0.1, 0.1, 0.8])
+        totals["b"] += int((outcome == 0).sum())
+        totals["c"] += int((outcome == 1).sum())
+        totals["n"] = n
+        return NO_DIFFERENCE, Pairs(totals["n"], totals["b"], totals["c"]).difference
+
+    assert false_alarms(config, draw) <= 0.05 + 0.03  # alpha, plus the noise of 200 runs
+
+
+def test_agreement_at_its_floor_keeps_its_false_alarms_under_alpha() -> None:
+    config = MetricConfig("agreement", MetricKind.PROPORTION, Direction.HIGHER_IS_BETTER,
+                          tolerance=0.05, min_samples=100, planned_samples=4000,
+                          bounds=(-1.0, 0.0))
+    agreed = {"k": 0}
+
+    def draw(rng: np.random.Generator, n: int) -> tuple[VariantObservation,
+                                                          VariantObservation]:
+        if n == 100:
+            agreed["k"] = 0
+        agreed["k"] += int(rng.binomial(100, 0.95))  # exactly at the 95% floor
+        return PERFECT_AGREEMENT, ProportionObservation(agreed["k"], n)
+
+    assert false_alarms(config, draw) <= 0.05 + 0.03
