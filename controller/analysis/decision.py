@@ -47,7 +47,6 @@ from controller.analysis.types import (
 )
 from controller.analysis.verdict_words import ci_level_text, harm_sign, p_text, verdict_words
 
-
 _OBSERVATION_TYPE: dict[MetricKind, tuple[type, ...]] = {
     MetricKind.PROPORTION: (ProportionObservation, UnitBucketedObservation),
     MetricKind.HISTOGRAM: (HistogramObservation, UnitBucketedObservation),
@@ -152,7 +151,7 @@ def _run_test(config: MetricConfig, comparison: Comparison, previous_p: float) -
         planned_n_b=config.planned_samples, null_value=null,
         alternative=harmful if config.role is Role.GUARDRAIL else safe,
         alpha=config.alpha, previous_p=previous_p, df=comparison.df)
-    if res.ci_low is None or estimate == comparison.estimate and variance == comparison.variance:
+    if res.ci_low is None or config.relative_tolerance is None:
         return replace(res, estimate=comparison.estimate)
     # The running p is the tested quantity's; the interval shown is always for B - A.
     half = _multiplier(config, comparison) * math.sqrt(comparison.variance)

@@ -13,10 +13,13 @@ averaged over that neighbourhood, which is what bucket counts can tell).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from scipy import stats as sps
 
-from controller.analysis.histogram import Buckets, histogram_quantile
+from controller.analysis.histogram import histogram_quantile
+
+Pairs = Sequence[tuple[float, float]]
 
 # Woodruff's neighbourhood: the ranks of a 95% interval (a standard choice; the rollout
 # test itself is the always-valid one, this only measures the local density).
@@ -33,15 +36,14 @@ def relative_lift(level_a: float, var_a: float, level_b: float, var_b: float
     return lift, variance
 
 
-def quantile_interval(buckets: Buckets, q: float, z: float = WOODRUFF_Z
+def quantile_interval(buckets: Pairs, q: float, z: float = WOODRUFF_Z
                       ) -> tuple[float, float, float]:
     """(quantile, low, high): Woodruff's interval for the q-quantile from cumulative bucket
     counts (NaNs without data). A rank beyond the last finite bound maps to that bound, as
     histogram_quantile does: buckets cannot see further."""
     if not 0 < q < 1:
         raise ValueError(f"q must be in (0, 1), got {q}")
-    pairs = sorted((float(le), float(c)) for le, c in
-                   (buckets.items() if isinstance(buckets, dict) else buckets))
+    pairs = sorted((float(le), float(c)) for le, c in buckets)
     n = pairs[-1][1] if pairs else 0.0
     value = histogram_quantile(q, pairs)
     if not n > 0:
@@ -51,11 +53,10 @@ def quantile_interval(buckets: Buckets, q: float, z: float = WOODRUFF_Z
     return value, histogram_quantile(low_rank / n, pairs), histogram_quantile(high_rank / n, pairs)
 
 
-def quantile_standard_error(buckets: Buckets, q: float) -> tuple[float, float, float]:
+def quantile_standard_error(buckets: Pairs, q: float) -> tuple[float, float, float]:
     """(quantile, its standard error, observations) from Woodruff's interval."""
     value, low, high = quantile_interval(buckets, q)
-    pairs = list(buckets.items()) if isinstance(buckets, dict) else list(buckets)
-    n = max((c for _, c in pairs), default=0.0)
+    n = max((c for _, c in buckets), default=0.0)
     if math.isnan(low):
         return value, math.nan, float(n)
     return value, (high - low) / (2 * WOODRUFF_Z), float(n)
