@@ -45,7 +45,13 @@ from controller.analysis.types import (
     UnitBucketedObservation,
     VariantObservation,
 )
-from controller.analysis.verdict_words import ci_level_text, harm_sign, p_text, verdict_words
+from controller.analysis.verdict_words import (
+    ci_level_text,
+    harm_sign,
+    lift_text,
+    p_text,
+    verdict_words,
+)
 
 _OBSERVATION_TYPE: dict[MetricKind, tuple[type, ...]] = {
     MetricKind.PROPORTION: (ProportionObservation, UnitBucketedObservation),
@@ -209,12 +215,8 @@ def _interval(result: MetricJudgement) -> str:
 
 
 def _lift_text(result: MetricJudgement) -> str:
-    if result.lift is None:
-        return ""
-    text = f"; lift {100 * result.lift:+.3g}%"
-    if result.lift_low is not None and result.lift_high is not None:
-        text += f" ({100 * result.lift_low:+.3g}%..{100 * result.lift_high:+.3g}%)"
-    return text
+    text = lift_text(result.lift, result.lift_low, result.lift_high)
+    return f"; {text}" if text else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,21 @@ def p_text(p: float, name: str = "p") -> str:
     return f"{name}={mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
+def lift_text(lift: float | None, low: float | None, high: float | None) -> str:
+    """"lift +12.5% (-3.1%..+30%)": candidate / stable - 1 and its interval ("" if none)."""
+    if lift is None:
+        return ""
+    text = f"lift {_percent(lift)}"
+    if low is not None and high is not None:
+        text += f" ({_percent(low)}..{_percent(high)})"
+    return text
+
+
+def _percent(x: float) -> str:
+    value = 100 * x
+    return f"{value:+.3g}%" if abs(value) < 1000 else f"{value:+.0f}%"
+
+
 def ci_level_text(level: float) -> str:
     """90%, 99.98%: as many digits as the level has (never rounded up to 100%)."""
     return f"{100 * level:.4g}%"
