@@ -145,7 +145,8 @@ def _tested(config: MetricConfig, comparison: Comparison) -> tuple[float, float,
     return b - c * a, comparison.var_level_b + c * c * comparison.var_level_a, 0.0
 
 
-def _run_test(config: MetricConfig, comparison: Comparison, previous_p: float) -> StatResult:
+def _run_test(config: MetricConfig, comparison: Comparison, previous_p: float,
+              multiplier: float) -> StatResult:
     sign = harm_sign(config)
     harmful: OneSided = "greater" if sign > 0 else "less"
     safe: OneSided = "less" if sign > 0 else "greater"
@@ -160,7 +161,7 @@ def _run_test(config: MetricConfig, comparison: Comparison, previous_p: float) -
     if res.ci_low is None or config.relative_tolerance is None:
         return replace(res, estimate=comparison.estimate)
     # The running p is the tested quantity's; the interval shown is always for B - A.
-    half = _multiplier(config, comparison) * math.sqrt(comparison.variance)
+    half = multiplier * math.sqrt(comparison.variance)
     return replace(res, estimate=comparison.estimate, ci_low=comparison.estimate - half,
                    ci_high=comparison.estimate + half)
 
@@ -170,7 +171,7 @@ def _multiplier(config: MetricConfig, comparison: Comparison) -> float:
     return confidence_multiplier(r, config.alpha, comparison.df) if r > 0 else math.inf
 
 
-def _lift(config: MetricConfig, comparison: Comparison) -> tuple[float | None, ...]:
+def _lift(comparison: Comparison, multiplier: float) -> tuple[float | None, ...]:
     """(lift, low, high): candidate / stable - 1 with a delta-method interval at the level
     of the confidence sequence (valid at every look, like it)."""
     a, b = comparison.level_a, comparison.level_b
@@ -182,7 +183,7 @@ def _lift(config: MetricConfig, comparison: Comparison) -> tuple[float | None, .
     value, variance = lift
     if variance <= 0:
         return value, None, None
-    half = _multiplier(config, comparison) * math.sqrt(variance)
+    half = multiplier * math.sqrt(variance)
     if not math.isfinite(half):
         return value, None, None
     return value, max(value - half, -1.0), value + half
@@ -255,12 +256,13 @@ def _judge_metric(config: MetricConfig, observations: MetricObservations | None,
                               reason)
         return _Judged(result, False, previous_p), None, config.planned_samples
     comparison = compare(config, a, b)
+    multiplier = _multiplier(config, comparison)
     res = _clipped(config, _run_test(config, comparison,
-                                     1.0 if previous_p is None else previous_p))
+                                     1.0 if previous_p is None else previous_p, multiplier))
     required = _required_samples(config, comparison)
     # sequential_test holds each side of its interval with 1 - alpha: both with 1 - 2 alpha.
     level = 1 - 2 * config.alpha if res.ci_low is not None else None
-    lift, lift_low, lift_high = _lift(config, comparison) if res.ci_low is not None else (
+    lift, lift_low, lift_high = _lift(comparison, multiplier) if res.ci_low is not None else (
         None, None, None)
     result = MetricJudgement(config.name, config.role, MetricVerdict.INCONCLUSIVE, comparison.n_a,
                           comparison.n_b, res.estimate, res.ci_low, res.ci_high, res.p_value,

@@ -139,8 +139,8 @@ def t_to_normal_score(t: float, df: float | None) -> float:
     """The normal score with the tail probability of ``t`` under Student's t with df."""
     if df is None or not math.isfinite(t):
         return t
-    tail = float(sps.t.sf(abs(t), df))
-    return math.copysign(float(sps.norm.isf(tail)), t) if tail > 0 else t
+    tail = float(special.stdtr(df, -abs(t)))  # scipy.special: no per-call distribution setup
+    return math.copysign(-float(special.ndtri(tail)), t) if tail > 0 else t
 
 
 def confidence_multiplier(r: float, alpha: float, df: float | None = None) -> float:
@@ -149,7 +149,7 @@ def confidence_multiplier(r: float, alpha: float, df: float | None = None) -> fl
     z = boundary_z(r, alpha)
     if df is None or not math.isfinite(z):
         return z
-    return float(sps.t.isf(float(sps.norm.sf(z)), df))
+    return -float(special.stdtrit(df, float(special.ndtr(-z))))
 
 
 def information_ratio(n_b: float, planned_n_b: float, alpha: float) -> float:
