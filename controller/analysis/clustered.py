@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from controller.analysis.sequential import proportion_variance
 from controller.contract.metrics import MAX_UNIT_BUCKETS
@@ -39,7 +40,7 @@ class BucketedRatio:
         return float(self.buckets - 1)
 
 
-def delta_ratio_variance(numerators: Sequence[float], denominators: Sequence[float]) -> float:
+def delta_ratio_variance(numerators: npt.ArrayLike, denominators: npt.ArrayLike) -> float:
     """Delta-method variance of sum(x) / sum(y) from independent (x, y) pairs: per-unit sums,
     or per-bucket sums. Needs at least two pairs and a positive total."""
     x = np.asarray(numerators, dtype=np.float64)

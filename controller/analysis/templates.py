@@ -214,6 +214,8 @@ def _check_policy(metric: Metric, field: str, shape: Shape, direction: Direction
         which = "quantile" if metric.quantile is None else "toleranceBasisPoints"
         raise ConfigError(f"{field}.{which}", "latencyQuantile needs quantile and is judged "
                           "on the ratio of the quantiles (relativeToleranceBasisPoints)")
+    if metric.quantile is not None and shape is not Shape.LATENCY_QUANTILE:
+        raise ConfigError(f"{field}.quantile", "only template latencyQuantile has a quantile")
     if relative is not None and shape in (Shape.LATENCY_SHIFT, Shape.AGREEMENT):
         raise ConfigError(f"{field}.relativeToleranceBasisPoints",
                           f"{metric.template} has no level to be relative to; use "

@@ -24,7 +24,7 @@ from controller.analysis.types import (
     SplitObservation,
     UnitBucketedObservation,
 )
-from tests.clustered_users import Population, simulate
+from tests.clustered_users import Counts, Population, simulate
 
 pytestmark = pytest.mark.unit
 
@@ -49,7 +49,7 @@ def test_one_unit_per_bucket_is_exactly_the_per_user_delta_method() -> None:
     rng = np.random.default_rng(3)
     x, y = users(rng, 40)
     assert delta_ratio_variance(x, y) == pytest.approx(deng_variance(x, y), rel=1e-12)
-    assert bucketed_ratio(x, y).ratio == pytest.approx(x.sum() / y.sum())
+    assert bucketed_ratio(list(x), list(y)).ratio == pytest.approx(x.sum() / y.sum())
 
 
 def test_bucketed_variance_matches_the_per_user_variance_and_the_truth() -> None:
@@ -110,11 +110,14 @@ def test_unit_buckets_go_through_the_decision_with_their_bucket_count() -> None:
                              SplitObservation(None, (80, 20)))
     result = decision.metrics[0]
     assert result.unit_buckets == 4
-    assert result.n_candidate == 1000 and result.n_baseline == 4000
+    assert result.n_candidate == 1000
+    assert result.n_baseline == 4000
     assert result.estimate == pytest.approx(13 / 1000 - 42 / 4000)
     request_level = sequential_proportions(42, 4000, 13, 1000, planned_trials_b=1000)
-    assert request_level.ci_low is not None and request_level.ci_high is not None
-    assert result.ci_low is not None and result.ci_high is not None
+    assert request_level.ci_low is not None
+    assert request_level.ci_high is not None
+    assert result.ci_low is not None
+    assert result.ci_high is not None
     # Users unlike each other: the unit-level interval is wider than the request-level one.
     assert result.ci_high - result.ci_low > request_level.ci_high - request_level.ci_low
 
@@ -122,24 +125,21 @@ def test_unit_buckets_go_through_the_decision_with_their_bucket_count() -> None:
 WEIGHT, LOOKS, BUCKETS, SIMS, ALPHA = 0.2, 10, 16, 150, 0.05
 
 
-def false_rollbacks(unit_level: bool, counts: object) -> float:
-    from tests.clustered_users import Counts
-
-    assert isinstance(counts, Counts)
+def false_rollbacks(unit_level: bool, counts: Counts) -> float:
     planned = Population().requests_per_look * WEIGHT * LOOKS
     config = MetricConfig("errors", MetricKind.PROPORTION, Direction.LOWER_IS_BETTER,
                           alpha=ALPHA, planned_samples=round(planned))
     rolled = 0
     for sim in range(SIMS):
-        state = None
+        state, previous_p = None, 1.0
         for look in range(LOOKS):
             trials, errors = counts.trials[sim, look], counts.errors[sim, look]
             if not unit_level:
                 res = sequential_proportions(
                     round(errors[0].sum()), round(trials[0].sum()), round(errors[1].sum()),
                     round(trials[1].sum()), planned_trials_b=planned, alpha=ALPHA,
-                    previous_p=1.0 if state is None else state)
-                state = res.p_value
+                    previous_p=previous_p)
+                previous_p = res.p_value
                 if res.p_value <= ALPHA and trials[1].sum() >= config.min_samples:
                     rolled += 1
                     break
