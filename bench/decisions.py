@@ -19,8 +19,11 @@ ours/fixed, as the interval's p99 by flagger, over the buckets by kayenta). Late
 lognormal (median 100 ms, sigma 0.5). fixed tests use alpha / 2 per metric (Bonferroni) so
 that all statistical judges work at a family-wise alpha of 0.05.
 
-Run: python -m bench.decisions [--sims N] [--seed S]. One JSON line per scenario, then a
-summary line.
+Clustered users (bench.clustered): sticky, heavy-tailed, heterogeneous users judged
+request-level vs unit-level (A/A false rollbacks, power, time to decision).
+
+Run: python -m bench.decisions [--sims N] [--clustered-sims N] [--seed S]. One JSON line per
+scenario, then a summary line.
 """
 
 from __future__ import annotations
@@ -265,6 +268,8 @@ def summary(lines: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sims", type=int, default=5000, help="rollouts per scenario")
+    parser.add_argument("--clustered-sims", type=int, default=500,
+                        help="rollouts per clustered-users scenario (1000 users each)")
     parser.add_argument("--seed", type=int, default=20240601)
     args = parser.parse_args(argv)
     if args.sims < 10:
@@ -273,9 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     self_check(rng)
     lines = [run_scenario(rng, sc, args.sims) for sc in scenarios()]
-    for ln in lines:
+    from bench import clustered  # imports this module's constants
+
+    clustered_lines = clustered.run(rng, max(args.clustered_sims, 10))
+    for ln in lines + clustered_lines:
         print(json.dumps(ln, sort_keys=True))
-    print(json.dumps(summary(lines, time.perf_counter() - start), sort_keys=True))
+    final = summary(lines, time.perf_counter() - start)
+    final["clustered_users"] = clustered.summary(clustered_lines)
+    print(json.dumps(final, sort_keys=True))
     return 0
 
 

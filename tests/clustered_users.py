@@ -36,7 +36,9 @@ class Counts:
 
 
 def simulate(rng: np.random.Generator, *, sims: int, looks: int, weight: float, buckets: int,
-             population: Population, candidate_error_factor: float = 1.0) -> Counts:
+             population: Population, candidate_extra_error: float = 0.0) -> Counts:
+    """``candidate_extra_error``: the candidate fails every user's requests this much more
+    often (0.01 = one more failure per 100 requests, for each user)."""
     pop = population
     shape = (sims, pop.users)
     activity = rng.lognormal(0.0, pop.activity_sigma, shape)
@@ -44,7 +46,7 @@ def simulate(rng: np.random.Generator, *, sims: int, looks: int, weight: float, 
     a = pop.mean_error * pop.error_concentration
     p_user = rng.beta(a, pop.error_concentration - a, shape)
     arm = (rng.random(shape) < weight).astype(np.int64)
-    p_user = np.where(arm == 1, np.minimum(p_user * candidate_error_factor, 1.0), p_user)
+    p_user = np.where(arm == 1, np.minimum(p_user + candidate_extra_error, 1.0), p_user)
     bucket = rng.integers(0, buckets, shape)
     cell = (np.arange(sims)[:, None] * 2 + arm) * buckets + bucket
     size = sims * 2 * buckets
@@ -55,6 +57,7 @@ def simulate(rng: np.random.Generator, *, sims: int, looks: int, weight: float, 
         failed = rng.binomial(requests, p_user)
         trials[look] = np.bincount(cell.ravel(), requests.ravel(), size)
         errors[look] = np.bincount(cell.ravel(), failed.ravel(), size)
+
     def cumulative(x: Array) -> Array:
         per_look = x.reshape(looks, sims, 2, buckets).transpose(1, 0, 2, 3)
         return np.asarray(np.cumsum(per_look, axis=1), dtype=np.float64)
