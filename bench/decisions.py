@@ -285,7 +285,8 @@ def run_clustered(rng: np.random.Generator, sims: int) -> list[dict[str, Any]]:
             methods[method] = result
         lines.append({"scenario": name, "canary_weight": CLUSTERED_WEIGHT,
                       "users": CLUSTERED_POPULATION.users, "unit_buckets": UNIT_BUCKETS,
-                      "candidate_extra_error": extra, "sims": sims, "looks": LOOKS, "methods": methods})
+                      "candidate_extra_error": extra, "sims": sims, "looks": LOOKS,
+                      "methods": methods})
     return lines
 
 
