@@ -109,8 +109,9 @@ def _required_samples(config: MetricConfig, comparison: Comparison) -> float:
     else:
         return float(config.planned_samples)
     var_b = comparison.var_b
-    if comparison.rate_a is not None:
-        # A rate's variance moves with the rate: size for the candidate at that harm.
+    if comparison.rate_a is not None and comparison.unit_buckets is None:
+        # A rate's variance moves with the rate: size for the candidate at that harm
+        # (unit buckets: their observed per-request variance keeps the design effect).
         rate_b = min(max(comparison.rate_a + harm_sign(config) * harm, 1e-6), 1 - 1e-6)
         var_b = rate_b * (1 - rate_b)
     ratio = comparison.n_a / comparison.n_b
