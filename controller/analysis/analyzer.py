@@ -99,6 +99,14 @@ def srm_weights(observation: Observation) -> tuple[int, int] | None:
     return traffic.stable_weight, traffic.candidate_weight
 
 
+def sticky_units(observation: Observation) -> bool:
+    """Users are the unit of randomization (the builtin router's sticky unit): then they
+    are the unit of analysis too."""
+    builtin = observation.spec.traffic_routing.builtin
+    return observation.spec.traffic_routing.kind == "builtin" and builtin is not None \
+        and builtin.unit is not None
+
+
 def _ask(provider: MetricProvider, query: CountsQuery | HistogramQuery | SummaryQuery,
          variant: str, window: Window) -> Answer | Empty:
     if isinstance(query, CountsQuery):
@@ -239,7 +247,8 @@ class PrometheusAnalyzer:
         try:
             plans = plan_metrics(analysis.metrics, scope=render_scope(self.scope, rollout),
                                  step_seconds=analysis.interval_seconds,
-                                 as_shadow=candidate_is_shadow(spec, status.current_step_index))
+                                 as_shadow=candidate_is_shadow(spec, status.current_step_index),
+                                 unit_level=sticky_units(observation))
         except ConfigError as exc:
             # The candidate is not at fault and waiting fixes nothing: pause for a person
             # (whatever the error policy) until the spec is fixed.

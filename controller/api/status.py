@@ -73,6 +73,11 @@ class LookMetric(StatusModel):
     lower: float | None = None
     upper: float | None = None
     p_value: float | None = None
+    lift: float | None = Field(default=None, description="Candidate / stable - 1 (0.25 = +25%).")
+    lift_lower: float | None = Field(default=None, description="Lower bound of the lift's "
+                                     "interval (same level as lower..upper).")
+    lift_upper: float | None = Field(default=None, description="Upper bound of the lift's "
+                                     "interval.")
 
 
 class MetricResult(LookMetric):

@@ -51,3 +51,9 @@ STORE_SIZE = PREFIX + "feedback_store_entries"
 # Bucket bounds: a latencyOver threshold must be one of LATENCY_BUCKETS.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
+
+# Users as the unit of analysis: the router counts requests, latencies and labels per hashed
+# unit bucket (UNIT_BUCKET_LABEL, "0".."K-1"); K is the router's --unit-buckets.
+UNIT_BUCKET_LABEL = "unit_bucket"
+DEFAULT_UNIT_BUCKETS = 16
+MAX_UNIT_BUCKETS = 64
