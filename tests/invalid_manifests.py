@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tests.full_pod import FULL_POD_SPEC
+
 Manifest = dict[str, Any]
 
 
@@ -119,6 +121,8 @@ _PREDICTION = {"builtin": {"prediction": {"path": "predictions[0].label"}}}
 _SEGMENTS = {"builtin": {"unit": {"header": "x-user-id"}, "overrides": {"segments": [
     {"name": "beta", "variant": "candidate", "units": ["u1", "u2"]}]}}}
 _LONG = "m" * 70
+_JUDGED_MIRROR = {"mirror": {"percent": 50, "analysis": {"durationSeconds": 60}}}
+_BLUE_GREEN = {"blueGreen": {"prePromotionAnalysis": {"durationSeconds": 60}}}
 
 CASES = [
     InvalidCase("replicas-string", _set(_spec, "replicas", "three"), "spec.replicas", "integer"),
@@ -255,6 +259,25 @@ CASES = [
                 _metrics({"name": "errors", "template": "errorRate", "toleranceBasisPoints": 50,
                           "minimumEffectBasisPoints": 50}),
                 "spec.analysis.metrics[0].minimumEffectBasisPoints", "must exceed"),
+    InvalidCase("relative-and-absolute-tolerance",
+                _metrics({"name": "errors", "template": "errorRate", "toleranceBasisPoints": 50,
+                          "relativeToleranceBasisPoints": 1000}),
+                "spec.analysis.metrics[0].relativeToleranceBasisPoints", "not both"),
+    InvalidCase("quantile-without-latency-quantile",
+                _metrics({"name": "errors", "template": "errorRate", "quantile": 99}),
+                "spec.analysis.metrics[0].quantile", "latencyQuantile"),
+    InvalidCase("latency-quantile-without-quantile",
+                _metrics({"name": "p99", "template": "latencyQuantile"}),
+                "spec.analysis.metrics[0].quantile", "latencyQuantile"),
+    InvalidCase("latency-quantile-with-absolute-tolerance",
+                _metrics({"name": "p99", "template": "latencyQuantile", "quantile": 99,
+                          "toleranceBasisPoints": 50}),
+                "spec.analysis.metrics[0].toleranceBasisPoints", "relativeToleranceBasisPoints"),
+    InvalidCase("relative-minimum-effect-within-tolerance",
+                _metrics({"name": "p99", "template": "latencyQuantile", "quantile": 99,
+                          "relativeToleranceBasisPoints": 1000,
+                          "minimumEffectBasisPoints": 500}),
+                "spec.analysis.metrics[0].minimumEffectBasisPoints", "must exceed"),
     InvalidCase("latency-higher-is-better",
                 _metrics({"name": "shift", "template": "latencyShift",
                           "direction": "HigherIsBetter"}),
@@ -334,6 +357,15 @@ CASES = [
                 _prometheus(address="https://prometheus:9090",
                             caBundle={"configMapKeyRef": {"name": "ca"}}),
                 "spec.analysis.prometheus.caBundle.configMapKeyRef.key", "Required"),
+    InvalidCase("judged-mirror-with-its-own-duration",
+                _step(1, {"mirror": {**_JUDGED_MIRROR["mirror"], "durationSeconds": 60}}),
+                "spec.strategy.canary.steps[1].mirror.durationSeconds", "analysis.durationSeconds"),
+    InvalidCase("judged-mirror-without-analysis", _both(_drop("analysis"),
+                                                        _step(1, _JUDGED_MIRROR)),
+                "spec.analysis", "mirror step's analysis"),
+    InvalidCase("blue-green-preview-judged-without-mirror", _set(_spec, "strategy", {
+        "blueGreen": {**_BLUE_GREEN["blueGreen"], "previewMirrorPercent": 0}}),
+                "spec.strategy.blueGreen.previewMirrorPercent", "mirrored"),
     InvalidCase("shadow-name-too-long",
                 _set(_spec, "shadows", [{"name": "s" * 16, "mirrorPercent": 10, "template": {
                     "spec": {"containers": [{"name": "s", "image": "model:2"}]}}}]),
@@ -354,36 +386,6 @@ class ValidCase:
         return manifest
 
 
-# A container as copied from an existing Deployment: every common core/v1 field.
-FULL_CONTAINER: dict[str, Any] = {
-    "name": "server", "image": "registry.example/model:1.2", "imagePullPolicy": "IfNotPresent",
-    "args": ["--port", "8080"],
-    "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"},
-              {"name": "metrics", "containerPort": 9090, "protocol": "TCP"}],
-    "env": [{"name": "MODEL_NAME", "value": "fraud"},
-            {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "model-secrets",
-                                                               "key": "api-key"}}}],
-    "envFrom": [{"secretRef": {"name": "model-env", "optional": True}}],
-    "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
-                  "limits": {"memory": "1Gi"}},
-    "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"},
-                       "periodSeconds": 5, "failureThreshold": 3},
-    "livenessProbe": {"tcpSocket": {"port": 8080}, "initialDelaySeconds": 10},
-    "startupProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "failureThreshold": 30},
-    "volumeMounts": [{"name": "weights", "mountPath": "/models", "readOnly": True}],
-    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000,
-                        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]}},
-}
-FULL_POD_SPEC: dict[str, Any] = {
-    "containers": [FULL_CONTAINER],
-    "volumes": [{"name": "weights", "emptyDir": {"sizeLimit": "1Gi"}}],
-    "serviceAccountName": "default", "terminationGracePeriodSeconds": 30,
-    "securityContext": {"fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-    "nodeSelector": {"kubernetes.io/os": "linux"},
-}
-
-
 VALID_CASES = [
     ValidCase("every-common-container-field", lambda m: _spec(m).update(template={
         "metadata": {"labels": {"app.kubernetes.io/name": "fraud"},
@@ -394,6 +396,8 @@ VALID_CASES = [
         caBundle={"configMapKeyRef": {"name": "prometheus-ca", "key": "ca.crt"}})),
     ValidCase("prometheus-https-insecure", _prometheus(
         address="https://prometheus.monitoring:9090", insecureSkipVerify=True)),
+    ValidCase("judged-mirror-step", _step(1, _JUDGED_MIRROR)),
+    ValidCase("blue-green-preview-judged", _set(_spec, "strategy", _BLUE_GREEN)),
     ValidCase("feedback-accuracy-with-prediction", _both(
         _set(_spec, "trafficRouting", _PREDICTION),
         _metrics({"name": "accuracy", "template": "feedbackAccuracy", "role": "Success"}))),
@@ -408,6 +412,11 @@ VALID_CASES = [
         _step(1, {"chaos": {"fractionBasisPoints": 500, "corruptPrediction": True}}))),
     ValidCase("latency-threshold-on-the-grid", _metrics(
         {"name": "slow", "template": "latencyOver", "thresholdMilliseconds": 250})),
+    ValidCase("relative-tolerance-and-latency-quantile", _metrics(
+        {"name": "errors", "template": "errorRate", "relativeToleranceBasisPoints": 1000,
+         "minimumEffectBasisPoints": 2000},
+        {"name": "p99", "template": "latencyQuantile", "quantile": 99,
+         "relativeToleranceBasisPoints": 2000})),
     ValidCase("on-inconclusive-and-deadlines", _both(
         _step(1, {"analysis": {"durationSeconds": 60, "minSamples": 500,
                                "onInconclusive": "Rollback"}}),

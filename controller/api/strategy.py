@@ -29,15 +29,6 @@ class PauseStep(ApiModel):
     )
 
 
-class MirrorStep(ApiModel):
-    """Shadow the candidate: a copy of percent% of requests, none of it live."""
-
-    percent: int = Field(ge=1, le=100, description="Share of requests copied to the "
-                                                   "candidate.")
-    duration_seconds: DurationSeconds | None = Field(
-        default=None, description="Mirror this long; without it until promoted.")
-
-
 InconclusivePolicy = Literal["Hold", "Rollback", "Promote"]
 _ON_INCONCLUSIVE = (
     "At the end of durationSeconds (with minSamples reached) a verdict still Inconclusive: "
@@ -65,6 +56,25 @@ class AnalysisStep(ApiModel):
                     "alone, a Pass ends the step as soon as it is reached.")
     on_inconclusive: InconclusivePolicy | None = Field(
         default=None, description=_ON_INCONCLUSIVE + " Defaults to spec.analysis.onInconclusive.")
+
+
+class MirrorStep(ApiModel):
+    """Shadow the candidate: a copy of percent% of requests, none of it live. With analysis the
+    candidate is judged as a shadow on the same requests as the stable (its errors, latency,
+    agreement and paired label accuracy), and a Fail rolls it back before any user sees it."""
+
+    model_config = ConfigDict(json_schema_extra=rule(
+        "!(has(self.analysis) && has(self.durationSeconds))",
+        "a judged mirror step lasts as its analysis says: set analysis.durationSeconds, not "
+        "durationSeconds", field_path=".durationSeconds"))
+    percent: int = Field(ge=1, le=100, description="Share of requests copied to the "
+                                                   "candidate.")
+    duration_seconds: DurationSeconds | None = Field(
+        default=None, description="Mirror this long; without it until promoted.")
+    analysis: AnalysisStep | None = Field(
+        default=None, description="Judge the candidate as a shadow during the mirror "
+                                  "(spec.analysis's metrics; the step ends as an analysis "
+                                  "step does).")
 
 
 class HeaderMatch(ApiModel):
@@ -163,6 +173,10 @@ class BlueGreenStrategy(ApiModel):
     )
     pre_promotion_analysis: AnalysisStep | None = Field(
         default=None, description="Judge the candidate (preview traffic) before the switch.")
+    preview_mirror_percent: Percent = Field(
+        default=100, description="With the builtin router and prePromotionAnalysis, this % of "
+                                 "live requests is copied to the previewed candidate (it never "
+                                 "answers them), which is judged as a shadow on them.")
     scale_down_delay_seconds: DurationSeconds = Field(
         default=30, description="Keep the old stable running this long after the switch.")
 
@@ -189,3 +203,7 @@ class Shadow(ApiModel):
     replicas: int = Field(default=1, ge=0, le=100, description="The shadow's pods.")
     mirror_percent: int = Field(ge=1, le=100,
                                 description="Share of requests copied to the shadow.")
+    gate: bool = Field(
+        default=False, description="Also gate the rollout: this shadow's Fail (judged at each "
+                                   "analysis look, like the candidate) rolls the candidate "
+                                   "back. Otherwise its verdict is only reported.")

@@ -16,6 +16,7 @@ from controller.contract.table import BASIS_POINTS, CANDIDATE, STABLE, RoutingTa
 
 T = TypeVar("T")
 SPLIT_PARAM = "split"
+UNIT_BUCKET_PARAM = "unit_bucket"
 _MAX_HASH = 0xFFFFFFFFFFFFFFF
 
 
@@ -35,6 +36,12 @@ def uniform(experiment_salt: str, param_salt: str, unit: object) -> float:
 
 def bucket_of(salt: str, unit: str) -> int:
     return planout_hash(salt, SPLIT_PARAM, unit) % BASIS_POINTS
+
+
+def unit_bucket_of(salt: str, unit: str, buckets: int) -> int:
+    """The unit's analysis bucket in [0, buckets): a hash with its own parameter salt, so
+    it is independent of the arm a unit is assigned to."""
+    return planout_hash(salt, UNIT_BUCKET_PARAM, unit) % buckets
 
 
 def split(bucket: int, weight_bp: int) -> str:

@@ -103,3 +103,15 @@ def judge(
             continue
         ok = same_prediction(predicted, label, rule.mode, rule.tolerance_ppm)
         yield variant, "correct" if ok else "incorrect"
+
+
+def paired_outcomes(primary: str, results: dict[str, LabelResult]
+                    ) -> Iterator[tuple[str, LabelResult, LabelResult]]:
+    """(shadow, primary's result, shadow's result) for each shadow judged on the same request
+    as its primary: the pairs a paired (McNemar) comparison of accuracy counts."""
+    ours = results.get(primary)
+    if ours is None:
+        return
+    for variant, theirs in results.items():
+        if variant != primary:
+            yield variant, ours, theirs

@@ -14,10 +14,17 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from controller.router.assign import CompiledTable, choose_mirrors, choose_primary, cookie_value
+from controller.contract.metrics import DEFAULT_UNIT_BUCKETS, MAX_UNIT_BUCKETS
+from controller.router.assign import (
+    CompiledTable,
+    choose_mirrors,
+    choose_primary,
+    cookie_value,
+    unit_bucket_of,
+)
 from controller.router.comparator import label_text
 from controller.router.faults import FaultAction, choose_fault, in_scope
-from controller.router.feedback import judge
+from controller.router.feedback import LabelResult, judge, paired_outcomes
 from controller.router.server import HttpConnection
 from controller.router.targets import Target, call_target
 from controller.router.telemetry import Telemetry
@@ -34,6 +41,7 @@ from controller.router.wire import (
 )
 
 _BP = 10_000
+_BUCKET_NAMES = tuple(str(i) for i in range(MAX_UNIT_BUCKETS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,9 @@ class ProxySettings:
     # Answers larger than this are streamed to the client, not stored nor compared.
     max_stored_response_bytes: int = 1 << 20
     stream_buffer_bytes: int = 256 << 10  # client write buffer that pauses a streamed answer
+    # Hashed unit buckets per variant in the request metrics: the analysis estimates the
+    # variance across them when assignment is sticky (bounded: 2..MAX_UNIT_BUCKETS).
+    unit_buckets: int = DEFAULT_UNIT_BUCKETS
 
 
 class ShadowJoin:
@@ -87,10 +98,11 @@ class Exchange:
     at once, then the body as it arrives; `done` then only ends it."""
 
     __slots__ = ("conn", "join", "keep_alive", "prediction_id", "router", "started",
-                 "stream_status", "streaming", "target")
+                 "stream_status", "streaming", "target", "unit_bucket")
 
     def __init__(self, router: Router, conn: HttpConnection, target: Target, prediction_id: str,
-                 keep_alive: bool, started: float, join: ShadowJoin | None) -> None:
+                 keep_alive: bool, started: float, join: ShadowJoin | None,
+                 unit_bucket: str = "0") -> None:
         self.router = router
         self.conn = conn
         self.target = target
@@ -100,6 +112,7 @@ class Exchange:
         self.join = join
         self.streaming = False
         self.stream_status = 0
+        self.unit_bucket = unit_bucket
 
     def stream_start(self, status: int, reason: bytes, headers: Headers, length: int,
                      source: UpstreamConnection) -> None:
@@ -132,7 +145,7 @@ class Exchange:
             conn.abort()  # the backend failed mid-answer: the client must see it cut
         router.telemetry.live.append((self.target.name, self.stream_status,
                                       router.clock() - self.started, error, b"",
-                                      self.prediction_id, self.started))
+                                      self.prediction_id, self.started, self.unit_bucket))
         if self.join is not None:
             self.join.set_primary(None)  # not compared
 
@@ -159,7 +172,8 @@ class Exchange:
         self.conn.respond(response_bytes(status, reason, headers, body, extra, self.keep_alive),
                           self.keep_alive)
         router.telemetry.live.append(
-            (target.name, status, elapsed, error, body, self.prediction_id, self.started)
+            (target.name, status, elapsed, error, body, self.prediction_id, self.started,
+             self.unit_bucket)
         )
         if self.join is not None:
             self.join.set_primary(body if not error and status < 300 else None)
@@ -221,12 +235,21 @@ class Router:
         head = request_head(req, target.host)
         pid_line = b"x-prediction-id: " + prediction_id.encode() + b"\r\n"
         data = b"".join((head, pid_line, target.live_tail, b"\r\n", req.body))
-        exchange = Exchange(self, conn, target, prediction_id, req.keep_alive, started, join)
+        exchange = Exchange(self, conn, target, prediction_id, req.keep_alive, started, join,
+                            self._unit_bucket(plan, unit))
         fault = self._draw_fault(target, unit, fault_value)
         call_target(target, data, head_only, self.settings.backend_timeout_s, fault,
                     exchange.done, self.settings.max_stored_response_bytes, exchange)
         for name in mirrors:
             self._tee(req, self.targets[name], pid_line, head_only, join, unit, fault_value)
+
+    def _unit_bucket(self, plan: CompiledTable, unit: str | None) -> str:
+        """The unit's hashed bucket; a request without a unit id is its own unit, so it
+        goes to a bucket in turn (requests of a random split are independent)."""
+        buckets = self.settings.unit_buckets
+        if unit is None:
+            return _BUCKET_NAMES[self._id_counter % buckets]
+        return _BUCKET_NAMES[unit_bucket_of(plan.salt, unit, buckets)]
 
     def _draw_fault(self, target: Target, unit: str | None,
                     fault_value: str | None) -> FaultAction | None:
@@ -299,11 +322,13 @@ class Router:
         if entry is None:
             metrics.feedback_unknown.inc()
             return 404, {"error": "unknown or expired predictionId", "predictionId": prediction_id}
-        results: dict[str, str] = {}
+        results: dict[str, LabelResult] = {}
         if label is not None:
             for variant, verdict in judge(entry, label, telemetry.judges()):
                 metrics.feedback.inc((variant, verdict))
                 results[variant] = verdict
+            for pair in paired_outcomes(entry.primary, results):
+                metrics.paired_feedback.inc(pair)
         if reward is not None:
             metrics.rewards.inc((entry.primary,), reward)
         return 200, {"predictionId": prediction_id, "variant": entry.primary, "results": results}

@@ -18,9 +18,10 @@ from kubernetes import client
 from controller.api import GROUP, PLURAL, VERSION
 from controller.operator.children import ROLLOUT_LABEL
 from tests.cluster.build import ensure_binaries
+from tests.full_pod import FULL_POD_SPEC
 from tests.helpers import eventually
 from tests.integration.conftest import OperatorProcess
-from tests.invalid_manifests import FULL_POD_SPEC, valid_manifest
+from tests.invalid_manifests import valid_manifest
 
 pytestmark = pytest.mark.integration
 

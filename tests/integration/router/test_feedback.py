@@ -57,6 +57,13 @@ def test_join_counts_correct_and_incorrect_per_variant_including_shadows(
     assert harness.metric("modelrouter_feedback_total", variant="shadow-a", result="correct") == 1
     assert harness.metric("modelrouter_feedback_total", variant="shadow-a",
                           result="incorrect") == 3
+    # Paired on the same requests: stable right and the shadow wrong three times (the
+    # discordant pairs McNemar counts), both right never, both wrong never, the reverse once.
+    paired = "modelrouter_shadow_paired_feedback_total"
+    assert harness.metric(paired, variant="shadow-a", primary="correct",
+                          shadow="incorrect") == 3
+    assert harness.metric(paired, variant="shadow-a", primary="incorrect", shadow="correct") == 1
+    assert harness.metric(paired, variant="shadow-a", primary="correct", shadow="correct") == 0
 
 
 def test_unknown_and_repeated_ids_get_404(harness: Harness) -> None:

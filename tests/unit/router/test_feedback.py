@@ -7,7 +7,7 @@ import json
 import pytest
 
 from controller.contract.jsonpath import parse_path
-from controller.router.feedback import FeedbackStore, Judge, judge
+from controller.router.feedback import FeedbackStore, Judge, LabelResult, judge, paired_outcomes
 
 pytestmark = pytest.mark.unit
 
@@ -90,3 +90,14 @@ def test_unreadable_prediction_counts_incorrect_and_unjudged_variants_skip() -> 
 def test_invalid_configuration() -> None:
     with pytest.raises(ValueError, match="max_entries"):
         FeedbackStore(0, 1.0, Clock())
+
+
+def test_paired_outcomes_pair_each_shadow_with_its_primary() -> None:
+    results: dict[str, LabelResult] = {"stable": "correct", "candidate": "incorrect",
+                                       "sh1": "correct"}
+    assert sorted(paired_outcomes("stable", results)) == [
+        ("candidate", "correct", "incorrect"), ("sh1", "correct", "correct")]
+
+
+def test_no_pairs_without_the_primary_judged() -> None:
+    assert list(paired_outcomes("stable", {"candidate": "correct"})) == []
