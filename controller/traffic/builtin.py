@@ -155,21 +155,29 @@ class BuiltinTrafficRouter:
     def held_table(self, rollout: RolloutRef) -> tuple[int, RoutingTable | None]:
         """The version and table the ConfigMap holds (0 and None if there is none; the
         version alone if the table does not parse, so that ours still supersedes it)."""
+        version, table, _ = self._held(rollout)
+        return version, table
+
+    def _held(self, rollout: RolloutRef) -> tuple[int, RoutingTable | None, bool]:
+        """held_table, and whether the ConfigMap is owned by this very rollout (its uid: a
+        rollout deleted and created again under the same name is another owner)."""
         found = self.kube.read_config_map(rollout.namespace, config_map_name(rollout))
         if found is None or not found.data or TABLE_KEY not in found.data:
-            return 0, None
+            return 0, None, False
+        owners = (found.metadata.owner_references if found.metadata else None) or ()
+        owned = any(owner.uid == rollout.uid and owner.controller for owner in owners)
         try:
             table = parse_table(found.data[TABLE_KEY])
         except TableError:
             raw = _loads(found.data[TABLE_KEY])
             version = raw.get("version") if isinstance(raw, dict) else None
-            return (version if isinstance(version, int) and version >= 0 else 0), None
-        return table.version, table
+            return (version if isinstance(version, int) and version >= 0 else 0), None, owned
+        return table.version, table, owned
 
     def apply(self, rollout: RolloutRef, split: TrafficSplit) -> None:
         key = _key("RoutingTable", rollout)
         wanted = routing_table(rollout, self.config, split, 0, self.settings)
-        content = table_json(wanted)
+        content = f"{rollout.uid} {table_json(wanted)}"  # a new owner is a new table
         if self.kube.applied.fresh(key, content):
             return  # this process wrote exactly this table moments ago: skip the read
         self._write_table(rollout, wanted, force=False)
@@ -181,9 +189,11 @@ class BuiltinTrafficRouter:
         self.kube.applied.remember(key, content)
 
     def _write_table(self, rollout: RolloutRef, wanted: RoutingTable, *, force: bool) -> None:
-        """Write `wanted` (version 0) as the next version, unless the ConfigMap holds it."""
-        version, held = self.held_table(rollout)
-        if force or held is None or held.model_copy(update={"version": 0}) != wanted:
+        """Write `wanted` (version 0) as the next version, unless the ConfigMap holds it and
+        this rollout owns it."""
+        version, held, owned = self._held(rollout)
+        if (force or held is None or not owned
+                or held.model_copy(update={"version": 0}) != wanted):
             self.kube.apply(self._config_map(
                 rollout, wanted.model_copy(update={"version": version + 1})))
             self.kube.applied.remember(_key("RoutingTableWritten", rollout), str(version + 1))
