@@ -72,6 +72,10 @@ class ReconnectingTableRecorder:
                         with self._lock:
                             if not self.tables or self.tables[-1]["version"] != table["version"]:
                                 self.tables.append(table)
+            except client.ApiException as error:
+                if error.status == 410:  # older than the restarted server's cache: list again
+                    resource_version = ""
+                self._stopped.wait(0.1)
             except Exception:  # the API server is away: watch again once it answers
                 self._stopped.wait(0.1)
 
