@@ -142,7 +142,10 @@ def test_recreated_rollout_owns_its_routing_table(
     try:
         rollouts.delete(name)
         eventually(lambda: not gone_or_uid(rollouts, name), "the old rollout gone")
-        rollouts.create(manifest(name, "model:2", long_pause))
+        # The manifest as it was before the change (a person undoing it, a GitOps replace):
+        # its table is the one the deleted rollout left on its way out, word for word, so
+        # only the owner tells them apart.
+        rollouts.create(manifest(name, "model:1", long_pause))
         new_uid = rollouts.get(name)["metadata"]["uid"]
 
         def table_owned() -> bool:

@@ -201,6 +201,20 @@ def test_the_prometheus_limits_reach_the_operator_as_it_reads_them(helm: Path) -
     assert [r.text for r in policy.denied] == ["169.254.0.0/16"]
 
 
+def test_the_api_timeouts_reach_the_operator_as_it_reads_them(helm: Path) -> None:
+    values = {"kubernetesApi": {"connectTimeoutSeconds": 2, "timeoutSeconds": 10,
+                                "probeIntervalMilliseconds": 250, "maxBackoffSeconds": 15}}
+    container = one(documents(render(helm, values)), "Deployment")["spec"]["template"][
+        "spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    api = OperatorSettings.from_env(env).api
+    assert (api.connect_timeout_seconds, api.timeout_seconds) == (2, 10)
+    assert (api.probe_interval_milliseconds, api.max_backoff_seconds) == (250, 15)
+    unset = one(documents(render(helm, {})), "Deployment")["spec"]["template"]["spec"][
+        "containers"][0]
+    assert not [e for e in unset["env"] if e["name"].startswith("MODELROLLOUT_API_")]
+
+
 def test_unset_prometheus_limits_leave_the_operators_defaults(helm: Path) -> None:
     container = one(documents(render(helm, {})), "Deployment")["spec"]["template"][
         "spec"]["containers"][0]
