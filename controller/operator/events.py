@@ -99,3 +99,9 @@ class Outbox:
         """Whether Events of a reached state wait for the API."""
         with self._lock:
             return bool(self._reached.get(key))
+
+    def forget(self, key: Key) -> None:
+        """The rollout is gone."""
+        with self._lock:
+            self._tentative.pop(key, None)
+            self._reached.pop(key, None)

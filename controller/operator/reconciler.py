@@ -161,6 +161,7 @@ class Reconciler:
         self.router_for(spec).remove(rollout)
         self.metrics.forget(namespace, name)
         self.ahead_of_watch.forget((namespace, name))
+        self.outbox.forget((namespace, name))
 
     def _fresh_body(self, namespace: str, name: str,
                     cached: dict[str, Any]) -> dict[str, Any] | None:

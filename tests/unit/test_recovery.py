@@ -214,3 +214,11 @@ def test_outbox_ignores_another_object_of_the_same_name() -> None:
     outbox = Outbox()
     outbox.expect(KEY, ROLLOUT, STATE, [STEP])
     assert outbox.reached(KEY, "u2", STATE) == []
+
+
+def test_outbox_forgets_a_deleted_rollout() -> None:
+    outbox = Outbox()
+    outbox.expect(KEY, ROLLOUT, STATE, [STEP])
+    outbox.reached(KEY, "u1", STATE)
+    outbox.forget(KEY)
+    assert not outbox.waiting(KEY)
