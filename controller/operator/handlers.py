@@ -26,11 +26,13 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.analysis.analyzer import PrometheusAnalyzer
 from controller.api import GROUP, PLURAL, VERSION
-from controller.operator.children import ROLLOUT_LABEL
-from controller.operator.kube import FIELD_MANAGER, Kube
+from controller.operator.apiclient import api_ready, bounded_api_client
+from controller.operator.children import ROLE_LABEL, ROLLOUT_LABEL
+from controller.operator.kube import APPLIED, FIELD_MANAGER, Kube
 from controller.operator.observed import ObservedDeployment, observe_deployment
 from controller.operator.reconciler import Reconciler
-from controller.operator.settings import OperatorSettings
+from controller.operator.recovery import ApiReturn, backoff_seconds, unreachable
+from controller.operator.settings import ApiSettings, OperatorSettings
 from controller.providers.prometheus import prometheus_provider, read_series
 from controller.rollout.commands import COMMAND_ANNOTATION
 from controller.rollout.machine import RESYNC_SECONDS
@@ -43,12 +45,11 @@ RECONCILE_THREADS = 16
 # kopf's own API connections: its watch streams and its few writes (finalizers, Events).
 # Unbounded, a burst of writes opens a TLS connection each, with a 256 KiB buffer apiece.
 KOPF_CONNECTIONS = 16
-ERROR_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 log = logging.getLogger(__name__)
 
 
-def configure(settings: kopf.OperatorSettings) -> None:
+def configure(settings: kopf.OperatorSettings, api: ApiSettings | None = None) -> None:
     """Our own annotation prefix and finalizer name; no kopf.zalando.org marks on user objects."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
@@ -57,8 +58,11 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.reporting_component = FIELD_MANAGER
     settings.posting.level = logging.WARNING  # Events come from the core's decisions, not logs
+    api = api or ApiSettings()
     settings.watching.server_timeout = 270
-    settings.networking.request_timeout = 30
+    settings.watching.connect_timeout = api.connect_timeout_seconds
+    settings.networking.connect_timeout = api.connect_timeout_seconds
+    settings.networking.request_timeout = api.timeout_seconds
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -74,7 +78,7 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
-def api_client() -> client.ApiClient:
+def api_client(settings: ApiSettings) -> client.ApiClient:
     try:
         config.load_incluster_config()
     except config.ConfigException:
@@ -84,7 +88,7 @@ def api_client() -> client.ApiClient:
     if not configuration.verify_ssl:
         log.warning("TLS verification of the API server is off (insecure-skip-tls-verify)")
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-    return client.ApiClient(configuration)
+    return bounded_api_client(configuration, settings)
 
 
 def needs_attention(body: kopf.Body) -> bool:
@@ -117,12 +121,15 @@ async def _login(**kwargs: Any) -> kopf.AiohttpSession | None:
 
 @kopf.on.startup()
 async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    configure(settings)
+    operator_settings: OperatorSettings = memo.settings  # from main(), via kopf.run(memo=...)
+    configure(settings, operator_settings.api)
     # Reconciles block on the API in threads; the default pool (cores + 4) would queue them.
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=RECONCILE_THREADS, thread_name_prefix="reconcile"))
-    operator_settings: OperatorSettings = memo.settings  # from main(), via kopf.run(memo=...)
-    memo.reconciler = build_reconciler(api_client(), operator_settings)
+    api = api_client(operator_settings.api)
+    memo.reconciler = build_reconciler(api, operator_settings)
+    memo.api_return = ApiReturn(lambda: api_ready(api),
+                                operator_settings.api.probe_interval_milliseconds / 1000)
     memo.metrics_runner = await serve_metrics(memo, operator_settings.metrics_address)
     memo.wakeups = {}
     memo.children_seen = {}
@@ -184,6 +191,13 @@ async def _child_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo,
     """Wake the rollout only when what it reads of the child changed: most Deployment
     events are the controllers' bookkeeping (conditions, timestamps)."""
     key = (body.metadata.namespace, body.metadata.name)
+    rollout = body.metadata.labels.get(ROLLOUT_LABEL)
+    if _changed_by_others("Deployment", event, body, body.metadata.get("generation")):
+        if body.metadata.labels.get(ROLE_LABEL) == "router":
+            APPLIED.forget(("RoutingTable", body.metadata.namespace or "", rollout or ""))
+        memo.children_seen.pop(key, None)
+        _wake(memo, body.metadata.namespace, rollout)
+        return
     if event["type"] == "DELETED":
         memo.children_seen.pop(key, None)
     else:
@@ -191,7 +205,35 @@ async def _child_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo,
         if memo.children_seen.get(key) == summary:
             return
         memo.children_seen[key] = summary
-    _wake(memo, body.metadata.namespace, body.metadata.labels.get(ROLLOUT_LABEL))
+    _wake(memo, body.metadata.namespace, rollout)
+
+
+@kopf.on.event("", "v1", "configmaps", labels={ROLE_LABEL: "routing"})
+async def _table_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo,
+                         **_: Any) -> None:
+    """The routing table deleted, or written by someone else: the next reconcile reads it
+    and writes it again (with its owner), instead of trusting what this process wrote."""
+    if _changed_by_others("ConfigMap", event, body, body.metadata.get("resourceVersion")):
+        rollout = body.metadata.labels.get(ROLLOUT_LABEL)
+        APPLIED.forget(("RoutingTable", body.metadata.namespace or "", rollout or ""))
+        _wake(memo, body.metadata.namespace, rollout)
+
+
+def _changed_by_others(kind: str, event: kopf.RawEvent, body: kopf.Body,
+                       witness: object) -> bool:
+    """Whether a child that this process applied is gone, or its `witness` (a Deployment's
+    generation, a ConfigMap's resourceVersion) is not the one our last write left; then what
+    this process remembers applying is forgotten, so that the next reconcile writes it again.
+    (Our own write's event may arrive before we note its witness: one extra, idempotent
+    apply.)"""
+    key = (kind, body.metadata.namespace or "", body.metadata.name or "")
+    remembered = APPLIED.witness(key)
+    if remembered is None:
+        return False  # not applied by this process (or already forgotten)
+    if event["type"] != "DELETED" and str(witness) == remembered:
+        return False
+    APPLIED.forget(key)
+    return True
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30)
@@ -201,34 +243,45 @@ async def _rollout_loop(stopped: kopf.DaemonStopped, namespace: str | None, name
     children_index: kopf.Index[Any, ObservedDeployment] = kwargs["rollout_children"]
     key = (namespace, name)
     wake = memo.wakeups.setdefault(key, asyncio.Event())
+    api_return: ApiReturn = memo.api_return
+    max_backoff = float(memo.settings.api.max_backoff_seconds)
     failures = 0
     try:
         while not stopped:
             wake.clear()
             # Snapshots taken on the event loop, where kopf updates both.
             cached, children = dict(body), list(children_index.get(key, ()))
+            api_back: asyncio.Event | None = None
             try:
                 delay = await asyncio.to_thread(memo.reconciler.reconcile, namespace, name,
                                                 cached, children)
                 failures = 0
             except Exception as error:  # the loop must outlive any one bad reconcile
-                delay = ERROR_BACKOFF_SECONDS[min(failures, len(ERROR_BACKOFF_SECONDS) - 1)]
                 failures += 1
+                delay = backoff_seconds(failures, max_backoff)
                 memo.reconciler.metrics.reconcile_failed(namespace, name)
+                lost = unreachable(error)
+                if lost:
+                    api_back = api_return.waiter()  # woken as soon as the API is back
                 detail = (f"{error.status} {error.reason}" if isinstance(error, ApiException)
                           else repr(error))
-                log.warning("%s/%s: reconcile failed (%s); again in %.0fs", namespace, name,
-                            detail, delay, exc_info=not isinstance(error, ApiException))
-            await _sleep(wake, stopped, RESYNC_SECONDS if delay is None else delay)
+                log.warning("%s/%s: reconcile failed (%s); again in %.0fs%s", namespace, name,
+                            detail, delay, " or once the API server is ready" if lost else "",
+                            exc_info=not (lost or isinstance(error, ApiException)))
+            await _sleep(wake, stopped, RESYNC_SECONDS if delay is None else delay, api_back)
     finally:
         memo.wakeups.pop(key, None)
 
 
-async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
-    """Until the next trigger, the stop signal, or `seconds`, whichever comes first."""
+async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float,
+                 api_back: asyncio.Event | None = None) -> None:
+    """Until the next trigger, the stop signal, the API's return (when it was away), or
+    `seconds`, whichever comes first."""
     if seconds <= 0:
         return
     waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())]
+    if api_back is not None:
+        waiters.append(asyncio.ensure_future(api_back.wait()))
     try:
         await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:

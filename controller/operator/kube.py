@@ -56,6 +56,9 @@ class AppliedCache:
     def __init__(self, ttl_seconds: float = 300.0) -> None:
         self.ttl_seconds = ttl_seconds
         self._entries: dict[tuple[str, str, str], tuple[str, float]] = {}
+        # What our last write of an object left (a Deployment's generation, a ConfigMap's
+        # resourceVersion): a watch event with another one is someone else's change.
+        self._witnesses: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()
 
     def fresh(self, key: tuple[str, str, str], fingerprint: str,
@@ -73,13 +76,22 @@ class AppliedCache:
             entry = self._entries.get(key)
         return None if entry is None else time.monotonic() - entry[1]
 
-    def remember(self, key: tuple[str, str, str], fingerprint: str) -> None:
+    def remember(self, key: tuple[str, str, str], fingerprint: str,
+                 witness: str | None = None) -> None:
         with self._lock:
             self._entries[key] = (fingerprint, time.monotonic())
+            if witness is not None:
+                self._witnesses[key] = witness
+
+    def witness(self, key: tuple[str, str, str]) -> str | None:
+        """What our last write of `key` left, while it is remembered."""
+        with self._lock:
+            return self._witnesses.get(key) if key in self._entries else None
 
     def forget(self, key: tuple[str, str, str]) -> None:
         with self._lock:
             self._entries.pop(key, None)
+            self._witnesses.pop(key, None)
 
 
 # What this process applied is a fact about the process: every Kube shares it.
@@ -131,15 +143,18 @@ class Kube:
             return
         arguments: dict[str, Any] = {"field_manager": FIELD_MANAGER, "force": True,
                                      "_content_type": APPLY}
+        witness = None
         if kind == "Deployment":
-            self.apps.patch_namespaced_deployment(meta["name"], meta["namespace"], manifest,
-                                                  **arguments)
+            applied = self.apps.patch_namespaced_deployment(meta["name"], meta["namespace"],
+                                                            manifest, **arguments)
+            witness = str(applied.metadata.generation if applied.metadata else None)
         elif kind == "Service":
             self.core.patch_namespaced_service(meta["name"], meta["namespace"], manifest,
                                                **arguments)
         elif kind == "ConfigMap":
-            self.core.patch_namespaced_config_map(meta["name"], meta["namespace"], manifest,
-                                                  **arguments)
+            written = self.core.patch_namespaced_config_map(meta["name"], meta["namespace"],
+                                                            manifest, **arguments)
+            witness = str(written.metadata.resource_version if written.metadata else None)
         elif kind == "NetworkPolicy":
             self.networking.patch_namespaced_network_policy(meta["name"], meta["namespace"],
                                                             manifest, **arguments)
@@ -154,7 +169,7 @@ class Kube:
                                                     **arguments)
         else:
             raise ValueError(f"cannot apply kind {kind}")
-        self.applied.remember(key, fingerprint)
+        self.applied.remember(key, fingerprint, witness)
 
     def dry_run_deployment(self, manifest: Manifest) -> str | None:
         """Why the API server would refuse this Deployment (server-side apply, dryRun=All,
@@ -178,10 +193,13 @@ class Kube:
 
     def create_secret_once(self, manifest: Manifest) -> None:
         """Create a Secret unless it exists: its content is made once (a random token) and
-        never rewritten, so the operator needs no right to read Secrets."""
+        never rewritten, so the operator needs no right to read Secrets. One that exists gets
+        the manifest's owners and labels (a rollout deleted and created again with the same
+        name owns it anew, or the garbage collector would delete it with the old one)."""
         meta = manifest["metadata"]
         key = ("Secret", meta["namespace"], meta["name"])
-        if self.applied.fresh(key, "exists"):
+        owners = json.dumps(meta.get("ownerReferences"), sort_keys=True)
+        if self.applied.fresh(key, owners):
             return
         try:
             body: Any = manifest  # the client serialises a plain manifest as it is
@@ -190,7 +208,14 @@ class Kube:
         except ApiException as error:
             if error.status != 409:
                 raise
-        self.applied.remember(key, "exists")
+            # A merge patch of metadata only: never the token, and a 404 (not an empty
+            # Secret) if it went away in between.
+            self.core.patch_namespaced_secret(
+                meta["name"], meta["namespace"],
+                {"metadata": {"ownerReferences": meta.get("ownerReferences"),
+                              "labels": meta.get("labels")}},
+                field_manager=FIELD_MANAGER, _content_type=MERGE)
+        self.applied.remember(key, owners)
 
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
         """Scale a revision whose template is no longer in spec (it cannot be re-applied)."""
@@ -228,12 +253,16 @@ class Kube:
 
     # --- events -----------------------------------------------------------------------------------
 
-    def post_event(self, rollout: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    def post_event(self, rollout: dict[str, Any], type_: str, reason: str, message: str,
+                   name: str | None = None) -> bool:
+        """Best effort, on any error (an Event never fails a reconcile): True once the API
+        holds it. With a `name`, an Event of that name already there counts as posted, so
+        that posting again after a lost answer never doubles it."""
         meta = rollout["metadata"]
         now = datetime.now(UTC)
         event = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.",
-                                         namespace=meta["namespace"]),
+            metadata=client.V1ObjectMeta(name=name, namespace=meta["namespace"],
+                                         generate_name=None if name else f"{meta['name']}."),
             involved_object=client.V1ObjectReference(
                 api_version=rollout["apiVersion"], kind=rollout["kind"], name=meta["name"],
                 namespace=meta["namespace"], uid=meta["uid"],
@@ -244,5 +273,13 @@ class Kube:
         )
         try:
             self.core.create_namespaced_event(meta["namespace"], event)
-        except ApiException as error:  # an Event is best effort: never fail a reconcile on it
-            log.warning("could not post Event %s for %s: %s", reason, meta["name"], error.reason)
+        except ApiException as error:
+            if name is not None and error.status == 409:
+                return True
+            log.warning("could not post Event %s for %s: %s %s", reason, meta["name"],
+                        error.status, error.reason)
+            return False
+        except Exception as error:  # connection errors, timeouts: posted again later
+            log.warning("could not post Event %s for %s: %r", reason, meta["name"], error)
+            return False
+        return True

@@ -30,6 +30,7 @@ from controller.operator.children import (
     revision_services,
     shadow_service,
 )
+from controller.operator.events import Outbox, PendingEvent
 from controller.operator.freshness import AheadOfWatch
 from controller.operator.kube import Kube
 from controller.operator.metrics import OperatorMetrics
@@ -48,6 +49,7 @@ from controller.traffic.base import RouterError, TrafficRouter
 
 log = logging.getLogger(__name__)
 ROUTER_RETRY_SECONDS = 10.0
+EVENT_RETRY_SECONDS = 5.0  # a reached state's Events that the API did not take yet
 WRITER_THREADS = 8  # shared by all reconciles; a reconcile has a few independent writes
 
 RouterFor = Callable[[ModelRolloutSpec], TrafficRouter]
@@ -70,6 +72,7 @@ class Reconciler:
         self.router_for = router_for
         self.clock = clock
         self.ahead_of_watch = AheadOfWatch()
+        self.outbox = Outbox()
         self._writers = ThreadPoolExecutor(max_workers=WRITER_THREADS,
                                            thread_name_prefix="write")
 
@@ -80,6 +83,13 @@ class Reconciler:
         `cached` and `children` are what the operator's watches last saw. A cached body older
         than one this reconciler has written or read since is replaced by that newer one
         (see `controller.operator.freshness`)."""
+        delay = self._reconcile_once(namespace, name, cached, children)
+        if self.outbox.waiting((namespace, name)):
+            return EVENT_RETRY_SECONDS if delay is None else min(delay, EVENT_RETRY_SECONDS)
+        return delay
+
+    def _reconcile_once(self, namespace: str, name: str, cached: dict[str, Any],
+                        children: Sequence[ObservedDeployment]) -> float | None:
         body = self._fresh_body(namespace, name, cached)
         try:
             return self._reconcile(namespace, name, body, children)
@@ -99,6 +109,9 @@ class Reconciler:
         if body is None or body["metadata"].get("deletionTimestamp"):
             return None
         meta = body["metadata"]
+        # Events of the state the rollout is in that an earlier reconcile could not post.
+        self._post((namespace, name), self.outbox.reached(
+            (namespace, name), meta["uid"], body.get("status") or {}))
         generation = int(meta.get("generation", 0))
         try:
             spec = ModelRolloutSpec.model_validate(body.get("spec", {}))
@@ -187,6 +200,7 @@ class Reconciler:
         self.router_for(spec).remove(rollout)
         self.metrics.forget(namespace, name)
         self.ahead_of_watch.forget((namespace, name))
+        self.outbox.forget((namespace, name))
 
     def _fresh_body(self, namespace: str, name: str,
                     cached: dict[str, Any]) -> dict[str, Any] | None:
@@ -287,10 +301,21 @@ class Reconciler:
     def _record(self, body: dict[str, Any], status: ModelRolloutStatus,
                 events: list[Event]) -> None:
         wire = status.model_dump(by_alias=True, exclude_none=True)
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        self.outbox.expect(key, body, wire, events)  # kept if the POSTs below fail
         if wire != (body.get("status") or {}):
             written = self.kube.replace_status(body, wire)
-            meta = body["metadata"]
-            self.ahead_of_watch.remember((meta["namespace"], meta["name"]), written)
-        for event in events:
-            self.kube.post_event(body, event.type, event.reason, event.message)
+            self.ahead_of_watch.remember(key, written)
+        self._post(key, self.outbox.reached(key, meta["uid"], wire))
+
+    def _post(self, key: tuple[str, str], pending: list[PendingEvent]) -> None:
+        """Best effort, in order; after a failure the rest wait for the next reconcile (one
+        slow POST, not one per Event, when the API is away)."""
+        for item in pending:
+            event = item.event
+            if not self.kube.post_event(item.involved, event.type, event.reason,
+                                        event.message, name=item.name):
+                return
+            self.outbox.posted(key, item.name)
 

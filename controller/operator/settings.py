@@ -49,6 +49,10 @@ ROUTER_CATCH_UP_ENV = "MODELROLLOUT_ROUTER_CATCH_UP_SECONDS"
 PROMETHEUS_SCOPE_ENV = "MODELROLLOUT_PROMETHEUS_SCOPE"
 MIN_WINDOW_ENV = "MODELROLLOUT_MIN_WINDOW_SECONDS"
 METRICS_ADDRESS_ENV = "MODELROLLOUT_METRICS_ADDRESS"
+API_CONNECT_TIMEOUT_ENV = "MODELROLLOUT_API_CONNECT_TIMEOUT_SECONDS"
+API_TIMEOUT_ENV = "MODELROLLOUT_API_TIMEOUT_SECONDS"
+API_PROBE_INTERVAL_ENV = "MODELROLLOUT_API_PROBE_INTERVAL_MILLISECONDS"
+MAX_BACKOFF_ENV = "MODELROLLOUT_MAX_BACKOFF_SECONDS"
 # What a rollout's spec.analysis.prometheus may do (controller/providers/prometheus.py).
 PROMETHEUS_MAX_TIMEOUT_ENV = MAX_TIMEOUT_SETTING
 PROMETHEUS_MAX_RESPONSE_ENV = MAX_RESPONSE_SETTING
@@ -83,6 +87,20 @@ class BuiltinRouterSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """How the operator talks to the Kubernetes API when it is slow or away."""
+
+    # Every call: the TCP/TLS connect, and the whole call (connect and every read).
+    connect_timeout_seconds: int = 5
+    timeout_seconds: int = 30
+    # While a reconcile waits for an unreachable API, its readiness is probed this often, and
+    # the reconcile runs again as soon as a probe succeeds.
+    probe_interval_milliseconds: int = 500
+    # The longest wait after failed reconciles (they back off 1, 2, 5, 10, 30 s, capped here).
+    max_backoff_seconds: int = 30
+
+
+@dataclass(frozen=True)
 class OperatorSettings:
     router: BuiltinRouterSettings = BuiltinRouterSettings()
     # label matchers added to every analysis query ({namespace} and {name} are filled in)
@@ -92,6 +110,7 @@ class OperatorSettings:
     metrics_address: str | None = None  # host:port of /metrics; None serves none
     # the deadline, size and address limits of every analysis query
     prometheus: PrometheusPolicy = field(default_factory=PrometheusPolicy)
+    api: ApiSettings = ApiSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -126,7 +145,36 @@ class OperatorSettings:
                 denied=_address_rules(PROMETHEUS_DENIED_ENV,
                                       environ.get(PROMETHEUS_DENIED_ENV, "")),
             ),
+            api=_api_settings(environ),
         )
+
+
+def _api_settings(environ: Mapping[str, str]) -> ApiSettings:
+    default = ApiSettings()
+    connect = _bounded(API_CONNECT_TIMEOUT_ENV, environ, default.connect_timeout_seconds,
+                       1, 300, "seconds")
+    total = _bounded(API_TIMEOUT_ENV, environ, default.timeout_seconds, 1, 600, "seconds")
+    if connect > total:
+        raise SettingsError(f"{API_CONNECT_TIMEOUT_ENV}: must not exceed {API_TIMEOUT_ENV} "
+                            f"({connect} > {total})")
+    return ApiSettings(
+        connect_timeout_seconds=connect, timeout_seconds=total,
+        probe_interval_milliseconds=_bounded(API_PROBE_INTERVAL_ENV, environ,
+                                             default.probe_interval_milliseconds,
+                                             50, 60_000, "milliseconds"),
+        max_backoff_seconds=_bounded(MAX_BACKOFF_ENV, environ, default.max_backoff_seconds,
+                                     1, 3600, "seconds"))
+
+
+def _bounded(variable: str, environ: Mapping[str, str], default: int, minimum: int,
+             maximum: int, unit: str) -> int:
+    text = environ.get(variable, "").strip()
+    if not text:
+        return default
+    if not (text.isascii() and text.isdigit()) or not minimum <= int(text) <= maximum:
+        raise SettingsError(f"{variable}: must be a whole number of {unit} from {minimum} to "
+                            f"{maximum}, got {text!r}")
+    return int(text)
 
 
 def _addresses(text: str) -> dict[str, str]:

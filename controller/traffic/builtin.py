@@ -155,21 +155,33 @@ class BuiltinTrafficRouter:
     def held_table(self, rollout: RolloutRef) -> tuple[int, RoutingTable | None]:
         """The version and table the ConfigMap holds (0 and None if there is none; the
         version alone if the table does not parse, so that ours still supersedes it)."""
+        version, table, _, _ = self._held(rollout)
+        return version, table
+
+    def _held(self, rollout: RolloutRef) -> tuple[int, RoutingTable | None, bool, str | None]:
+        """held_table, whether the ConfigMap is owned by this very rollout (its uid: a
+        rollout deleted and created again under the same name is another owner), and its
+        resourceVersion."""
         found = self.kube.read_config_map(rollout.namespace, config_map_name(rollout))
         if found is None or not found.data or TABLE_KEY not in found.data:
-            return 0, None
+            return 0, None, False, None
+        meta = found.metadata
+        owned = any(owner.uid == rollout.uid and owner.controller
+                    for owner in (meta.owner_references if meta else None) or ())
+        seen = meta.resource_version if meta else None
         try:
             table = parse_table(found.data[TABLE_KEY])
         except TableError:
             raw = _loads(found.data[TABLE_KEY])
             version = raw.get("version") if isinstance(raw, dict) else None
-            return (version if isinstance(version, int) and version >= 0 else 0), None
-        return table.version, table
+            version = version if isinstance(version, int) and version >= 0 else 0
+            return version, None, owned, seen
+        return table.version, table, owned, seen
 
     def apply(self, rollout: RolloutRef, split: TrafficSplit) -> None:
         key = _key("RoutingTable", rollout)
         wanted = routing_table(rollout, self.config, split, 0, self.settings)
-        content = table_json(wanted)
+        content = f"{rollout.uid} {table_json(wanted)}"  # a new owner is a new table
         if self.kube.applied.fresh(key, content):
             return  # this process wrote exactly this table moments ago: skip the read
         self._write_table(rollout, wanted, force=False)
@@ -181,12 +193,19 @@ class BuiltinTrafficRouter:
         self.kube.applied.remember(key, content)
 
     def _write_table(self, rollout: RolloutRef, wanted: RoutingTable, *, force: bool) -> None:
-        """Write `wanted` (version 0) as the next version, unless the ConfigMap holds it."""
-        version, held = self.held_table(rollout)
-        if force or held is None or held.model_copy(update={"version": 0}) != wanted:
+        """Write `wanted` (version 0) as the next version, unless the ConfigMap holds it and
+        this rollout owns it."""
+        version, held, owned, seen = self._held(rollout)
+        if (force or held is None or not owned
+                or held.model_copy(update={"version": 0}) != wanted):
             self.kube.apply(self._config_map(
                 rollout, wanted.model_copy(update={"version": version + 1})))
             self.kube.applied.remember(_key("RoutingTableWritten", rollout), str(version + 1))
+        elif seen is not None:
+            # Ours as it is (written by an earlier process): its watch event tells a later
+            # deletion or edit by someone else from it (the operator's ConfigMap watch).
+            self.kube.applied.remember(("ConfigMap", rollout.namespace,
+                                        config_map_name(rollout)), "read", seen)
 
     def verify(self, rollout: RolloutRef, split: TrafficSplit) -> Verification | None:
         """Each replica's table (modelrouter_table_info, through Prometheus) against the one

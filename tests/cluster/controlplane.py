@@ -6,8 +6,11 @@ Used by `make cluster-up` (detached, state in .cluster/) and by the pytest sessi
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import secrets
+import signal
 import ssl
 import subprocess
 import time
@@ -16,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tests.cluster.build import ensure_binaries
-from tests.cluster.processes import Service, free_port, spawn, stop, wait_until
+from tests.cluster.processes import Service, free_port, reap, spawn, stop, wait_until
 
 FAKE_NODE = "kwok-node-0"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
@@ -57,8 +60,34 @@ class ControlPlane:
         return all(s.alive() for s in self.services) and _apiserver_ready(self.server, self.token)
 
     def stop(self) -> None:
+        for service in self.services:  # a frozen process would not take SIGTERM
+            self.signal(service.name, signal.SIGCONT)
         stop(self.services)
         (self.workdir / STATE_FILE).unlink(missing_ok=True)
+
+    # --- faults, for the tests that inject them (each on a control plane of its own) --------
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def signal(self, name: str, signum: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.service(name).pid, signum)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL `name` and wait until it is gone."""
+        service = self.service(name)
+        self.signal(name, signal.SIGKILL)
+        wait_until(lambda: not service.alive() or reap(service.pid), f"{name} to exit", 30)
+
+    def restart(self, name: str) -> None:
+        """Start a killed `name` again, as it was started (same ports, same data)."""
+        old = self.service(name)
+        new = spawn(old.name, old.args, old.log.parent, old.env)
+        self.services[self.services.index(old)] = new
+
+    def apiserver_ready(self) -> bool:
+        return _apiserver_ready(self.server, self.token)
 
 
 def _log(message: str) -> None:

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -25,6 +25,9 @@ class Service:
     name: str
     pid: int
     log: Path
+    # How it was started, so that a fault test can start it again after killing it.
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] | None = None
 
     def alive(self) -> bool:
         try:
@@ -52,7 +55,7 @@ def spawn(name: str, args: list[str], logs: Path, env: dict[str, str] | None = N
             args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, env=env,
         )
-    return Service(name=name, pid=process.pid, log=log)
+    return Service(name=name, pid=process.pid, log=log, args=args, env=env)
 
 
 def stop(services: Sequence[Service], grace_seconds: float = 10.0) -> None:
@@ -74,6 +77,12 @@ def stop(services: Sequence[Service], grace_seconds: float = 10.0) -> None:
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def reap(pid: int) -> bool:
+    """Collect `pid` if it exited (a child of this process); False while it runs."""
+    _reap(pid)
+    return not Path(f"/proc/{pid}").exists() or _is_zombie(pid)
 
 
 def wait_until(

@@ -201,6 +201,20 @@ def test_the_prometheus_limits_reach_the_operator_as_it_reads_them(helm: Path) -
     assert [r.text for r in policy.denied] == ["169.254.0.0/16"]
 
 
+def test_the_api_timeouts_reach_the_operator_as_it_reads_them(helm: Path) -> None:
+    values = {"kubernetesApi": {"connectTimeoutSeconds": 2, "timeoutSeconds": 10,
+                                "probeIntervalMilliseconds": 250, "maxBackoffSeconds": 15}}
+    container = one(documents(render(helm, values)), "Deployment")["spec"]["template"][
+        "spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    api = OperatorSettings.from_env(env).api
+    assert (api.connect_timeout_seconds, api.timeout_seconds) == (2, 10)
+    assert (api.probe_interval_milliseconds, api.max_backoff_seconds) == (250, 15)
+    unset = one(documents(render(helm, {})), "Deployment")["spec"]["template"]["spec"][
+        "containers"][0]
+    assert not [e for e in unset["env"] if e["name"].startswith("MODELROLLOUT_API_")]
+
+
 def test_unset_prometheus_limits_leave_the_operators_defaults(helm: Path) -> None:
     container = one(documents(render(helm, {})), "Deployment")["spec"]["template"][
         "spec"]["containers"][0]
@@ -252,8 +266,9 @@ def test_rbac_has_no_wildcards_and_reads_no_secrets(helm: Path, values: dict[str
     for role in roles:
         for group, resource, verb in grants(role["rules"]):
             assert "*" not in (group, resource, verb), role["metadata"]["name"]
-            # The routers' admin tokens are created once; no Secret is ever read.
-            assert resource.split("/")[0] != "secrets" or verb == "create"
+            # The routers' admin tokens are created once (their metadata patched when a new
+            # rollout of the same name takes them over); no Secret is ever read.
+            assert resource.split("/")[0] != "secrets" or verb in ("create", "patch")
         assert all("resourceNames" not in rule for rule in role["rules"])
 
 
@@ -280,12 +295,13 @@ NAMESPACED = {
     ("", "events", "create"),
 } | {("apps", "deployments", v) for v in ("list", "watch", "create", "patch", "delete")} | {
     ("", "services", v) for v in ("list", "create", "patch", "delete")} | {
-    ("", "configmaps", v) for v in ("get", "create", "patch")} | {
-    ("", "secrets", "create"), ("networking.k8s.io", "networkpolicies", "create"),
+    ("", "configmaps", v) for v in ("get", "list", "watch", "create", "patch")} | {
+    ("", "secrets", "create"), ("", "secrets", "patch"),
+    ("networking.k8s.io", "networkpolicies", "create"),
     ("networking.k8s.io", "networkpolicies", "patch")}
 # What the operator grants each router (its Role <name>-router), and so must hold itself, and
 # the objects that grant it.
-ROUTER_ACCESS = {("", "configmaps", "list"), ("", "configmaps", "watch")} | {
+ROUTER_ACCESS = {
     (group, resource, verb) for group, resource in (
         ("", "serviceaccounts"), ("rbac.authorization.k8s.io", "roles"),
         ("rbac.authorization.k8s.io", "rolebindings")) for verb in ("create", "patch")}

@@ -93,20 +93,15 @@ label_replace({{ . }}, "rollout", "$1", "pod", "(.+)-router-[a-z0-9]+-[a-z0-9]+"
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["list", "create", "patch", "delete"]
-{{- if .Values.router.serviceAccountName }}
-# The builtin router's table (ConfigMap <name>-routing): read back, server-side applied.
-# Deleted with its ModelRollout by the garbage collector, never by the operator.
-- apiGroups: [""]
-  resources: ["configmaps"]
-  verbs: ["get", "create", "patch"]
-{{- else }}
-# The builtin router's table (ConfigMap <name>-routing): read back, server-side applied.
-# Deleted with its ModelRollout by the garbage collector, never by the operator. list and
-# watch are never called by the operator: it grants them to each router (its Role
-# <name>-router, on that one ConfigMap), and RBAC lets it grant only what it holds.
+# The builtin router's table (ConfigMap <name>-routing): read back, server-side applied, and
+# watched (label rollouts.mlops.dev/role=routing) so that a table deleted or edited by someone
+# else is written again at once. Deleted with its ModelRollout by the garbage collector, never
+# by the operator. (Each router's Role grants list and watch on its table, which RBAC lets
+# the operator grant only because it holds them.)
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "list", "watch", "create", "patch"]
+{{- if not .Values.router.serviceAccountName }}
 # Each builtin router runs as its own ServiceAccount <name>-router, bound by a Role of the
 # same name to its table ConfigMap: server-side applied beside the router Deployment, owned
 # by the ModelRollout (the garbage collector deletes them with it, never the operator).
@@ -119,10 +114,11 @@ label_replace({{ . }}, "rollout", "$1", "pod", "(.+)-router-[a-z0-9]+-[a-z0-9]+"
   verbs: ["create", "patch"]
 {{- end }}
 # The builtin router's admin token (Secret <name>-router-admin): created once with a random
-# token, never read, updated or listed (the router reads it from its volume).
+# token, never read or listed (the router reads it from its volume); patched only in its
+# metadata (owner and labels) when a rollout deleted and created again takes it over.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["create"]
+  verbs: ["create", "patch"]
 # The NetworkPolicy that admits only Prometheus (router.adminPeers) to a router's admin port.
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]
