@@ -165,6 +165,10 @@ class RoutingTable(_Model):
     shadows: list[Shadow] = Field(default=[], max_length=16)
     sticky: Sticky = Sticky()
     overrides: Overrides = Overrides()
+    # Carried in prediction tokens: the rollout (namespace/name) and the serving window (the
+    # candidate revision and step), so labels count for the window their prediction was in.
+    experiment: str = Field(default="", max_length=320)
+    window: str = Field(default="", max_length=128)
 
     @model_validator(mode="after")
     def _consistent(self) -> RoutingTable:
