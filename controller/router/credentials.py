@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 log = logging.getLogger("modelrouter.admin")
 MIN_TOKEN_CHARS = 32
@@ -189,7 +189,8 @@ def new_keyring(key_id: str = "k1") -> dict[str, object]:
     return {"current": {"id": key_id, "key": _new_key()}}
 
 
-def rotated_keyring(keyring: dict[str, object], now: float, grace_s: float) -> dict[str, object]:
+def rotated_keyring(keyring: Mapping[str, object], now: float, grace_s: float
+                    ) -> dict[str, object]:
     """`keyring` with a new current key; the old one stays accepted for `grace_s`."""
     current = keyring["current"]
     if not isinstance(current, dict):

@@ -144,7 +144,7 @@ class Telemetry:
     def __init__(self, metrics: RouterMetrics, late: LateShadows | None = None,
                  wall_clock: Callable[[], float] = time.time) -> None:
         self.metrics = metrics
-        self.late = late or LateShadows(100_000, 3600.0)
+        self.late = late if late is not None else LateShadows(100_000, 3600.0)
         self.wall_clock = wall_clock
         self.live: list[LiveEvent] = []
         self.shadow: list[ShadowEvent] = []

@@ -69,7 +69,8 @@ def test_prediction_codes_judge_exact_hashed_and_numeric_predictions() -> None:
     assert judged(exact_code("cat"), "cat") == "correct"
     assert judged(exact_code("cat"), "dog") == "incorrect"
     long = "x" * 500
-    assert exact_code(long).startswith("#") and len(exact_code(long)) == 33
+    assert exact_code(long).startswith("#")
+    assert len(exact_code(long)) == 33
     assert judged(exact_code(long), long) == "correct"
     assert judged(exact_code(1), "1") == "correct"  # the label arrives as text
     numeric = prediction_code(0.8, "numeric", 50_000)
@@ -96,7 +97,8 @@ def test_a_full_replay_filter_refuses_old_tokens_rather_than_count_twice() -> No
     for i, issued in enumerate((10, 20, 30)):
         assert replays.admit(f"t{i}", issued, 40.0) is None
     assert replays.admit("t3", 35, 40.0) is None  # evicts t0 (issued 10)
-    assert len(replays) == 3 and replays.evicted == 1
+    assert len(replays) == 3
+    assert replays.evicted == 1
     assert replays.admit("t0", 10, 40.0) == "replay_window"  # it may have been counted
     assert replays.admit("new-but-old", 5, 40.0) == "replay_window"
     assert replays.admit("t1", 20, 40.0) == "replayed"
@@ -110,7 +112,8 @@ def test_late_shadows_are_bounded_and_expire() -> None:
     late.put("a", "shadow-b", "=dog", 0.0)
     late.put("b", "shadow-a", "=cat", 1.0)
     late.put("c", "shadow-a", "=cat", 2.0)
-    assert len(late) == 2 and late.evicted == 1
+    assert len(late) == 2
+    assert late.evicted == 1
     assert late.take("a", "shadow-a", 2.0) is None
     assert late.take("b", "shadow-a", 5.0) == "=cat"
     assert late.take("b", "shadow-a", 12.0) is None
@@ -168,7 +171,8 @@ def test_key_rotation_keeps_the_old_key_for_the_grace_period() -> None:
     ring = {"current": {"id": "k1", "key": base64.urlsafe_b64encode(KEY).decode()}}
     rotated = rotated_keyring(ring, 1000.0, 60.0)
     current, previous = parse_keyring(json.dumps(rotated).encode())
-    assert current[0] == "k2" and current[1] != KEY
+    assert current[0] == "k2"
+    assert current[1] != KEY
     assert previous == ("k1", KEY, 1060.0)
 
 
