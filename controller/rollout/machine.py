@@ -259,7 +259,8 @@ def _traffic(draft: Draft) -> TrafficSplit:
     candidate = draft.candidate
     if candidate is None or draft.spec.strategy.blue_green:
         # blue/green: the candidate answers only on its preview Service until the switch
-        return TrafficSplit(stable, candidate, 0, shadows)
+        window = "" if candidate is None else f"{candidate}/preview"
+        return TrafficSplit(stable, candidate, 0, shadows, window=window)
     index = draft.status.current_step_index or 0
     return canary_split(draft.spec, stable, candidate, index, _candidate_ready(draft), shadows)
 

@@ -80,12 +80,13 @@ def canary_split(spec: ModelRolloutSpec, stable: str, candidate: str, index: int
     """The split for canary step `index`. A candidate that is not Ready gets no traffic at all,
     live or mirrored; a mirror step is 0% live by definition."""
     steps = canary_steps(spec)
+    window = serving_window(candidate, index)
     if not candidate_ready:
-        return TrafficSplit(stable, candidate, 0, shadows)
+        return TrafficSplit(stable, candidate, 0, shadows, window=window)
     step = steps[index] if index < len(steps) else None
     if step is not None and step.mirror is not None:
         mirror = Mirror(variant=CANDIDATE, revision=candidate, percent=step.mirror.percent)
-        return TrafficSplit(stable, candidate, 0, (mirror, *shadows))
+        return TrafficSplit(stable, candidate, 0, (mirror, *shadows), window=window)
     faults = None
     if step is not None and step.chaos is not None:
         faults = Faults(
@@ -98,7 +99,13 @@ def canary_split(spec: ModelRolloutSpec, stable: str, candidate: str, index: int
             if step.chaos.header else None,
             hashed_fraction_basis_points=step.chaos.hashed_fraction_basis_points,
         )
-    return TrafficSplit(stable, candidate, live_weight(steps, index), shadows, faults)
+    return TrafficSplit(stable, candidate, live_weight(steps, index), shadows, faults,
+                        window=window)
+
+
+def serving_window(candidate: str, index: int) -> str:
+    """What labels of predictions served now are attributed to: `<candidate>/step-<index>`."""
+    return f"{candidate}/step-{index}"
 
 
 def step_duration(step: CanaryStep) -> int | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from controller.router.credentials import new_keyring, rotated_keyring
+from controller.contract.keyring import new_keyring, rotated_keyring
 from controller.router.feedback import FeedbackSettings
 from tests.integration.router.harness import Harness, label_backend, table, wait_for
 

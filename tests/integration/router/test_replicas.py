@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from controller.router.credentials import new_keyring, rotated_keyring
+from controller.contract.keyring import new_keyring, rotated_keyring
 from tests.integration.router.harness import (
     LoopbackServer,
     LoopThread,

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from controller.router.credentials import parse_keyring, rotated_keyring
+from controller.contract.keyring import parse_keyring, rotated_keyring
 from controller.router.feedback import FeedbackError, LateShadows, ReplayFilter, parse_feedback
 from controller.router.metrics import Counter, Gauge, Histogram, Registry
 from controller.router.token import (

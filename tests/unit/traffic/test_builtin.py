@@ -25,7 +25,18 @@ def test_stable_only_table() -> None:
         "version": 3, "salt": "ml/fraud", "shadows": [],
         "stable": {"backends": ["fraud-stable.ml.svc:8080"], "model": "aaa",
                    "faults": {"fractionBp": 0, "addedLatencyMs": 0, "corruptPrediction": False}},
-        "sticky": {}, "overrides": {"segments": []}}
+        "sticky": {}, "overrides": {"segments": []}, "experiment": "ml/fraud", "window": ""}
+
+
+def test_each_release_draws_fresh_canary_users_unless_kept() -> None:
+    split = TrafficSplit("aaa", "bbb", 25, window="bbb/step-1")
+    table = routing_table(ROLLOUT, BuiltinRouter(), split, 1)
+    assert (table.salt, table.window) == ("ml/fraud/bbb", "bbb/step-1")
+    following = routing_table(ROLLOUT, BuiltinRouter(), TrafficSplit("bbb", "ccc", 25), 2)
+    assert following.salt == "ml/fraud/ccc"
+    kept = BuiltinRouter(keep_units_across_releases=True)
+    assert routing_table(ROLLOUT, kept, split, 1).salt == "ml/fraud"
+    assert routing_table(ROLLOUT, BuiltinRouter(salt="exp-7"), split, 1).salt == "exp-7"
 
 
 def test_candidate_weight_mirror_and_faults_in_basis_points() -> None:
