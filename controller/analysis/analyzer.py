@@ -10,12 +10,20 @@ window [status.stepStartedAt, now], and hands them with the previous look's stat
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
 from controller.analysis.observations import Answer, Sizing, latency_note, to_observations
-from controller.analysis.outcome import TRAFFIC, Fetched, Look, conclude, streak, unjudged
+from controller.analysis.outcome import (
+    MAX_OUTCOME_REASON,
+    TRAFFIC,
+    Fetched,
+    Look,
+    conclude,
+    streak,
+    unjudged,
+)
 from controller.analysis.provider import (
     BucketCounts,
     Counts,
@@ -27,6 +35,7 @@ from controller.analysis.provider import (
     SummaryQuery,
     Window,
 )
+from controller.analysis.report import clip
 from controller.analysis.templates import (
     ConfigError,
     MetricPlan,
@@ -35,9 +44,9 @@ from controller.analysis.templates import (
 )
 from controller.analysis.types import MetricObservations
 from controller.api.spec import Analysis, PrometheusSource
-from controller.api.status import AnalysisStatus, ModelRolloutStatus
+from controller.api.status import AnalysisStatus, LabelCoverage, ModelRolloutStatus, VariantSamples
 from controller.api.strategy import AnalysisStep
-from controller.contract.table import CANDIDATE, STABLE
+from controller.contract.table import CANDIDATE, STABLE, serving_window
 from controller.rollout.draft import parse_time
 from controller.rollout.model import AnalysisOutcome, Observation
 from controller.rollout.ref import RolloutRef
@@ -109,6 +118,7 @@ class _Collector:
     errors: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     down: ProviderError | None = None
+    coverage: dict[str, LabelCoverage] = field(default_factory=dict)
 
     def answers(self, name: str, query: CountsQuery | HistogramQuery | SummaryQuery,
                 variants: Sequence[str]) -> dict[str, Answer] | None:
@@ -144,6 +154,27 @@ class _Collector:
                 if note:
                     self.notes[plan.name] = note
         self.observations[plan.name] = MetricObservations(plan.name, baseline, candidate)
+        if plan.coverage is not None and answers is not None:
+            self.label_coverage(plan.name, plan.coverage)
+
+    def label_coverage(self, name: str, query: CountsQuery) -> None:
+        """Labels / predictions served per variant: for people, never judged (a variant
+        with no predictions yet simply has no coverage to show)."""
+        got = self.answers(name + " coverage", query, (STABLE, CANDIDATE))
+        self.missing.pop(name + " coverage", None)  # informational: never a gap or error
+        if self.down is None:
+            self.errors.pop(name + " coverage", None)
+        if got is None:
+            return
+        labels, served = {}, {}
+        for variant, answer in got.items():
+            if isinstance(answer, Counts):
+                labels[variant], served[variant] = round(answer.successes), round(answer.trials)
+        self.coverage[name] = LabelCoverage(
+            labels=VariantSamples(stable=max(labels.get(STABLE, 0), 0),
+                                  candidate=max(labels.get(CANDIDATE, 0), 0)),
+            predictions=VariantSamples(stable=max(served.get(STABLE, 0), 0),
+                                       candidate=max(served.get(CANDIDATE, 0), 0)))
 
     def traffic(self, query: CountsQuery) -> tuple[int, int] | None:
         answers = self.answers(TRAFFIC, query, (STABLE, CANDIDATE))
@@ -161,7 +192,7 @@ def fetch(provider: MetricProvider, plans: Sequence[MetricPlan], window: Window,
         collector.metric(plan)
     observed = collector.traffic(traffic) if traffic is not None else None
     return Fetched(collector.observations, collector.missing, collector.errors, observed,
-                   collector.notes, collector.down)
+                   collector.notes, collector.down, collector.coverage)
 
 
 ProviderFactory = Callable[[PrometheusSource], MetricProvider]
@@ -199,9 +230,11 @@ class PrometheusAnalyzer:
             return AnalysisOutcome("Error", "spec.analysis is not set: nothing to judge")
         look = Look(analysis, [], sizing(analysis, step), srm_weights(observation), previous,
                     now)
+        served = "" if status.candidate_revision is None else serving_window(
+            status.candidate_revision, status.current_step_index or 0)
         try:
             plans = plan_metrics(analysis.metrics, scope=render_scope(self.scope, rollout),
-                                 step_seconds=analysis.interval_seconds)
+                                 step_seconds=analysis.interval_seconds, served=served)
         except ConfigError as exc:
             # The candidate is not at fault and waiting fixes nothing: pause for a person
             # (whatever the error policy) until the spec is fixed.
@@ -213,10 +246,23 @@ class PrometheusAnalyzer:
         if isinstance(window, str):
             return unjudged(look, "NoData", window)
         query = traffic_query(render_scope(self.scope, rollout)) if look.weights else None
-        fetched = fetch(self._provider(analysis.prometheus), plans, window, query)
-        early_pass = step is None or step.min_samples is not None or not step.duration_seconds
-        return conclude(Look(analysis, plans, look.sizing, look.weights, previous, now,
-                             early_pass), fetched)
+        # Labels still maturing: not judged yet, and nothing passes before they are.
+        maturing = [p for p in plans if p.label_delay_seconds > window.seconds]
+        judged = [p for p in plans if p not in maturing]
+        wait = "; ".join(f"{p.name}: labels maturing (labelDelaySeconds {p.label_delay_seconds}"
+                         f", the step is {window.seconds}s old)" for p in maturing)
+        if not judged:
+            return unjudged(look, "Inconclusive", f"waiting: {wait}")
+        fetched = fetch(self._provider(analysis.prometheus), judged, window, query)
+        early_pass = not maturing and (
+            step is None or step.min_samples is not None or not step.duration_seconds)
+        outcome = conclude(Look(analysis, judged, look.sizing, look.weights, previous, now,
+                                early_pass), fetched)
+        if maturing and outcome.status is not None:
+            message = clip(f"{outcome.reason}; {wait}", MAX_OUTCOME_REASON)
+            outcome = replace(outcome, reason=message,
+                              status=outcome.status.model_copy(update={"message": message}))
+        return outcome
 
     def _window(self, status: ModelRolloutStatus, now: datetime) -> Window | str:
         """The step's window, or why there is none yet (not counted as missing data)."""

@@ -16,7 +16,15 @@ from enum import StrEnum
 from controller.analysis.provider import VARIANT, WINDOW, CountsQuery, HistogramQuery, SummaryQuery
 from controller.analysis.types import Direction, Goal, Role
 from controller.api.spec import Metric
-from controller.contract.metrics import COMPARISONS, DURATION, FEEDBACK, LATENCY_BUCKETS, REQUESTS
+from controller.contract.metrics import (
+    COMPARISONS,
+    DURATION,
+    FEEDBACK,
+    LATENCY_BUCKETS,
+    PREDICTIONS_SERVED,
+    REQUESTS,
+    SERVED_LABEL,
+)
 from controller.contract.table import CANDIDATE, STABLE
 
 BOTH = (STABLE, CANDIDATE)
@@ -56,6 +64,9 @@ class MetricPlan:
     threshold_seconds: float | None = None
     variants: tuple[str, ...] = BOTH
     goal: Goal = Goal.NOT_WORSE
+    # feedbackAccuracy: judged once the step is this old; labels vs predictions served.
+    label_delay_seconds: int = 0
+    coverage: CountsQuery | None = None
 
     @property
     def relative(self) -> bool:
@@ -148,7 +159,7 @@ def _direction(metric: Metric, field: str) -> Direction:
     raise ConfigError(f"{field}.direction", "a custom query needs direction")
 
 
-def _template(metric: Metric, field: str, scope: str
+def _template(metric: Metric, field: str, scope: str, served: str = ""
               ) -> tuple[Shape, Query, float | None, tuple[str, ...]]:
     name = metric.name
     match metric.template:
@@ -163,7 +174,11 @@ def _template(metric: Metric, field: str, scope: str
             query = _router_counts(name, COMPARISONS, scope, "agree", "~agree|disagree")
             return Shape.AGREEMENT, query, None, (CANDIDATE,)
         case "feedbackAccuracy":
-            query = _router_counts(name, FEEDBACK, scope, "correct", "~correct|incorrect")
+            window = {SERVED_LABEL: served} if served else {}
+            query = CountsQuery(
+                name, increase(selector(FEEDBACK, scope, result="correct", **window)),
+                increase(selector(FEEDBACK, scope, result="~correct|incorrect", **window)),
+                empty_successes_are_zero=True)
             return Shape.RATE, query, None, BOTH
     raise ConfigError(f"{field}.template", f"unknown template {metric.template!r}")
 
@@ -193,14 +208,25 @@ def _check_policy(metric: Metric, field: str, shape: Shape, direction: Direction
                           "agreement: HigherIsBetter")
 
 
-def plan_metric(metric: Metric, index: int, *, scope: str, step_seconds: int) -> MetricPlan:
-    """Raises ConfigError naming ``spec.analysis.metrics[index].<field>``."""
+def label_coverage(scope: str, served: str) -> CountsQuery:
+    """Labels joined (successes) of the predictions served (trials) in window `served`."""
+    window = {SERVED_LABEL: served} if served else {}
+    return CountsQuery("label coverage",
+                       increase(selector(FEEDBACK, scope, result="~correct|incorrect", **window)),
+                       increase(selector(PREDICTIONS_SERVED, scope, **window)),
+                       empty_successes_are_zero=True)
+
+
+def plan_metric(metric: Metric, index: int, *, scope: str, step_seconds: int,
+                served: str = "") -> MetricPlan:
+    """Raises ConfigError naming ``spec.analysis.metrics[index].<field>``. `served`: the
+    serving window (the routing table's) whose labels feedbackAccuracy counts."""
     field = f"spec.analysis.metrics[{index}]"
     direction = _direction(metric, field)
     threshold = None
     variants: tuple[str, ...] = BOTH
     if metric.template is not None:
-        shape, query, threshold, variants = _template(metric, field, scope)
+        shape, query, threshold, variants = _template(metric, field, scope, served)
     elif metric.query is not None:
         shape, query = _custom(metric, field, step_seconds)
     else:
@@ -208,10 +234,14 @@ def plan_metric(metric: Metric, index: int, *, scope: str, step_seconds: int) ->
     _check_policy(metric, field, shape, direction)
     role = Role.SUCCESS if metric.role == "Success" else Role.GUARDRAIL
     goal = Goal.IMPROVE if role is Role.SUCCESS and metric.goal == "Improve" else Goal.NOT_WORSE
+    labelled = metric.template == "feedbackAccuracy"
     return MetricPlan(metric.name, shape, query, direction, role, metric.tolerance_basis_points,
-                      metric.minimum_effect_basis_points, threshold, variants, goal)
+                      metric.minimum_effect_basis_points, threshold, variants, goal,
+                      metric.label_delay_seconds if labelled else 0,
+                      label_coverage(scope, served) if labelled else None)
 
 
-def plan_metrics(metrics: list[Metric], *, scope: str, step_seconds: int) -> list[MetricPlan]:
-    return [plan_metric(m, i, scope=scope, step_seconds=step_seconds)
+def plan_metrics(metrics: list[Metric], *, scope: str, step_seconds: int,
+                 served: str = "") -> list[MetricPlan]:
+    return [plan_metric(m, i, scope=scope, step_seconds=step_seconds, served=served)
             for i, m in enumerate(metrics)]

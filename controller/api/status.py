@@ -63,6 +63,15 @@ class VariantSamples(StatusModel):
     candidate: int = Field(default=0, ge=0)
 
 
+class LabelCoverage(StatusModel):
+    """Delayed labels received for the predictions served in the step, per variant."""
+
+    labels: VariantSamples = Field(default=VariantSamples(),
+                                   description="Labels joined (prediction tokens verified).")
+    predictions: VariantSamples = Field(default=VariantSamples(),
+                                        description="Predictions served with a token.")
+
+
 class LookMetric(StatusModel):
     """One metric at one look: its verdict and numbers."""
 
@@ -73,6 +82,8 @@ class LookMetric(StatusModel):
     lower: float | None = None
     upper: float | None = None
     p_value: float | None = None
+    label_coverage: LabelCoverage | None = Field(
+        default=None, description="feedbackAccuracy: labels received / predictions served.")
 
 
 class MetricResult(LookMetric):

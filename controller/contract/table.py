@@ -272,6 +272,13 @@ def parse_table(raw: Mapping[str, Any] | bytes | str) -> RoutingTable:
         raise table_error(exc) from None
 
 
+def serving_window(candidate: str, step: int) -> str:
+    """The table's `window` during canary step `step` of `candidate`: the serving window
+    labels are attributed to (metric label `served`), written by the operator, read by the
+    analysis."""
+    return f"{candidate}/step-{step}"
+
+
 def check_successor(current: RoutingTable | None, new: RoutingTable) -> None:
     """A table older than the applied one is stale (a late write from an old engine)."""
     if current is not None and new.version < current.version:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from controller.api.spec import ModelRolloutSpec
 from controller.api.strategy import AnalysisStep, CanaryStep, ChaosStep
-from controller.contract.table import CANDIDATE
+from controller.contract.table import CANDIDATE, serving_window
 from controller.rollout.split import Faults, Mirror, TrafficSplit
 
 
@@ -102,10 +102,6 @@ def canary_split(spec: ModelRolloutSpec, stable: str, candidate: str, index: int
     return TrafficSplit(stable, candidate, live_weight(steps, index), shadows, faults,
                         window=window)
 
-
-def serving_window(candidate: str, index: int) -> str:
-    """What labels of predictions served now are attributed to: `<candidate>/step-<index>`."""
-    return f"{candidate}/step-{index}"
 
 
 def step_duration(step: CanaryStep) -> int | None:

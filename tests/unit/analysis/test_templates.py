@@ -158,3 +158,18 @@ def test_window_is_whole_seconds_never_negative() -> None:
     start = WINDOW.start
     assert Window(start, start + timedelta(seconds=9.99)).duration == "9s"
     assert Window(start, start - timedelta(seconds=5)).seconds == 0
+
+
+def test_feedback_accuracy_counts_the_labels_of_the_serving_window() -> None:
+    metric = Metric.model_validate({"name": "accuracy", "template": "feedbackAccuracy",
+                                    "labelDelaySeconds": 600})
+    p = plan_metric(metric, 0, scope='namespace="ns"', step_seconds=60, served="r2/step-1")
+    q = counts(p)
+    assert 'served="r2/step-1"' in (q.successes or "")
+    assert 'served="r2/step-1"' in q.trials
+    assert p.label_delay_seconds == 600
+    assert p.coverage is not None
+    assert p.coverage.trials == ('sum(increase(modelrouter_predictions_served_total{'
+                                 'variant="{{variant}}",served="r2/step-1",namespace="ns"}'
+                                 '[{{window}}]))')
+    assert plan(template="errorRate").coverage is None
