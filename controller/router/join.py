@@ -118,12 +118,12 @@ class LabelJoin:
         try:
             token, label, reward = parse_feedback(body, max_depth, self.settings.max_reward)
             claims = self._authentic(token)
-        except FeedbackError as error:
-            return 400, {"error": str(error)}
-        except TokenError as error:
-            self.metrics.refused.inc((error.reason,))
-            return REFUSAL_STATUS.get(error.reason, 400), {"error": str(error),
-                                                           "reason": error.reason}
+        except FeedbackError as bad:
+            return 400, {"error": str(bad)}
+        except TokenError as refused:  # a name of its own: mypyc types each `as` variable
+            self.metrics.refused.inc((refused.reason,))
+            return REFUSAL_STATUS.get(refused.reason, 400), {"error": str(refused),
+                                                             "reason": refused.reason}
         return 200, self._count(claims, label, reward)
 
     def _authentic(self, token: str) -> Claims:
