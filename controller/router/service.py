@@ -60,6 +60,7 @@ class RouterService:
                               self._wall_clock)
         self.pools = PoolSet(cfg.max_idle_per_backend)
         self.router = Router(self.telemetry, cfg.proxy, self._rng, clock, self.join)
+        self._show_bounds()
         self.holder = TableHolder(self._apply, self._count_rejection)
         self.admin = AdminApp(self.router, self.holder, self.telemetry,
                               AdminToken(cfg.admin_token_file), cfg.table_writes)
@@ -96,7 +97,15 @@ class RouterService:
     def _count_rejection(self, reason: str) -> None:
         self.metrics.table_rejected.inc((reason,))
 
+    def _show_bounds(self) -> None:
+        """The proxy's bounds on kept answers beside the join's (modelrouter_limit)."""
+        proxy, m = self.config.proxy, self.join.metrics
+        m.limit.set(("stored_response_bytes",), proxy.max_stored_response_bytes)
+        m.limit.set(("shadow_inflight",), proxy.max_shadow_inflight)
+        m.usage.set(("shadow_inflight",), self.router.shadow_inflight)
+
     def _sweep(self) -> None:
+        self._show_bounds()
         now = time.monotonic()  # the clock HttpConnection stamps activity with
         for registry in self._registries:
             for conn in list(registry):

@@ -108,6 +108,8 @@ def test_forged_tampered_replayed_and_expired_tokens_are_refused_and_counted() -
         h.put_table(table(1, h.backend(label_backend("cat")).address))
         token, old = predict(h), predict(h)
         assert send_feedback(h, {"token": token, "label": "cat"})[0] == 200
+        wait_for(lambda: h.metric("modelrouter_limit_usage", setting="replay_filter_entries") == 1,
+                 what="the replay filter's size")
         status, answer = send_feedback(h, {"token": token, "label": "dog"})
         assert (status, answer["reason"]) == (409, "replayed")
         tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
@@ -126,6 +128,13 @@ def test_forged_tampered_replayed_and_expired_tokens_are_refused_and_counted() -
                               ("expired", 1)):
             assert m("modelrouter_feedback_refused_total", reason=reason) == count, reason
         assert m("modelrouter_feedback_total") == 1  # only the genuine first label
+        # every bound of the path is exported, with what it holds
+        assert m("modelrouter_limit", setting="replay_filter_entries") == 1_000_000
+        assert m("modelrouter_limit", setting="stored_response_bytes") == 1 << 20
+        assert m("modelrouter_limit", setting="feedback_body_bytes") == 64 << 10
+        # a day on, the counted id has expired from the filter: it holds nothing
+        wait_for(lambda: m("modelrouter_limit_usage", setting="replay_filter_entries") == 0,
+                 what="the replay filter emptied")
     finally:
         h.close()
 
