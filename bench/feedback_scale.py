@@ -174,12 +174,15 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             f"the last {arrivals[-1][0] / DAY:.1f} days late")
         statuses: dict[int, int] = {}
         scraped: dict[str, float] = {}
+        filters: list[int] = []
         started = time.monotonic()
         for n, (delay, served_by, token, label) in enumerate(arrivals):
             if n == len(arrivals) // 2:
                 victim = 1 % len(replicas)
                 log(f"restarting replica {victim} at day {delay / DAY:.1f}")
                 scraped = replicas[victim].metrics()
+                filters = [int(r.sample("modelrouter_limit_usage",
+                                        setting="replay_filter_entries")) for r in replicas]
                 replicas[victim].stop(signal.SIGKILL)
                 replicas[victim] = Replica(work, args)
             clock.advance_to(delay)
@@ -208,9 +211,7 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "rss_mib_idle": [round(b / 2**20, 1) for b in idle_rss],
             "rss_mib_after": [round(r.memory("VmRSS") / 2**20, 1) for r in replicas],
             "rss_mib_peak": [round(r.memory("VmHWM") / 2**20, 1) for r in replicas],
-            "replay_filter_entries": [int(total(s, "modelrouter_limit_usage",
-                                                setting="replay_filter_entries"))
-                                      for s in final],
+            "replay_filter_entries_at_restart": filters,
         }
     finally:
         for replica in replicas:

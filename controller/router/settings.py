@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-validity", type=_positive, default=30 * 86_400.0,
                    help="s a label may come after its prediction")
     p.add_argument("--replay-filter-entries", type=_at_least_one, default=1_000_000,
-                   help="token ids remembered against replays (about 130 bytes each)")
+                   help="token ids remembered against replays (about 170 bytes each)")
     p.add_argument("--late-shadow-entries", type=_at_least_one, default=100_000,
                    help="shadow answers that came after the primary's, kept for labels")
     p.add_argument("--late-shadow-ttl", type=_positive, default=3600.0, help="s")
