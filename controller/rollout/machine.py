@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from controller.api.status import Mirror as MirrorStatus
 from controller.api.status import Traffic
-from controller.contract.table import CANDIDATE
+from controller.contract.table import CANDIDATE, serving_window
 from controller.rollout.commands import Command, InvalidCommand
 from controller.rollout.conditions import rfc3339
 from controller.rollout.draft import Draft, parse_time
@@ -259,7 +259,9 @@ def _traffic(draft: Draft) -> TrafficSplit:
     candidate = draft.candidate
     if candidate is None or draft.spec.strategy.blue_green:
         # blue/green: the candidate answers only on its preview Service until the switch
-        window = "" if candidate is None else f"{candidate}/preview"
+        # the window the analysis reads labels of (analyzer: serving_window of the step)
+        window = "" if candidate is None else serving_window(
+            candidate, draft.status.current_step_index or 0)
         return TrafficSplit(stable, candidate, 0, shadows, window=window)
     index = draft.status.current_step_index or 0
     return canary_split(draft.spec, stable, candidate, index, _candidate_ready(draft), shadows)
