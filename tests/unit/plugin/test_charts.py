@@ -107,7 +107,8 @@ def test_the_demo_report_uses_the_same_plots() -> None:
 
 
 def test_label_coverage_is_drawn_per_variant_when_looks_report_it() -> None:
-    looks: list[dict[str, Any]] = [{"at": f"2026-03-01T12:0{i}:00Z", "verdict": "Inconclusive", "metrics": [
+    looks: list[dict[str, Any]] = [
+        {"at": f"2026-03-01T12:0{i}:00Z", "verdict": "Inconclusive", "metrics": [
         {"name": "accuracy", "verdict": "Inconclusive", "estimate": 0.01, "lower": -0.02,
          "upper": 0.03, "samples": {"stable": 400 * i, "candidate": 100 * i},
          "labelCoverage": {"labels": {"stable": 400 * i, "candidate": 100 * i},
