@@ -80,7 +80,7 @@ def test_a_late_shadow_answer_is_joined_here_and_counted_unjoined_elsewhere() ->
     second = Harness(token_keys_file=str(keys))
     try:
         fast, slow = first.backend(label_backend("cat")), first.backend(label_backend("cat"),
-                                                                        delay_s=0.3)
+                                                                        delay_s=1.0)
         for h in (first, second):
             h.put_table(table(1, fast.address, shadows=[
                 {"name": "shadow-a", "backends": [slow.address],
