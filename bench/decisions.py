@@ -19,8 +19,11 @@ ours/fixed, as the interval's p99 by flagger, over the buckets by kayenta). Late
 lognormal (median 100 ms, sigma 0.5). fixed tests use alpha / 2 per metric (Bonferroni) so
 that all statistical judges work at a family-wise alpha of 0.05.
 
-Run: python -m bench.decisions [--sims N] [--seed S]. One JSON line per scenario, then a
-summary line.
+Clustered users: sticky, heavy-tailed, heterogeneous users judged
+request-level vs unit-level (A/A false rollbacks, power, time to decision).
+
+Run: python -m bench.decisions [--sims N] [--clustered-sims N] [--seed S]. One JSON line per
+scenario, then a summary line.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from controller.analysis.sequential import (
     sequential_proportions,
 )
 from controller.analysis.stats import mann_whitney_counts_z
+from tests import clustered_users
 
 Array = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -241,6 +245,67 @@ def scenarios() -> list[Scenario]:
     return out
 
 
+# Clustered users (issue 14): the same canary, but the requests come from 5000 sticky users
+# per rollout (tests.clustered_users: lognormal activity, Beta-distributed failure
+# probabilities). The error-rate guardrail is judged request-level (binomial variance, as
+# for random splits) and unit-level (variance across 16 hashed unit buckets, delta method,
+# t-mapped mSPRT, as the analysis does when builtin.unit is set). A/A: false rollbacks; a
+# candidate failing one (two) more request(s) in 100 for every user: power, time to decision.
+CLUSTERED_WEIGHT, UNIT_BUCKETS = 0.2, 16
+CLUSTERED_SCENARIOS = (("clustered_aa_w20", 0.0), ("clustered_errors_plus1pt_w20", 0.01),
+                       ("clustered_errors_plus2pt_w20", 0.02))
+CLUSTERED_POPULATION = clustered_users.Population(
+    users=5000, requests_per_look=REQUEST_RATE * INTERVAL_S, activity_sigma=1.0,
+    error_concentration=2.0)
+
+
+def _flags(log_lr: Array, n_b: Array) -> npt.NDArray[np.bool_]:
+    return np.asarray((np.maximum.accumulate(log_lr, axis=1) >= math.log(1 / ALPHA))
+                      & (n_b >= MIN_SAMPLES))
+
+
+def run_clustered(rng: np.random.Generator, sims: int) -> list[dict[str, Any]]:
+    planned_b = REQUEST_RATE * CLUSTERED_WEIGHT * INTERVAL_S * LOOKS
+    lines = []
+    for name, extra in CLUSTERED_SCENARIOS:
+        c = clustered_users.simulate(rng, sims=sims, looks=LOOKS, weight=CLUSTERED_WEIGHT,
+                                     buckets=UNIT_BUCKETS, population=CLUSTERED_POPULATION,
+                                     candidate_extra_error=extra)
+        clustered_users.self_check(c, planned_b, ALPHA)
+        n_a, n_b = c.trials[:, :, 0].sum(-1), c.trials[:, :, 1].sum(-1)
+        x_a, x_b = c.errors[:, :, 0].sum(-1), c.errors[:, :, 1].sum(-1)
+        per_look_b = np.diff(n_b, axis=1, prepend=0.0)
+        flags = {"request_level": _flags(msprt_log_lr(x_a, n_a, x_b, n_b, planned_b), n_b),
+                 "unit_level": _flags(clustered_users.unit_level_log_lr(c, planned_b, ALPHA), n_b)}
+        key = "false_rollback_rate" if extra == 0 else "power"
+        methods = {}
+        for method, f in flags.items():
+            result = summarise(f, per_look_b)
+            result[key] = result.pop("rollback_rate")
+            methods[method] = result
+        lines.append({"scenario": name, "canary_weight": CLUSTERED_WEIGHT,
+                      "users": CLUSTERED_POPULATION.users, "unit_buckets": UNIT_BUCKETS,
+                      "candidate_extra_error": extra, "sims": sims, "looks": LOOKS,
+                      "methods": methods})
+    return lines
+
+
+def clustered_summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    aa = lines[0]["methods"]
+    sims = lines[0]["sims"]
+    noise = 3 * math.sqrt(ALPHA * (1 - ALPHA) / sims)
+    per_method: dict[str, Any] = {}
+    for m in ("request_level", "unit_level"):
+        per_method[m] = {"aa_false_rollback_rate": aa[m]["false_rollback_rate"]}
+        for line in lines[1:]:
+            tag = line["scenario"].removeprefix("clustered_").removesuffix("_w20")
+            per_method[m][f"power_{tag}"] = line["methods"][m]["power"]
+            per_method[m][f"mean_seconds_to_decision_{tag}"] = line["methods"][m]["mean_seconds"]
+    return per_method | {
+        "unit_level_false_rollbacks_within_alpha":
+            aa["unit_level"]["false_rollback_rate"] <= ALPHA + noise}
+
+
 def summary(lines: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     null = [ln for ln in lines if "aa_" in ln["scenario"]]
     alt = [ln for ln in lines if "aa_" not in ln["scenario"]]
@@ -265,6 +330,8 @@ def summary(lines: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sims", type=int, default=5000, help="rollouts per scenario")
+    parser.add_argument("--clustered-sims", type=int, default=500,
+                        help="rollouts per clustered-users scenario (1000 users each)")
     parser.add_argument("--seed", type=int, default=20240601)
     args = parser.parse_args(argv)
     if args.sims < 10:
@@ -273,9 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     self_check(rng)
     lines = [run_scenario(rng, sc, args.sims) for sc in scenarios()]
-    for ln in lines:
+    clustered_lines = run_clustered(rng, max(args.clustered_sims, 10))
+    for ln in lines + clustered_lines:
         print(json.dumps(ln, sort_keys=True))
-    print(json.dumps(summary(lines, time.perf_counter() - start), sort_keys=True))
+    final = summary(lines, time.perf_counter() - start)
+    final["clustered_users"] = clustered_summary(clustered_lines)
+    print(json.dumps(final, sort_keys=True))
     return 0
 
 

@@ -110,6 +110,8 @@ _PREDICTION = {"builtin": {"prediction": {"path": "predictions[0].label"}}}
 _SEGMENTS = {"builtin": {"unit": {"header": "x-user-id"}, "overrides": {"segments": [
     {"name": "beta", "variant": "candidate", "units": ["u1", "u2"]}]}}}
 _LONG = "m" * 70
+_JUDGED_MIRROR = {"mirror": {"percent": 50, "analysis": {"durationSeconds": 60}}}
+_BLUE_GREEN = {"blueGreen": {"prePromotionAnalysis": {"durationSeconds": 60}}}
 
 CASES = [
     InvalidCase("label-delay-on-error-rate", _metrics(
@@ -253,6 +255,25 @@ CASES = [
                 _metrics({"name": "errors", "template": "errorRate", "toleranceBasisPoints": 50,
                           "minimumEffectBasisPoints": 50}),
                 "spec.analysis.metrics[0].minimumEffectBasisPoints", "must exceed"),
+    InvalidCase("relative-and-absolute-tolerance",
+                _metrics({"name": "errors", "template": "errorRate", "toleranceBasisPoints": 50,
+                          "relativeToleranceBasisPoints": 1000}),
+                "spec.analysis.metrics[0].relativeToleranceBasisPoints", "not both"),
+    InvalidCase("quantile-without-latency-quantile",
+                _metrics({"name": "errors", "template": "errorRate", "quantile": 99}),
+                "spec.analysis.metrics[0].quantile", "latencyQuantile"),
+    InvalidCase("latency-quantile-without-quantile",
+                _metrics({"name": "p99", "template": "latencyQuantile"}),
+                "spec.analysis.metrics[0].quantile", "latencyQuantile"),
+    InvalidCase("latency-quantile-with-absolute-tolerance",
+                _metrics({"name": "p99", "template": "latencyQuantile", "quantile": 99,
+                          "toleranceBasisPoints": 50}),
+                "spec.analysis.metrics[0].toleranceBasisPoints", "relativeToleranceBasisPoints"),
+    InvalidCase("relative-minimum-effect-within-tolerance",
+                _metrics({"name": "p99", "template": "latencyQuantile", "quantile": 99,
+                          "relativeToleranceBasisPoints": 1000,
+                          "minimumEffectBasisPoints": 500}),
+                "spec.analysis.metrics[0].minimumEffectBasisPoints", "must exceed"),
     InvalidCase("latency-higher-is-better",
                 _metrics({"name": "shift", "template": "latencyShift",
                           "direction": "HigherIsBetter"}),
@@ -268,6 +289,15 @@ CASES = [
     InvalidCase("provider-error-deadline-too-long",
                 _policy("onProviderError", deadlineSeconds=100_000),
                 "spec.analysis.onProviderError.deadlineSeconds"),
+    InvalidCase("judged-mirror-with-its-own-duration",
+                _step(1, {"mirror": {**_JUDGED_MIRROR["mirror"], "durationSeconds": 60}}),
+                "spec.strategy.canary.steps[1].mirror.durationSeconds", "analysis.durationSeconds"),
+    InvalidCase("judged-mirror-without-analysis", _both(_drop("analysis"),
+                                                        _step(1, _JUDGED_MIRROR)),
+                "spec.analysis", "mirror step's analysis"),
+    InvalidCase("blue-green-preview-judged-without-mirror", _set(_spec, "strategy", {
+        "blueGreen": {**_BLUE_GREEN["blueGreen"], "previewMirrorPercent": 0}}),
+                "spec.strategy.blueGreen.previewMirrorPercent", "mirrored"),
     InvalidCase("shadow-name-too-long",
                 _set(_spec, "shadows", [{"name": "s" * 16, "mirrorPercent": 10, "template": {
                     "spec": {"containers": [{"name": "s", "image": "model:2"}]}}}]),
@@ -289,6 +319,8 @@ class ValidCase:
 
 
 VALID_CASES = [
+    ValidCase("judged-mirror-step", _step(1, _JUDGED_MIRROR)),
+    ValidCase("blue-green-preview-judged", _set(_spec, "strategy", _BLUE_GREEN)),
     ValidCase("feedback-accuracy-with-prediction", _both(
         _set(_spec, "trafficRouting", _PREDICTION),
         _metrics({"name": "accuracy", "template": "feedbackAccuracy", "role": "Success",
@@ -304,6 +336,11 @@ VALID_CASES = [
         _step(1, {"chaos": {"fractionBasisPoints": 500, "corruptPrediction": True}}))),
     ValidCase("latency-threshold-on-the-grid", _metrics(
         {"name": "slow", "template": "latencyOver", "thresholdMilliseconds": 250})),
+    ValidCase("relative-tolerance-and-latency-quantile", _metrics(
+        {"name": "errors", "template": "errorRate", "relativeToleranceBasisPoints": 1000,
+         "minimumEffectBasisPoints": 2000},
+        {"name": "p99", "template": "latencyQuantile", "quantile": 99,
+         "relativeToleranceBasisPoints": 2000})),
     ValidCase("on-inconclusive-and-deadlines", _both(
         _step(1, {"analysis": {"durationSeconds": 60, "minSamples": 500,
                                "onInconclusive": "Rollback"}}),

@@ -14,16 +14,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
-from controller.analysis.observations import Answer, Sizing, latency_note, to_observations
-from controller.analysis.outcome import (
-    MAX_OUTCOME_REASON,
-    TRAFFIC,
-    Fetched,
-    Look,
-    conclude,
-    streak,
-    unjudged,
+from controller.analysis.labels import coverage_of, labelled, maturing
+from controller.analysis.observations import (
+    DISCORDANT,
+    Answer,
+    Sizing,
+    latency_note,
+    pairs_of,
+    to_observations,
 )
+from controller.analysis.outcome import TRAFFIC, Fetched, Look, conclude, streak, unjudged
+from controller.analysis.paired import mcnemar_note
 from controller.analysis.provider import (
     BucketCounts,
     Counts,
@@ -35,22 +36,28 @@ from controller.analysis.provider import (
     SummaryQuery,
     Window,
 )
-from controller.analysis.report import clip
+from controller.analysis.shadows import judged_shadows, previous_shadow, shadow_verdict
 from controller.analysis.templates import (
     ConfigError,
     MetricPlan,
+    Query,
     plan_metrics,
     traffic_query,
 )
 from controller.analysis.types import MetricObservations
 from controller.api.spec import Analysis, PrometheusSource
-from controller.api.status import AnalysisStatus, LabelCoverage, ModelRolloutStatus, VariantSamples
+from controller.api.status import (
+    AnalysisStatus,
+    LabelCoverage,
+    ModelRolloutStatus,
+    ShadowVerdict,
+)
 from controller.api.strategy import AnalysisStep
 from controller.contract.table import CANDIDATE, STABLE, serving_window
 from controller.rollout.draft import parse_time
 from controller.rollout.model import AnalysisOutcome, Observation
 from controller.rollout.ref import RolloutRef
-from controller.rollout.steps import analysis_step
+from controller.rollout.steps import analysis_step, candidate_is_shadow
 
 # The router's series as most Kubernetes scrape configs label them (kube-prometheus and
 # the community chart both add namespace and pod): one rollout's router pods only.
@@ -98,6 +105,14 @@ def srm_weights(observation: Observation) -> tuple[int, int] | None:
     return traffic.stable_weight, traffic.candidate_weight
 
 
+def sticky_units(observation: Observation) -> bool:
+    """Users are the unit of randomization (the builtin router's sticky unit): then they
+    are the unit of analysis too."""
+    builtin = observation.spec.traffic_routing.builtin
+    return observation.spec.traffic_routing.kind == "builtin" and builtin is not None \
+        and builtin.unit is not None
+
+
 def _ask(provider: MetricProvider, query: CountsQuery | HistogramQuery | SummaryQuery,
          variant: str, window: Window) -> Answer | Empty:
     if isinstance(query, CountsQuery):
@@ -121,14 +136,19 @@ class _Collector:
     coverage: dict[str, LabelCoverage] = field(default_factory=dict)
 
     def answers(self, name: str, query: CountsQuery | HistogramQuery | SummaryQuery,
-                variants: Sequence[str]) -> dict[str, Answer] | None:
+                variants: Sequence[str], *, candidate_query: Query | None = None,
+                candidate: str = CANDIDATE) -> dict[str, Answer] | None:
+        """Each variant's answer, keyed stable/candidate; `candidate` names the variant
+        asked for the candidate's arm (a long-lived shadow's name when it is judged)."""
         got: dict[str, Answer] = {}
-        for variant in variants:
+        for key in variants:
+            variant = candidate if key == CANDIDATE else key
+            asked = candidate_query if key == CANDIDATE and candidate_query else query
             if self.down is not None:
                 self.errors[name] = f"{variant}: {self.down.describe()}"
                 return None
             try:
-                answer = _ask(self.provider, query, variant, self.window)
+                answer = _ask(self.provider, asked, variant, self.window)
             except ProviderError as exc:
                 self.errors[name] = f"{variant}: {exc.describe()}"
                 if exc.kind != "query":
@@ -137,15 +157,23 @@ class _Collector:
             if isinstance(answer, Empty):
                 self.missing[name] = f"no data for {variant}: {answer.describe()}"
                 return None
-            got[variant] = answer
+            got[key] = answer
         return got
 
-    def metric(self, plan: MetricPlan) -> None:
-        answers = self.answers(plan.name, plan.query, plan.variants)
-        baseline = candidate = None
+    def metric(self, plan: MetricPlan, candidate: str = CANDIDATE) -> None:
+        answers = self.answers(plan.name, plan.query, plan.variants,
+                               candidate_query=plan.candidate_query, candidate=candidate)
+        if answers is not None and plan.discordant_query is not None:
+            other = self.answers(plan.name, plan.discordant_query, (CANDIDATE,),
+                                 candidate=candidate)
+            answers = None if other is None else {**answers, DISCORDANT: other[CANDIDATE]}
+        baseline = candidate_obs = None
         if answers is not None:
             try:
-                baseline, candidate = to_observations(plan, answers)
+                baseline, candidate_obs = to_observations(plan, answers)
+                if DISCORDANT in answers:
+                    self.notes[plan.name] = mcnemar_note(
+                        pairs_of(plan, answers[CANDIDATE], answers[DISCORDANT]))
             except ProviderError as exc:
                 self.errors[plan.name] = exc.describe()
             base, cand = answers.get(STABLE), answers.get(CANDIDATE)
@@ -153,28 +181,19 @@ class _Collector:
                 note = latency_note(base, cand)
                 if note:
                     self.notes[plan.name] = note
-        self.observations[plan.name] = MetricObservations(plan.name, baseline, candidate)
-        if plan.coverage is not None and answers is not None:
+        self.observations[plan.name] = MetricObservations(plan.name, baseline, candidate_obs)
+        if plan.coverage is not None and answers is not None and candidate == CANDIDATE:
             self.label_coverage(plan.name, plan.coverage)
 
     def label_coverage(self, name: str, query: CountsQuery) -> None:
-        """Labels / predictions served per variant: for people, never judged (a variant
-        with no predictions yet simply has no coverage to show)."""
-        got = self.answers(name + " coverage", query, (STABLE, CANDIDATE))
-        self.missing.pop(name + " coverage", None)  # informational: never a gap or error
+        """Labels / predictions served per variant: for people, never judged nor a gap."""
+        key = name + " coverage"
+        got = self.answers(key, query, (STABLE, CANDIDATE))
+        self.missing.pop(key, None)
         if self.down is None:
-            self.errors.pop(name + " coverage", None)
-        if got is None:
-            return
-        labels, served = {}, {}
-        for variant, answer in got.items():
-            if isinstance(answer, Counts):
-                labels[variant], served[variant] = round(answer.successes), round(answer.trials)
-        self.coverage[name] = LabelCoverage(
-            labels=VariantSamples(stable=max(labels.get(STABLE, 0), 0),
-                                  candidate=max(labels.get(CANDIDATE, 0), 0)),
-            predictions=VariantSamples(stable=max(served.get(STABLE, 0), 0),
-                                       candidate=max(served.get(CANDIDATE, 0), 0)))
+            self.errors.pop(key, None)
+        if got is not None:
+            self.coverage[name] = coverage_of(got)
 
     def traffic(self, query: CountsQuery) -> tuple[int, int] | None:
         answers = self.answers(TRAFFIC, query, (STABLE, CANDIDATE))
@@ -185,14 +204,35 @@ class _Collector:
 
 
 def fetch(provider: MetricProvider, plans: Sequence[MetricPlan], window: Window,
-          traffic: CountsQuery | None) -> Fetched:
-    """Ask the provider for every metric and variant (and the live split, if checked)."""
+          traffic: CountsQuery | None, candidate: str = CANDIDATE) -> Fetched:
+    """Ask the provider for every metric and variant (and the live split, if checked);
+    `candidate` is the variant judged against the stable (a shadow's name for a shadow)."""
     collector = _Collector(provider, window)
     for plan in plans:
-        collector.metric(plan)
+        collector.metric(plan, candidate)
     observed = collector.traffic(traffic) if traffic is not None else None
     return Fetched(collector.observations, collector.missing, collector.errors, observed,
                    collector.notes, collector.down, collector.coverage)
+
+
+def _say_left_out(outcome: AnalysisOutcome, analysis: Analysis, plans: Sequence[MetricPlan]
+                  ) -> AnalysisOutcome:
+    """Name the metrics this step cannot observe (and so does not judge) in its message."""
+    planned = {p.name for p in plans}
+    left = [m.name for m in analysis.metrics if m.name not in planned]
+    if not left or outcome.status is None:
+        return outcome
+    note = (f"; not judged at this live step: {', '.join(left)} (shadowAgreement needs the "
+            "candidate mirrored: judged in mirror steps)")
+    return _append(outcome, note)
+
+
+def _append(outcome: AnalysisOutcome, note: str) -> AnalysisOutcome:
+    """`note` added to the outcome's reason and to its status message."""
+    if outcome.status is None:
+        return outcome
+    status = outcome.status.model_copy(update={"message": (outcome.status.message + note)[:4096]})
+    return replace(outcome, reason=outcome.reason + note, status=status)
 
 
 ProviderFactory = Callable[[PrometheusSource], MetricProvider]
@@ -230,11 +270,14 @@ class PrometheusAnalyzer:
             return AnalysisOutcome("Error", "spec.analysis is not set: nothing to judge")
         look = Look(analysis, [], sizing(analysis, step), srm_weights(observation), previous,
                     now)
+        scope = render_scope(self.scope, rollout)
         served = "" if status.candidate_revision is None else serving_window(
             status.candidate_revision, status.current_step_index or 0)
         try:
-            plans = plan_metrics(analysis.metrics, scope=render_scope(self.scope, rollout),
-                                 step_seconds=analysis.interval_seconds, served=served)
+            plans = labelled(plan_metrics(
+                analysis.metrics, scope=scope, step_seconds=analysis.interval_seconds,
+                as_shadow=candidate_is_shadow(spec, status.current_step_index),
+                unit_level=sticky_units(observation)), analysis.metrics, scope, served)
         except ConfigError as exc:
             # The candidate is not at fault and waiting fixes nothing: pause for a person
             # (whatever the error policy) until the spec is fixed.
@@ -246,23 +289,46 @@ class PrometheusAnalyzer:
         if isinstance(window, str):
             return unjudged(look, "NoData", window)
         query = traffic_query(render_scope(self.scope, rollout)) if look.weights else None
-        # Labels still maturing: not judged yet, and nothing passes before they are.
-        maturing = [p for p in plans if p.label_delay_seconds > window.seconds]
-        judged = [p for p in plans if p not in maturing]
-        wait = "; ".join(f"{p.name}: labels maturing (labelDelaySeconds {p.label_delay_seconds}"
-                         f", the step is {window.seconds}s old)" for p in maturing)
+        provider = self._provider(analysis.prometheus)
+        # Labels still maturing are not judged yet, and nothing passes before they are.
+        judged, waiting = maturing(plans, window)
         if not judged:
-            return unjudged(look, "Inconclusive", f"waiting: {wait}")
-        fetched = fetch(self._provider(analysis.prometheus), judged, window, query)
-        early_pass = not maturing and (
+            return unjudged(look, "Inconclusive", f"waiting: {waiting}")
+        fetched = fetch(provider, judged, window, query)
+        early_pass = not waiting and (
             step is None or step.min_samples is not None or not step.duration_seconds)
         outcome = conclude(Look(analysis, judged, look.sizing, look.weights, previous, now,
                                 early_pass), fetched)
-        if maturing and outcome.status is not None:
-            message = clip(f"{outcome.reason}; {wait}", MAX_OUTCOME_REASON)
-            outcome = replace(outcome, reason=message,
-                              status=outcome.status.model_copy(update={"message": message}))
-        return outcome
+        outcome = _say_left_out(outcome, analysis, plans)
+        if waiting:
+            outcome = _append(outcome, f"; {waiting}")
+        if fetched.down is not None:
+            return outcome  # Prometheus is down: the shadows would wait for it too
+        return replace(outcome, shadows=self._shadows(rollout, observation, provider, window,
+                                                      look))
+
+    def _shadows(self, rollout: RolloutRef, observation: Observation, provider: MetricProvider,
+                 window: Window, look: Look) -> tuple[ShadowVerdict, ...]:
+        """Each Ready long-lived shadow judged as a shadow against the stable."""
+        shadows = judged_shadows(observation)
+        if not shadows:
+            return ()
+        scope = render_scope(self.scope, rollout)
+        plans, _ = maturing(labelled(plan_metrics(
+            look.analysis.metrics, scope=scope, step_seconds=look.analysis.interval_seconds,
+            as_shadow=True), look.analysis.metrics, scope, ""), window)
+        if not plans:
+            return ()
+        verdicts = []
+        for shadow in shadows:
+            fetched = fetch(provider, plans, window, None, candidate=shadow.name)
+            previous = previous_shadow(observation.status, shadow.name)
+            outcome = conclude(Look(look.analysis, plans, look.sizing, None, previous,
+                                    look.now), fetched)
+            verdict = shadow_verdict(shadow, outcome)
+            if verdict is not None:
+                verdicts.append(verdict)
+        return tuple(verdicts)
 
     def _window(self, status: ModelRolloutStatus, now: datetime) -> Window | str:
         """The step's window, or why there is none yet (not counted as missing data)."""

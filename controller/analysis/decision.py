@@ -13,17 +13,18 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from controller.analysis.histogram import cumulative_to_counts, share_slower_than
+from controller.analysis.compare import Comparison, compare
+from controller.analysis.effects import relative_lift
 from controller.analysis.multiple import holm_adjust
 from controller.analysis.power import more_samples_needed
 from controller.analysis.sequential import (
     OneSided,
-    proportion_variance,
+    confidence_multiplier,
+    information_ratio,
     sequential_sample_size,
     sequential_test,
 )
 from controller.analysis.srm import srm_check
-from controller.analysis.stats import chi_square_homogeneity, summary_from_sums
 from controller.analysis.types import (
     AnalysisPolicy,
     AnalysisState,
@@ -41,70 +42,29 @@ from controller.analysis.types import (
     Role,
     SplitObservation,
     StatResult,
+    UnitBucketedObservation,
     VariantObservation,
 )
-from controller.analysis.verdict_words import ci_level_text, harm_sign, p_text, verdict_words
+from controller.analysis.verdict_words import (
+    ci_level_text,
+    harm_sign,
+    lift_text,
+    p_text,
+    verdict_words,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class _Comparison:
-    """One metric reduced to an estimate of B - A with its variance and sizing inputs."""
-
-    estimate: float
-    variance: float
-    n_a: float
-    n_b: float
-    var_a: float  # per-observation variance of the baseline
-    var_b: float  # per-observation variance of the candidate
-    rate_a: float | None = None  # baseline rate, for rate metrics (variance depends on it)
-    shift_p_value: float | None = None
-
-
-
-
-def _rate_variance(successes: int, trials: int) -> float:
-    return proportion_variance(successes, trials) * trials
-
-
-def _compare_rates(sa: int, ta: int, sb: int, tb: int) -> _Comparison:
-    var = proportion_variance(sa, ta) + proportion_variance(sb, tb)
-    return _Comparison(sb / tb - sa / ta, var, ta, tb, _rate_variance(sa, ta),
-                       _rate_variance(sb, tb), sa / ta)
-
-
-def _compare(config: MetricConfig, a: VariantObservation, b: VariantObservation) -> _Comparison:
-    """Reduce observations to an estimate of B - A with its variance."""
-    if isinstance(a, ProportionObservation) and isinstance(b, ProportionObservation):
-        return _compare_rates(a.successes, a.trials, b.successes, b.trials)
-    if isinstance(a, HistogramObservation) and isinstance(b, HistogramObservation):
-        threshold = float(config.threshold) if config.threshold is not None else math.nan
-        slow_a, total_a = share_slower_than(a.buckets, threshold)
-        slow_b, total_b = share_slower_than(b.buckets, threshold)
-        # increase() extrapolates to non-integers; rounding keeps the count binomial.
-        ta, tb = round(total_a), round(total_b)
-        sa, sb = min(round(slow_a), ta), min(round(slow_b), tb)
-        rates = _compare_rates(sa, ta, sb, tb)
-        shift_test = chi_square_homogeneity(cumulative_to_counts(a.buckets),
-                                            cumulative_to_counts(b.buckets))
-        return _Comparison(rates.estimate, rates.variance, ta, tb, rates.var_a, rates.var_b,
-                           rates.rate_a, shift_test.p_value)
-    if isinstance(a, MeanObservation) and isinstance(b, MeanObservation):
-        n_a, mean_a, var_a = summary_from_sums(a.count, a.total, a.sum_squares)
-        n_b, mean_b, var_b = summary_from_sums(b.count, b.total, b.sum_squares)
-        return _Comparison(mean_b - mean_a, var_a / n_a + var_b / n_b, n_a, n_b, var_a, var_b)
-    raise ValueError(f"observations for metric {config.name!r} do not match kind {config.kind}")
-
-
-_OBSERVATION_TYPE = {MetricKind.PROPORTION: ProportionObservation,
-                     MetricKind.HISTOGRAM: HistogramObservation,
-                     MetricKind.MEAN: MeanObservation}
+_OBSERVATION_TYPE: dict[MetricKind, tuple[type, ...]] = {
+    MetricKind.PROPORTION: (ProportionObservation, UnitBucketedObservation),
+    MetricKind.HISTOGRAM: (HistogramObservation, UnitBucketedObservation),
+    MetricKind.MEAN: (MeanObservation,),
+    MetricKind.QUANTILE: (HistogramObservation,)}
 
 
 def _check_kind(config: MetricConfig, a: VariantObservation, b: VariantObservation) -> None:
     expected = _OBSERVATION_TYPE[config.kind]
-    if not (isinstance(a, expected) and isinstance(b, expected)):
+    if not (isinstance(a, expected) and type(a) is type(b)):
         raise ValueError(f"observations for metric {config.name!r} do not match kind "
-                         f"{config.kind}: expected {expected.__name__}")
+                         f"{config.kind}: expected {' or '.join(t.__name__ for t in expected)}")
 
 
 def _sample_count(obs: VariantObservation) -> float:
@@ -112,32 +72,46 @@ def _sample_count(obs: VariantObservation) -> float:
         return float(obs.trials)
     if isinstance(obs, HistogramObservation):
         return max((c for _, c in obs.buckets), default=0.0)
+    if isinstance(obs, UnitBucketedObservation):
+        return float(sum(obs.trials))
     return float(obs.count)
 
 
 def _enough_to_compare(config: MetricConfig, a: VariantObservation, b: VariantObservation) -> bool:
     need = 2.0 if config.kind is MetricKind.MEAN else 1.0
+    if isinstance(a, UnitBucketedObservation) and isinstance(b, UnitBucketedObservation) \
+            and min(len(a.trials), len(b.trials)) < 2:
+        return False  # one bucket has no spread to estimate a variance from
     return _sample_count(a) >= need and _sample_count(b) >= need
 
 
-def _required_samples(config: MetricConfig, comparison: _Comparison) -> float:
+def _absolute_tolerance(config: MetricConfig, comparison: Comparison) -> float:
+    """The margin in the metric's units (a relative one at the stable's current level)."""
+    if config.relative_tolerance is None:
+        return config.tolerance
+    return config.relative_tolerance * abs(comparison.level_a or 0.0)
+
+
+def _required_samples(config: MetricConfig, comparison: Comparison) -> float:
     """Candidate samples before this metric may pass: the plan, or more when the plan is
     too small to detect the minimum effect (guardrail), to show non-inferiority, or to show
     superiority (goal improve, or tolerance 0) by the minimum effect."""
-    if config.role is Role.SUCCESS and (config.goal is Goal.IMPROVE or config.tolerance <= 0):
+    tolerance = _absolute_tolerance(config, comparison)
+    if config.role is Role.SUCCESS and (config.goal is Goal.IMPROVE or tolerance <= 0):
         if config.min_effect is None:
             return float(config.planned_samples)
         # Show superiority when the candidate is truly better by the minimum effect.
         signal, harm = config.min_effect, -config.min_effect
     elif config.role is Role.SUCCESS:
-        signal, harm = config.tolerance, 0.0  # show NI when the candidate is truly as good
-    elif config.min_effect is not None:
-        signal, harm = config.min_effect - config.tolerance, config.min_effect
+        signal, harm = tolerance, 0.0  # show NI when the candidate is truly as good
+    elif config.min_effect is not None and config.min_effect > tolerance:
+        signal, harm = config.min_effect - tolerance, config.min_effect
     else:
         return float(config.planned_samples)
     var_b = comparison.var_b
-    if comparison.rate_a is not None:
-        # A rate's variance moves with the rate: size for the candidate at that harm.
+    if comparison.rate_a is not None and comparison.unit_buckets is None:
+        # A rate's variance moves with the rate: size for the candidate at that harm
+        # (unit buckets: their observed per-request variance keeps the design effect).
         rate_b = min(max(comparison.rate_a + harm_sign(config) * harm, 1e-6), 1 - 1e-6)
         var_b = rate_b * (1 - rate_b)
     ratio = comparison.n_a / comparison.n_b
@@ -149,19 +123,71 @@ def _required_samples(config: MetricConfig, comparison: _Comparison) -> float:
     return max(float(config.planned_samples), needed)
 
 
-def _run_test(config: MetricConfig, comparison: _Comparison, previous_p: float) -> StatResult:
+def _tested(config: MetricConfig, comparison: Comparison) -> tuple[float, float, float]:
+    """(estimate, variance, null) of the quantity tested. An absolute margin tests B - A
+    against it. A relative margin delta tests B - c A against 0 with c = 1 + delta when an
+    increase harms (1 - delta when a decrease does): B / A beyond c is exactly B - c A
+    beyond 0 (Fieller's linear form), which stays defined when A is near 0. A quantile with
+    a relative margin tests log(Q_B / Q_A) against log(c)."""
+    sign = harm_sign(config)
+    improve = config.role is Role.SUCCESS and config.goal is Goal.IMPROVE
+    if config.relative_tolerance is None:
+        return (comparison.estimate, comparison.variance,
+                0.0 if improve else sign * config.tolerance)
+    c = 1 + (0.0 if improve else sign * config.relative_tolerance)
+    a, b = comparison.level_a, comparison.level_b
+    if a is None or b is None:
+        return comparison.estimate, 0.0, 0.0  # no level: no information
+    if config.kind is MetricKind.QUANTILE:
+        if not (a > 0 and b > 0):
+            return 0.0, 0.0, 0.0
+        variance = comparison.var_level_b / b**2 + comparison.var_level_a / a**2
+        return math.log(b / a), variance, math.log(c)
+    return b - c * a, comparison.var_level_b + c * c * comparison.var_level_a, 0.0
+
+
+def _run_test(config: MetricConfig, comparison: Comparison, previous_p: float,
+              multiplier: float) -> StatResult:
     sign = harm_sign(config)
     harmful: OneSided = "greater" if sign > 0 else "less"
     safe: OneSided = "less" if sign > 0 else "greater"
     # Guardrail H0: harm <= tolerance. Success H0: harm >= tolerance (not non-inferior), or
     # for goal improve harm >= 0 (not better): the same test in the improvement direction.
-    improve = config.role is Role.SUCCESS and config.goal is Goal.IMPROVE
-    return sequential_test(
-        comparison.estimate, comparison.variance, n_a=comparison.n_a, n_b=comparison.n_b,
-        planned_n_b=config.planned_samples,
-        null_value=0.0 if improve else sign * config.tolerance,
+    estimate, variance, null = _tested(config, comparison)
+    res = sequential_test(
+        estimate, variance, n_a=comparison.n_a, n_b=comparison.n_b,
+        planned_n_b=config.planned_samples, null_value=null,
         alternative=harmful if config.role is Role.GUARDRAIL else safe,
-        alpha=config.alpha, previous_p=previous_p)
+        alpha=config.alpha, previous_p=previous_p, df=comparison.df)
+    if res.ci_low is None or config.relative_tolerance is None:
+        return replace(res, estimate=comparison.estimate)
+    # The running p is the tested quantity's; the interval shown is always for B - A.
+    half = multiplier * math.sqrt(comparison.variance)
+    return replace(res, estimate=comparison.estimate, ci_low=comparison.estimate - half,
+                   ci_high=comparison.estimate + half)
+
+
+def _multiplier(config: MetricConfig, comparison: Comparison) -> float:
+    r = information_ratio(comparison.n_b, config.planned_samples, config.alpha)
+    return confidence_multiplier(r, config.alpha, comparison.df) if r > 0 else math.inf
+
+
+def _lift(comparison: Comparison, multiplier: float) -> tuple[float | None, ...]:
+    """(lift, low, high): candidate / stable - 1 with a delta-method interval at the level
+    of the confidence sequence (valid at every look, like it)."""
+    a, b = comparison.level_a, comparison.level_b
+    if a is None or b is None:
+        return None, None, None
+    lift = relative_lift(a, comparison.var_level_a, b, comparison.var_level_b)
+    if lift is None:
+        return None, None, None
+    value, variance = lift
+    if variance <= 0:
+        return value, None, None
+    half = multiplier * math.sqrt(variance)
+    if not math.isfinite(half):
+        return value, None, None
+    return value, max(value - half, -1.0), value + half
 
 
 def _clipped(config: MetricConfig, res: StatResult) -> StatResult:
@@ -188,6 +214,11 @@ def _interval(result: MetricJudgement) -> str:
         return "interval not yet defined"
     return (f"{ci_level_text(result.ci_level)} CI {_signed(result.ci_low)}.."
             f"{_signed(result.ci_high)}")
+
+
+def _lift_text(result: MetricJudgement) -> str:
+    text = lift_text(result.lift, result.lift_low, result.lift_high)
+    return f"; {text}" if text else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,15 +256,19 @@ def _judge_metric(config: MetricConfig, observations: MetricObservations | None,
                               more_samples_needed(_sample_count(b), config.planned_samples),
                               reason)
         return _Judged(result, False, previous_p), None, config.planned_samples
-    comparison = _compare(config, a, b)
+    comparison = compare(config, a, b)
+    multiplier = _multiplier(config, comparison)
     res = _clipped(config, _run_test(config, comparison,
-                                     1.0 if previous_p is None else previous_p))
+                                     1.0 if previous_p is None else previous_p, multiplier))
     required = _required_samples(config, comparison)
     # sequential_test holds each side of its interval with 1 - alpha: both with 1 - 2 alpha.
     level = 1 - 2 * config.alpha if res.ci_low is not None else None
+    lift, lift_low, lift_high = _lift(comparison, multiplier) if res.ci_low is not None else (
+        None, None, None)
     result = MetricJudgement(config.name, config.role, MetricVerdict.INCONCLUSIVE, comparison.n_a,
                           comparison.n_b, res.estimate, res.ci_low, res.ci_high, res.p_value,
-                          None, 0.0, "", comparison.shift_p_value, level)
+                          None, 0.0, "", comparison.shift_p_value, level, lift, lift_low,
+                          lift_high, comparison.unit_buckets)
     return _Judged(result, False, res.p_value), res, required
 
 
@@ -258,7 +293,8 @@ def _verdict(config: MetricConfig, draft: MetricJudgement, res: StatResult, adju
     judged = replace(draft, verdict=verdict, n_baseline=res.n_a, n_candidate=n_b,
                      p_value=p, adjusted_p_value=adjusted, samples_needed=needed)
     reason = (f"{config.name}: candidate - baseline {_signed(res.estimate)} "
-              f"({_interval(judged)}) — {verdict_words(config, judged, _signed)}")
+              f"({_interval(judged)}{_lift_text(judged)}) — "
+              f"{verdict_words(config, judged, _signed)}")
     return replace(judged, reason=reason)
 
 
@@ -334,7 +370,8 @@ def _not_judged(result: MetricJudgement) -> MetricJudgement:
                         result.n_candidate, result.estimate, result.ci_low, result.ci_high,
                         result.p_value, result.adjusted_p_value, result.samples_needed,
                         f"not judged (sample ratio mismatch); {result.reason}",
-                        result.shift_p_value)
+                        result.shift_p_value, result.ci_level, result.lift, result.lift_low,
+                        result.lift_high, result.unit_buckets)
 
 
 def _overall(results: Sequence[MetricJudgement], missing: Sequence[str], state: AnalysisState,

@@ -179,36 +179,58 @@ def _metric_status(plan: MetricPlan, config: MetricConfig, decision: Decision, i
                                fetched.notes.get(plan.name)))
     if srm:
         reason = f"not judged (sample ratio mismatch): {reason}"
-    baseline = 0 if plan.shape is Shape.AGREEMENT else round(result.n_baseline)
+    baseline = 0 if plan.shape in ONE_ARM else round(result.n_baseline)
     return MetricResult(
         name=plan.name,
         verdict=_metric_verdict(plan.name, result.verdict, compared, fetched, srm),
         samples=VariantSamples(stable=max(baseline, 0),
                                candidate=max(round(result.n_candidate), 0)),
         estimate=result.estimate, lower=result.ci_low, upper=result.ci_high,
+        **_lift_fields(plan, result),
         # The running minimum the next look continues from (unchanged by distrusted data).
         p_value=decision.state.min_p_values.get(plan.name),
-        samples_needed=max(round(result.samples_needed), 0), test=test_name(plan),
+        samples_needed=max(round(result.samples_needed), 0), test=test_name(plan, result),
         label_coverage=fetched.coverage.get(plan.name),
         reason=clip(reason if reason.startswith(plan.name) else f"{plan.name}: {reason}"))
 
 
+# Shapes judged against a reference, without a stable arm of their own.
+ONE_ARM = (Shape.AGREEMENT, Shape.PAIRED)
+
+
+def _lift_fields(plan: MetricPlan, result: MetricJudgement) -> dict[str, float | None]:
+    """The lift where a level has a meaning (not for a one-arm comparison or the shift)."""
+    if plan.shape in (*ONE_ARM, Shape.LATENCY_SHIFT):
+        return {}
+    return {"lift": result.lift, "lift_lower": result.lift_low, "lift_upper": result.lift_high}
+
+
 _SHAPE_TEST = {Shape.RATE: "two proportions", Shape.AGREEMENT: "one proportion vs 100%",
+               Shape.PAIRED: "paired labels on the same requests",
                Shape.SLOW_SHARE: "two proportions of slow requests",
-               Shape.LATENCY_SHIFT: "Mann-Whitney", Shape.VALUE_MEAN: "two means"}
+               Shape.LATENCY_SHIFT: "Mann-Whitney", Shape.VALUE_MEAN: "two means",
+               Shape.LATENCY_QUANTILE: "ratio of two quantiles (Woodruff)"}
 
 
-def test_name(plan: MetricPlan) -> str:
-    """How a metric is judged, in a few words: the comparison and the one-sided H1."""
-    unit = "% of stable" if plan.relative else " pts"
-    tolerance = f"{plan.tolerance_bp / 100:g}{unit}"
+def test_name(plan: MetricPlan, result: MetricJudgement | None) -> str:
+    """How a metric is judged, in a few words: the comparison, the unit of analysis and the
+    one-sided H1."""
+    relative = plan.relative_tolerance_bp is not None
+    unit = "% of stable" if plan.relative or relative else " pts"
+    bp = plan.relative_tolerance_bp if plan.relative_tolerance_bp is not None else plan.tolerance_bp
+    tolerance = f"{bp / 100:g}{unit}"
     if plan.role is Role.GUARDRAIL:
         question = f"worse by more than {tolerance}"
-    elif plan.tolerance_bp > 0:
+    elif bp > 0:
         question = f"non-inferior within {tolerance}"
     else:
         question = "better than stable (superiority)"
-    return f"{_SHAPE_TEST[plan.shape]}, mSPRT: {question}"
+    what = _SHAPE_TEST[plan.shape]
+    if plan.shape is Shape.LATENCY_QUANTILE and plan.quantile is not None:
+        what = f"p{100 * plan.quantile:g} {what}"
+    if result is not None and result.unit_buckets:
+        what += f" across {result.unit_buckets} unit buckets"
+    return f"{what}, mSPRT: {question}"
 
 
 def _counted(look: Look, decision: Decision) -> list[tuple[MetricPlan, MetricJudgement]]:
@@ -226,7 +248,7 @@ def _candidate_samples(look: Look, decision: Decision) -> int:
 def _stable_samples(look: Look, decision: Decision) -> int | None:
     """For the step's minSamples: the fewest stable samples among the counted metrics that
     have a stable arm (shadowAgreement has none); None when none has one."""
-    arms = [r.n_baseline for p, r in _counted(look, decision) if p.shape is not Shape.AGREEMENT]
+    arms = [r.n_baseline for p, r in _counted(look, decision) if p.shape not in ONE_ARM]
     return max(round(min(arms)), 0) if arms else None
 
 

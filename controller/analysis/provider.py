@@ -58,6 +58,8 @@ class CountsQuery:
     trials: str
     # True only where no series provably means no event (the router's labelled counters).
     empty_successes_are_zero: bool = False
+    # The queries group by the router's unit bucket (sum by (unit_bucket)): one series each.
+    by_unit: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,7 @@ class HistogramQuery:
     metric: str
     buckets: str
     total: str | None = None
+    by_unit: bool = False  # ``buckets`` groups by (le, unit_bucket)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,8 @@ class Counts:
 
     successes: float
     trials: float
+    # by_unit queries: (successes, trials) per unit bucket, in bucket order
+    per_unit: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +101,8 @@ class BucketCounts:
 
     buckets: tuple[tuple[float, float], ...]
     total: float | None = None
+    # by_unit queries: each unit bucket's cumulative buckets (``buckets`` is their sum)
+    per_unit: tuple[tuple[tuple[float, float], ...], ...] | None = None
 
     @property
     def count(self) -> float:

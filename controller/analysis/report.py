@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from controller.analysis.histogram import share_slower_than
+from controller.analysis.histogram import histogram_quantile, share_slower_than
 from controller.analysis.observations import mean_of
 from controller.analysis.templates import MetricPlan, Shape
 from controller.analysis.types import (
@@ -21,7 +21,7 @@ from controller.analysis.types import (
     MetricObservations,
     VariantObservation,
 )
-from controller.analysis.verdict_words import ci_level_text, verdict_words
+from controller.analysis.verdict_words import ci_level_text, lift_text, verdict_words
 
 MAX_REASON = 1000
 _MAX_DECIMALS = 6
@@ -36,7 +36,7 @@ def _g(x: float, digits: int = 3) -> str:
 
 
 def is_share(plan: MetricPlan) -> bool:
-    return plan.shape is not Shape.VALUE_MEAN
+    return plan.shape not in (Shape.VALUE_MEAN, Shape.LATENCY_QUANTILE)
 
 
 def _decimals(spread: float) -> int:
@@ -75,7 +75,9 @@ class _Units:
 def _units(plan: MetricPlan, result: MetricJudgement, observations: MetricObservations
            ) -> _Units:
     stable = mean_of(observations.baseline)
-    if is_share(plan):
+    if plan.shape is Shape.LATENCY_QUANTILE:
+        scale, suffix = 1000.0, " ms"
+    elif is_share(plan):
         scale, suffix = 100.0, " pts"
     elif stable:  # relative to the stable's mean, like the tolerance
         scale, suffix = 100 / abs(stable), "%"
@@ -95,6 +97,9 @@ def amount(plan: MetricPlan, x: float) -> str:
 
 
 def _level(plan: MetricPlan, observation: VariantObservation | None) -> float | None:
+    if plan.shape is Shape.LATENCY_QUANTILE and isinstance(observation, HistogramObservation):
+        value = histogram_quantile(plan.quantile or 0.5, observation.buckets)
+        return value if math.isfinite(value) else None
     if plan.shape is Shape.SLOW_SHARE and isinstance(observation, HistogramObservation):
         assert plan.threshold_seconds is not None
         slow, total = share_slower_than(observation.buckets, plan.threshold_seconds)
@@ -105,24 +110,34 @@ def _level(plan: MetricPlan, observation: VariantObservation | None) -> float | 
 def _levels(plan: MetricPlan, observations: MetricObservations) -> str:
     cand = _level(plan, observations.candidate)
     if plan.shape is Shape.AGREEMENT:
-        return f"candidate agrees {amount(plan, cand or 0.0)} (reference: 100%)"
+        floor = 1 - plan.tolerance_bp / 10_000
+        return (f"candidate agrees {amount(plan, cand or 0.0)} with stable on the same requests "
+                f"(floor {amount(plan, floor)})")
+    if plan.shape is Shape.PAIRED:
+        return "candidate - stable accuracy on the same labelled requests"
     if plan.shape is Shape.LATENCY_SHIFT:
         return (f"candidate slower than stable in {amount(plan, cand or 0.5)} of request "
                 "pairs (no shift: 50%)")
     base = _level(plan, observations.baseline)
     text = (f"candidate {amount(plan, cand)} vs stable {amount(plan, base)}"
             if cand is not None and base is not None else "")
+    if plan.shape is Shape.LATENCY_QUANTILE and cand is not None and base is not None:
+        text = (f"candidate p{100 * (plan.quantile or 0.5):g} {_g(1000 * cand, 4)} ms vs "
+                f"stable {_g(1000 * base, 4)} ms")
     if plan.shape is Shape.SLOW_SHARE:
         text += f" slower than {_g(1000 * (plan.threshold_seconds or 0.0), 4)} ms"
     return text
 
 
-def _effect(result: MetricJudgement, units: _Units) -> str:
+def _effect(plan: MetricPlan, result: MetricJudgement, units: _Units) -> str:
     assert result.estimate is not None
     text = units.change(result.estimate)
     if result.ci_low is not None and result.ci_high is not None and result.ci_level is not None:
         text += (f", {ci_level_text(result.ci_level)} CI {units.number(result.ci_low)}.."
                  f"{units.number(result.ci_high)}")
+    if result.lift is not None and units.suffix != "%" \
+            and plan.shape not in (Shape.AGREEMENT, Shape.LATENCY_SHIFT):
+        text += "; " + lift_text(result.lift, result.lift_low, result.lift_high)
     return text
 
 
@@ -135,7 +150,7 @@ def metric_reason(plan: MetricPlan, config: MetricConfig, result: MetricJudgemen
         return clip(result.reason)
     units = _units(plan, result, observations)
     levels = _levels(plan, observations)
-    text = (f"{plan.name}: {levels + ' ' if levels else ''}({_effect(result, units)}) — "
+    text = (f"{plan.name}: {levels + ' ' if levels else ''}({_effect(plan, result, units)}) — "
             f"{verdict_words(config, result, units.margin)}")
     if note:
         text += f"; {note}"

@@ -92,7 +92,8 @@ def tau_squared_for_horizon(variance_at_horizon: float, alpha: float) -> float:
 def sequential_test(estimate: float, variance: float, *, n_a: float, n_b: float,
                     planned_n_b: float, null_value: float = 0.0,
                     alternative: OneSided = "greater", alpha: float = 0.05,
-                    previous_p: float = 1.0, test: str = "msprt") -> StatResult:
+                    previous_p: float = 1.0, test: str = "msprt",
+                    df: float | None = None) -> StatResult:
     """One look of the one-sided mSPRT of H0: theta <= null_value ("greater") or
     theta >= null_value ("less"), theta = B - A, for an asymptotically normal estimate.
 
@@ -100,6 +101,12 @@ def sequential_test(estimate: float, variance: float, *, n_a: float, n_b: float,
     and a two-sided confidence sequence at this look whose each side holds with 1 - alpha
     (so p <= alpha exactly when the H1-side bound excludes null_value, before taking the
     running minimum). The information fraction is n_b / planned_n_b.
+
+    ``df``: the variance was estimated from few independent pieces (K unit buckets, K - 1
+    degrees of freedom), so the standardized estimate is t-distributed, not normal. It is
+    mapped to the normal score with the same tail probability before the mixture (and the
+    interval's bound back through t): with small K this widens the test as t quantiles
+    would; with large K it is the normal test.
     """
     _check_alpha(alpha)
     if alternative not in ("greater", "less"):
@@ -112,18 +119,42 @@ def sequential_test(estimate: float, variance: float, *, n_a: float, n_b: float,
         raise ValueError("n_a and n_b must be >= 0")
     if not (math.isfinite(variance) and variance >= 0):
         raise ValueError(f"variance must be a finite number >= 0, got {variance}")
-    r = optimal_mixing_ratio(alpha) * n_b / planned_n_b
+    r = information_ratio(n_b, planned_n_b, alpha)
     if variance == 0 or r == 0:
         # No information yet (or a degenerate metric): the test cannot move.
         return StatResult(test, n_a, n_b, estimate, None, None, previous_p, 1.0)
+    if df is not None and not df > 0:
+        raise ValueError(f"df must be > 0, got {df}")
     s = math.sqrt(variance)
     sign = 1.0 if alternative == "greater" else -1.0
-    z = sign * (estimate - null_value) / s
+    z = t_to_normal_score(sign * (estimate - null_value) / s, df)
     log_lr = float(mixture_log_lr(z, r))
     p_value = min(previous_p, math.exp(-log_lr) if log_lr > 0 else 1.0)
-    half = boundary_z(r, alpha) * s
+    half = confidence_multiplier(r, alpha, df) * s
     return StatResult(test, n_a, n_b, estimate, estimate - half, estimate + half,
                       p_value, math.exp(min(log_lr, 700.0)))
+
+
+def t_to_normal_score(t: float, df: float | None) -> float:
+    """The normal score with the tail probability of ``t`` under Student's t with df."""
+    if df is None or not math.isfinite(t):
+        return t
+    tail = float(special.stdtr(df, -abs(t)))  # scipy.special: no per-call distribution setup
+    return math.copysign(-float(special.ndtri(tail)), t) if tail > 0 else t
+
+
+def confidence_multiplier(r: float, alpha: float, df: float | None = None) -> float:
+    """Half-width of the confidence sequence in standard errors at information ratio r:
+    each side holds with 1 - alpha at every look (t-mapped when the variance has df)."""
+    z = boundary_z(r, alpha)
+    if df is None or not math.isfinite(z):
+        return z
+    return -float(special.stdtrit(df, float(special.ndtr(-z))))
+
+
+def information_ratio(n_b: float, planned_n_b: float, alpha: float) -> float:
+    """r = tau^2 / s^2 at this look: the mixing variance fixed in units of the plan."""
+    return optimal_mixing_ratio(alpha) * n_b / planned_n_b
 
 
 def proportion_variance(successes: int, trials: int) -> float:

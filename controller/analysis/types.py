@@ -63,6 +63,7 @@ class MetricKind(StrEnum):
     PROPORTION = "proportion"  # successes / trials (e.g. errors / requests)
     HISTOGRAM = "histogram"  # cumulative latency buckets; judged as share slower than T
     MEAN = "mean"  # count, sum, sum of squares
+    QUANTILE = "quantile"  # cumulative latency buckets; judged on the ratio of a quantile
 
 
 class Direction(StrEnum):
@@ -123,7 +124,29 @@ class MeanObservation:
     sum_squares: float
 
 
-VariantObservation = ProportionObservation | HistogramObservation | MeanObservation
+@dataclass(frozen=True, slots=True)
+class UnitBucketedObservation:
+    """A ratio metric (successes / trials) split into K hashed unit buckets: with sticky
+    assignment each bucket's totals are independent draws, so its variance is estimated
+    across buckets (controller.analysis.clustered), not across requests."""
+
+    successes: tuple[float, ...]
+    trials: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.successes) != len(self.trials):
+            raise ValueError("successes and trials must have one entry per unit bucket")
+        for s, t in zip(self.successes, self.trials, strict=True):
+            if not (math.isfinite(s) and math.isfinite(t)) or s < 0 or t < 0 or s > t:
+                raise ValueError("each unit bucket needs 0 <= successes <= trials (finite)")
+
+    @property
+    def totals(self) -> ProportionObservation:
+        return ProportionObservation(round(sum(self.successes)), round(sum(self.trials)))
+
+
+VariantObservation = (ProportionObservation | HistogramObservation | MeanObservation
+                      | UnitBucketedObservation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +188,8 @@ class MetricConfig:
     threshold: float | None = None
     bounds: tuple[float, float] | None = None
     goal: Goal = Goal.NOT_WORSE
+    relative_tolerance: float | None = None
+    quantile: float | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -186,6 +211,14 @@ class MetricConfig:
         if self.kind is MetricKind.HISTOGRAM and self.direction is Direction.HIGHER_IS_BETTER:
             raise ValueError("a histogram metric is judged by its share slower than threshold, "
                              "so direction must be lower_is_better")
+        if self.relative_tolerance is not None and not 0 <= self.relative_tolerance < 1:
+            raise ValueError("relative_tolerance must be in [0, 1)")
+        if self.relative_tolerance is not None and self.tolerance > 0:
+            raise ValueError("set tolerance or relative_tolerance, not both")
+        if (self.kind is MetricKind.QUANTILE) != (self.quantile is not None):
+            raise ValueError("a quantile metric needs quantile (and only it has one)")
+        if self.quantile is not None and not 0 < self.quantile < 1:
+            raise ValueError(f"quantile must be in (0, 1), got {self.quantile}")
         if self.bounds is not None and not self.bounds[0] <= 0 <= self.bounds[1]:
             raise ValueError(f"bounds must contain 0 (no difference), got {self.bounds}")
 
@@ -194,7 +227,7 @@ class MetricConfig:
         """The range of B - A in the metric's units: where an interval is clipped."""
         if self.bounds is not None:
             return self.bounds
-        if self.kind is MetricKind.MEAN:
+        if self.kind in (MetricKind.MEAN, MetricKind.QUANTILE):
             return -math.inf, math.inf
         return -1.0, 1.0
 
@@ -257,6 +290,12 @@ class MetricJudgement:
     reason: str
     shift_p_value: float | None = None  # histogram only: chi-square distribution shift
     ci_level: float | None = None  # coverage of [ci_low, ci_high] at every look (1 - 2 alpha)
+    # candidate / stable - 1 and its delta-method interval at the same level (None when the
+    # stable's level is not positive, or the metric has no level: the latency shift)
+    lift: float | None = None
+    lift_low: float | None = None
+    lift_high: float | None = None
+    unit_buckets: int | None = None  # variance from this many unit buckets (None: requests)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,21 @@ def p_text(p: float, name: str = "p") -> str:
     return f"{name}={mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
+def lift_text(lift: float | None, low: float | None, high: float | None) -> str:
+    """"lift +12.5% (-3.1%..+30%)": candidate / stable - 1 and its interval ("" if none)."""
+    if lift is None:
+        return ""
+    text = f"lift {_percent(lift)}"
+    if low is not None and high is not None:
+        text += f" ({_percent(low)}..{_percent(high)})"
+    return text
+
+
+def _percent(x: float) -> str:
+    value = 100 * x
+    return f"{value:+.3g}%" if abs(value) < 1000 else f"{value:+.0f}%"
+
+
 def ci_level_text(level: float) -> str:
     """90%, 99.98%: as many digits as the level has (never rounded up to 100%)."""
     return f"{100 * level:.4g}%"
@@ -89,15 +104,26 @@ def verdict_words(config: MetricConfig, result: MetricJudgement, margin: Margin)
     return _not_worse_words(config, result, margin)
 
 
+def _bound(config: MetricConfig, margin: Margin) -> str:
+    """The tolerated difference: "+0.5 pts", or a relative one: "+10% of stable"."""
+    sign = harm_sign(config)
+    if config.relative_tolerance is not None:
+        return f"{sign * 100 * config.relative_tolerance:+.4g}% of stable"
+    return margin(sign * config.tolerance)
+
+
+def _tolerated(config: MetricConfig) -> bool:
+    return config.tolerance > 0 or (config.relative_tolerance or 0.0) > 0
+
+
 def _limit(config: MetricConfig, margin: Margin) -> str:
     """The tolerated difference, as "above +0.5 pts" (lower is better) or "below -2 pts"."""
-    sign = harm_sign(config)
-    return f"{'above' if sign > 0 else 'below'} {margin(sign * config.tolerance)}"
+    return f"{'above' if harm_sign(config) > 0 else 'below'} {_bound(config, margin)}"
 
 
 def _guardrail_words(config: MetricConfig, result: MetricJudgement, margin: Margin) -> str:
     p, side = _p_clause(config, result), _side(config, result)
-    tolerated = config.tolerance > 0
+    tolerated = _tolerated(config)
     harm = f"harm {_limit(config, margin)}" if tolerated else "worse than stable"
     if result.verdict is MetricVerdict.FAIL:
         return f"{'worse: ' if tolerated else ''}{harm} {p}; roll back"
@@ -108,7 +134,7 @@ def _guardrail_words(config: MetricConfig, result: MetricJudgement, margin: Marg
     # Worse than stable but not shown beyond the tolerance; without a tolerance, "worse"
     # here could only be a p <= alpha that Holm does not reject, which the p clause shows.
     prefix = f"{side} than stable; " if side == "better" or (side and tolerated) else ""
-    beyond = f" beyond {margin(harm_sign(config) * config.tolerance)}" if tolerated else ""
+    beyond = f" beyond {_bound(config, margin)}" if tolerated else ""
     if result.verdict is MetricVerdict.PASS:
         return (f"{prefix}no harm detected{beyond} {p} over {result.n_candidate:.0f} "
                 "candidate samples")
@@ -117,7 +143,7 @@ def _guardrail_words(config: MetricConfig, result: MetricJudgement, margin: Marg
 
 def _not_worse_words(config: MetricConfig, result: MetricJudgement, margin: Margin) -> str:
     p, side = _p_clause(config, result), _side(config, result)
-    bound = margin(harm_sign(config) * config.tolerance)
+    bound = _bound(config, margin)
     better = "better; " if side == "better" else ""
     if result.verdict is MetricVerdict.PASS:
         return f"{better}not worse than {bound} {p}"
@@ -135,6 +161,11 @@ def _not_worse_words(config: MetricConfig, result: MetricJudgement, margin: Marg
 
 def _beyond_margin(config: MetricConfig, result: MetricJudgement) -> bool:
     """Even the candidate's best case is worse than the non-inferiority margin."""
+    if config.relative_tolerance is not None:
+        if result.lift_low is None or result.lift_high is None:
+            return False
+        best = min(harm_sign(config) * result.lift_low, harm_sign(config) * result.lift_high)
+        return best > config.relative_tolerance
     harm = _harm_range(config, result)
     return harm is not None and harm[0] > config.tolerance
 

@@ -36,7 +36,8 @@ from controller.contract.metrics import LATENCY_BUCKETS
 # --- analysis ---------------------------------------------------------------------------------
 
 MetricTemplate = Literal[
-    "errorRate", "latencyOver", "latencyShift", "shadowAgreement", "feedbackAccuracy"
+    "errorRate", "latencyOver", "latencyShift", "latencyQuantile", "shadowAgreement",
+    "feedbackAccuracy",
 ]
 Promql = Annotated[str, Field(min_length=1, max_length=4096)]
 
@@ -66,11 +67,24 @@ _THRESHOLD_ON_GRID = (
 )
 _EFFECT_ABOVE_TOLERANCE = (
     "!has(self.minimumEffectBasisPoints) || self.minimumEffectBasisPoints >"
-    " (has(self.toleranceBasisPoints) ? self.toleranceBasisPoints : 0)"
+    " (has(self.relativeToleranceBasisPoints) ? self.relativeToleranceBasisPoints"
+    " : (has(self.toleranceBasisPoints) ? self.toleranceBasisPoints : 0))"
+)
+_ONE_TOLERANCE_KIND = (
+    "!has(self.relativeToleranceBasisPoints) || !has(self.toleranceBasisPoints)"
+    " || self.toleranceBasisPoints == 0"
+)
+_QUANTILE_TEMPLATE = (
+    "has(self.quantile) == (has(self.template) && self.template == 'latencyQuantile')"
+)
+_QUANTILE_RELATIVE = (
+    "!has(self.template) || self.template != 'latencyQuantile' || !has(self.toleranceBasisPoints)"
+    " || self.toleranceBasisPoints == 0"
 )
 _TEMPLATE_DIRECTION = (
     "!has(self.template) || !has(self.direction)"
-    " || ((self.template == 'latencyOver' || self.template == 'latencyShift')"
+    " || ((self.template == 'latencyOver' || self.template == 'latencyShift'"
+    " || self.template == 'latencyQuantile')"
     " ? self.direction == 'LowerIsBetter'"
     " : (self.template != 'shadowAgreement' || self.direction == 'HigherIsBetter'))"
 )
@@ -102,8 +116,19 @@ class Metric(ApiModel):
          "message": "labelDelaySeconds is only for template feedbackAccuracy",
          "fieldPath": ".labelDelaySeconds"},
         {"rule": _EFFECT_ABOVE_TOLERANCE,
-         "message": "minimumEffectBasisPoints must exceed toleranceBasisPoints",
+         "message": "minimumEffectBasisPoints must exceed the tolerance "
+                    "(relativeToleranceBasisPoints when set, else toleranceBasisPoints)",
          "fieldPath": ".minimumEffectBasisPoints"},
+        {"rule": _ONE_TOLERANCE_KIND,
+         "message": "set toleranceBasisPoints or relativeToleranceBasisPoints, not both",
+         "fieldPath": ".relativeToleranceBasisPoints"},
+        {"rule": _QUANTILE_TEMPLATE,
+         "message": "quantile is set exactly when template is latencyQuantile",
+         "fieldPath": ".quantile"},
+        {"rule": _QUANTILE_RELATIVE,
+         "message": "latencyQuantile is judged on the ratio of the quantiles: use "
+                    "relativeToleranceBasisPoints, not toleranceBasisPoints",
+         "fieldPath": ".toleranceBasisPoints"},
     ]})
     name: Name
     template: MetricTemplate | None = None
@@ -117,6 +142,16 @@ class Metric(ApiModel):
         default=0, ge=0, le=10_000,
         description="Non-inferiority margin: absolute for proportions (50 = 0.5 points), "
         "relative for value metrics (50 = 0.5% of stable).",
+    )
+    relative_tolerance_basis_points: int | None = Field(
+        default=None, ge=0, le=9_999,
+        description="Non-inferiority margin relative to stable: 1000 = the candidate may be "
+        "up to 10% worse than stable (candidate/stable - 1). Instead of toleranceBasisPoints; "
+        "minimumEffectBasisPoints is then relative too.",
+    )
+    quantile: int | None = Field(
+        default=None, ge=1, le=99,
+        description="template latencyQuantile: the percentile compared, 99 = p99 latency.",
     )
     minimum_effect_basis_points: int | None = Field(
         default=None, ge=1, le=10_000,
@@ -192,6 +227,17 @@ _ANALYSIS_NEEDED = (
     "!has(self.strategy.canary) || !self.strategy.canary.steps.exists(s, has(s.analysis))"
     " || has(self.analysis)"
 )
+_MIRROR_ANALYSIS_NEEDED = (
+    "!has(self.strategy.canary) || !self.strategy.canary.steps.exists(s, has(s.mirror)"
+    " && has(s.mirror.analysis)) || has(self.analysis)"
+)
+# Templates see the previewed candidate only on the copies the router sends it.
+_BG_PREVIEW_MIRRORED = (
+    "!has(self.strategy.blueGreen) || !has(self.strategy.blueGreen.prePromotionAnalysis)"
+    " || !has(self.strategy.blueGreen.previewMirrorPercent)"
+    " || self.strategy.blueGreen.previewMirrorPercent > 0"
+    " || !has(self.analysis) || !self.analysis.metrics.exists(m, has(m.template))"
+)
 _BG_ANALYSIS_NEEDED = (
     "!has(self.strategy.blueGreen) || !has(self.strategy.blueGreen.prePromotionAnalysis)"
     " || has(self.analysis)"
@@ -262,6 +308,12 @@ class ModelRolloutSpec(ApiModel):
          "fieldPath": ".strategy.canary.steps"},
         {"rule": _BG_ANALYSIS_NEEDED, "message": "prePromotionAnalysis needs spec.analysis",
          "fieldPath": ".analysis"},
+        {"rule": _MIRROR_ANALYSIS_NEEDED, "message": "a mirror step's analysis needs "
+                                                    "spec.analysis", "fieldPath": ".analysis"},
+        {"rule": _BG_PREVIEW_MIRRORED,
+         "message": "metric templates judge the blue/green preview on the requests mirrored "
+                    "to it: previewMirrorPercent must be above 0",
+         "fieldPath": ".strategy.blueGreen.previewMirrorPercent"},
         *_SPEC_RULES,
     ]})
     replicas: int = Field(default=1, ge=0, le=1000)

@@ -82,6 +82,11 @@ class LookMetric(StatusModel):
     lower: float | None = None
     upper: float | None = None
     p_value: float | None = None
+    lift: float | None = Field(default=None, description="Candidate / stable - 1 (0.25 = +25%).")
+    lift_lower: float | None = Field(default=None, description="Lower bound of the lift's "
+                                     "interval (same level as lower..upper).")
+    lift_upper: float | None = Field(default=None, description="Upper bound of the lift's "
+                                     "interval.")
     label_coverage: LabelCoverage | None = Field(
         default=None, description="feedbackAccuracy: labels received / predictions served.")
 
@@ -109,6 +114,14 @@ class AnalysisStatus(StatusModel):
     metrics: Annotated[list[MetricResult], list_map("name")] = Field(
         default_factory=list, max_length=20
     )
+
+
+class ShadowVerdict(AnalysisStatus):
+    """A long-lived shadow judged like the candidate, as a shadow on the stable's requests."""
+
+    name: Annotated[str, Field(max_length=15)] = Field(description="spec.shadows[].name.")
+    gates: bool = Field(default=False, description="Its Fail rolls the candidate back "
+                                                   "(spec.shadows[].gate).")
 
 
 class Hold(StatusModel):
@@ -197,6 +210,10 @@ class ModelRolloutStatus(StatusModel):
     analysis: AnalysisStatus | None = None
     hold: Hold | None = Field(
         default=None, description="Set while the analysis holds the step for a person.")
+    shadows: Annotated[list[ShadowVerdict], list_map("name")] = Field(
+        default_factory=list, max_length=5,
+        description="Each long-lived shadow's verdict at the last analysis look (over the "
+                    "current step's window).")
     step_results: list[StepResult] = Field(
         default_factory=list, max_length=STEP_RESULTS_MAX_ITEMS,
         description="How each step of the current (or last) rollout ended, in order.")

@@ -27,13 +27,6 @@ class PauseStep(ApiModel):
     )
 
 
-class MirrorStep(ApiModel):
-    """Shadow the candidate: a copy of percent% of requests, none of it live."""
-
-    percent: int = Field(ge=1, le=100)
-    duration_seconds: DurationSeconds | None = None
-
-
 InconclusivePolicy = Literal["Hold", "Rollback", "Promote"]
 _ON_INCONCLUSIVE = (
     "At the end of durationSeconds (with minSamples reached) a verdict still Inconclusive: "
@@ -61,6 +54,23 @@ class AnalysisStep(ApiModel):
                     "alone, a Pass ends the step as soon as it is reached.")
     on_inconclusive: InconclusivePolicy | None = Field(
         default=None, description=_ON_INCONCLUSIVE + " Defaults to spec.analysis.onInconclusive.")
+
+
+class MirrorStep(ApiModel):
+    """Shadow the candidate: a copy of percent% of requests, none of it live. With analysis the
+    candidate is judged as a shadow on the same requests as the stable (its errors, latency,
+    agreement and paired label accuracy), and a Fail rolls it back before any user sees it."""
+
+    model_config = ConfigDict(json_schema_extra=rule(
+        "!(has(self.analysis) && has(self.durationSeconds))",
+        "a judged mirror step lasts as its analysis says: set analysis.durationSeconds, not "
+        "durationSeconds", field_path=".durationSeconds"))
+    percent: int = Field(ge=1, le=100)
+    duration_seconds: DurationSeconds | None = None
+    analysis: AnalysisStep | None = Field(
+        default=None, description="Judge the candidate as a shadow during the mirror "
+                                  "(spec.analysis's metrics; the step ends as an analysis "
+                                  "step does).")
 
 
 class HeaderMatch(ApiModel):
@@ -141,6 +151,10 @@ class BlueGreenStrategy(ApiModel):
         default=None, description="With autoPromote, wait this long after the candidate is Ready."
     )
     pre_promotion_analysis: AnalysisStep | None = None
+    preview_mirror_percent: Percent = Field(
+        default=100, description="With the builtin router and prePromotionAnalysis, this % of "
+                                 "live requests is copied to the previewed candidate (it never "
+                                 "answers them), which is judged as a shadow on them.")
     scale_down_delay_seconds: DurationSeconds = 30
 
 
@@ -162,3 +176,7 @@ class Shadow(ApiModel):
     template: PodTemplate
     replicas: int = Field(default=1, ge=0, le=100)
     mirror_percent: int = Field(ge=1, le=100)
+    gate: bool = Field(
+        default=False, description="Also gate the rollout: this shadow's Fail (judged at each "
+                                   "analysis look, like the candidate) rolls the candidate "
+                                   "back. Otherwise its verdict is only reported.")

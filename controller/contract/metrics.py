@@ -23,6 +23,9 @@ SERVED_LABEL = "served"
 # How a unit reached its variant: "forced" (override header/cookie) or "segment" (pinned).
 ASSIGNMENT_LABEL = "assignment"
 SETTING_LABEL = "setting"
+# The primary's and the shadow's label results on one request (paired feedback).
+PRIMARY_RESULT_LABEL = "primary"
+SHADOW_RESULT_LABEL = "shadow"
 
 # Series.
 REQUESTS = PREFIX + "requests_total"
@@ -37,6 +40,9 @@ SHADOW_DROPPED = PREFIX + "shadow_dropped_total"
 FEEDBACK = PREFIX + "feedback_total"
 # Labels and rewards refused: a bad, expired or replayed prediction token (reason).
 FEEDBACK_REFUSED = PREFIX + "feedback_refused_total"
+# Per shadow variant: labels joined to both the primary's and the shadow's prediction of the
+# same request, by (primary correct|incorrect) x (shadow correct|incorrect): McNemar pairs.
+PAIRED_FEEDBACK = PREFIX + "shadow_paired_feedback_total"
 REWARDS = PREFIX + "feedback_reward_sum"
 REWARD_COUNT = PREFIX + "feedback_rewards_total"
 # Tokens handed out with experiment answers, by variant and serving window: label coverage is
@@ -62,3 +68,9 @@ LIMIT_USAGE = PREFIX + "limit_usage"
 # Bucket bounds: a latencyOver threshold must be one of LATENCY_BUCKETS.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
+
+# Users as the unit of analysis: the router counts requests, latencies and labels per hashed
+# unit bucket (UNIT_BUCKET_LABEL, "0".."K-1"); K is the router's --unit-buckets.
+UNIT_BUCKET_LABEL = "unit_bucket"
+DEFAULT_UNIT_BUCKETS = 16
+MAX_UNIT_BUCKETS = 64

@@ -71,6 +71,7 @@ def render_report(rollout: Json, events: Sequence[Json] | None, now: datetime,
         _summary(rollout),
         _conditions(status, now),
         _analysis(status, now),
+        _shadows(status, now),
         "<h2>Analysis over time</h2>" + charts.history_html(rollout),
         _history(status),
         _events(events, now),
@@ -134,6 +135,31 @@ def _analysis(status: Json, now: datetime) -> str:
     header = ["Metric", "Verdict", "n stable", "n candidate", "Estimate", "Interval",
               "p-value", "Samples needed", "Reason"]
     return "<h2>Analysis</h2>" + head + "</p>" + _table(header, rows)
+
+
+def _shadows(status: Json, now: datetime) -> str:
+    """Each long-lived shadow's verdict at the last analysis look, metric by metric."""
+    shadows = status.get("shadows") or []
+    if not shadows:
+        return ""
+    rows = []
+    for shadow in shadows:
+        gate = "gates the rollout" if shadow.get("gates") else "reported only"
+        lead = [f"<b>{escape(shadow.get('name', '?'))}</b>", badge(shadow.get("verdict", "-")),
+                escape(f"{gate}; {facts.age(shadow.get('updatedAt'), now)} ago")]
+        for metric in shadow.get("metrics") or [{}]:
+            stable_n, shadow_n = facts.samples(metric)
+            numbers = [facts.count(stable_n), facts.count(shadow_n),
+                       facts.number(metric.get("estimate"), True),
+                       facts.interval(metric.get("lower"), metric.get("upper"))]
+            rows.append([*lead, escape(metric.get("name", "-")), badge(metric.get("verdict", "-")),
+                         *(f'<span class="num">{escape(n)}</span>' for n in numbers),
+                         escape(metric.get("reason") or shadow.get("message", ""))])
+            lead = ["", "", ""]
+    header = ["Shadow", "Verdict", "Gate", "Metric", "Metric verdict", "n stable", "n shadow",
+              "Estimate", "Interval", "Reason"]
+    return ("<h2>Shadows</h2><p>Long-lived shadows judged as shadows on the stable's "
+            "requests, at the last analysis look.</p>" + _table(header, rows))
 
 
 def _history(status: Json) -> str:

@@ -31,6 +31,7 @@ from controller.analysis.provider import (
     summarise,
 )
 from controller.api.spec import PrometheusSource
+from controller.contract.metrics import MAX_UNIT_BUCKETS, UNIT_BUCKET_LABEL
 from controller.providers.bounded_http import HttpQueryClient
 from controller.providers.prometheus_policy import PrometheusPolicy, provider_error
 
@@ -129,7 +130,50 @@ class PrometheusProvider:
             value = _sample(query, series[0]["value"])
         return value if math.isfinite(value) else Empty(query, f"value {value}")
 
+    def _per_unit(self, query: str, at: datetime) -> dict[str, float] | Empty:
+        """One value per unit bucket (a query grouped by unit_bucket), at most
+        MAX_UNIT_BUCKETS of them."""
+        series = self._instant(query, at)
+        if not series:
+            return Empty(query)
+        if len(series) > MAX_UNIT_BUCKETS:
+            raise provider_error("query", query, f"returned {len(series)} series; at most "
+                                 f"{MAX_UNIT_BUCKETS} unit buckets")
+        values: dict[str, float] = {}
+        with _shape(query):
+            for item in series:
+                bucket = str((item.get("metric") or {}).get(UNIT_BUCKET_LABEL, ""))
+                if bucket in values:
+                    raise provider_error("query", query, f"two series for {UNIT_BUCKET_LABEL}="
+                                         f"{reprlib.repr(bucket)}; aggregate with sum by "
+                                         f"({UNIT_BUCKET_LABEL}) (...)")
+                values[bucket] = _sample(query, item["value"])
+        if not all(math.isfinite(v) for v in values.values()):
+            return Empty(query, "non-finite value")
+        return values
+
+    def _counts_by_unit(self, query: CountsQuery, variant: str, window: Window
+                        ) -> Counts | Empty:
+        trials = self._per_unit(render_query(query.trials, variant, window), window.end)
+        if isinstance(trials, Empty):
+            return trials
+        successes: dict[str, float] = {}
+        if query.successes is not None:
+            answer = self._per_unit(render_query(query.successes, variant, window),
+                                    window.end)
+            if isinstance(answer, Empty):
+                if not query.empty_successes_are_zero:
+                    return answer
+                # as for one series: no 5xx series yet means none happened
+            else:
+                successes = answer
+        order = sorted(trials, key=_bucket_order)
+        per_unit = tuple((successes.get(k, 0.0), trials[k]) for k in order)
+        return Counts(math.fsum(s for s, _ in per_unit), math.fsum(trials.values()), per_unit)
+
     def counts(self, query: CountsQuery, variant: str, window: Window) -> Counts | Empty:
+        if query.by_unit:
+            return self._counts_by_unit(query, variant, window)
         trials = self._scalar(render_query(query.trials, variant, window), window.end)
         if isinstance(trials, Empty):
             return trials
@@ -151,8 +195,15 @@ class PrometheusProvider:
         series = self._instant(text, window.end)
         if not series:
             return Empty(text)
+        per_unit = None
         with _shape(text):
-            buckets = _buckets(text, series)
+            if query.by_unit:
+                grouped = _by_unit_bucket(text, series)
+                if isinstance(grouped, Empty):
+                    return grouped
+                buckets, per_unit = _summed(grouped), grouped
+            else:
+                buckets = _buckets(text, series)
         if isinstance(buckets, Empty):
             return buckets
         total = None
@@ -161,7 +212,7 @@ class PrometheusProvider:
             if isinstance(value, Empty):
                 return value
             total = value
-        return BucketCounts(buckets, total)
+        return BucketCounts(buckets, total, per_unit)
 
     def summary(self, query: SummaryQuery, variant: str, window: Window) -> Summary | Empty:
         text = render_query(query.value, variant, window)
@@ -204,6 +255,39 @@ def _buckets(query: str, series: Series) -> tuple[tuple[float, float], ...] | Em
         running = max(running, pairs[bound])
         ordered.append((bound, running))
     return tuple(ordered)
+
+
+def _bucket_order(name: str) -> tuple[int, str]:
+    return (int(name), "") if name.isdigit() else (1 << 30, name)
+
+
+def _by_unit_bucket(query: str, series: Series
+                    ) -> tuple[tuple[tuple[float, float], ...], ...] | Empty:
+    """Series grouped by (le, unit_bucket) -> each unit bucket's cumulative buckets."""
+    groups: dict[str, Series] = {}
+    for item in series:
+        bucket = str((item.get("metric") or {}).get(UNIT_BUCKET_LABEL, ""))
+        groups.setdefault(bucket, []).append(item)
+    if len(groups) > MAX_UNIT_BUCKETS:
+        raise provider_error("query", query, f"returned {len(groups)} unit buckets; at most "
+                             f"{MAX_UNIT_BUCKETS}")
+    per_unit = []
+    for name in sorted(groups, key=_bucket_order):
+        buckets = _buckets(query, groups[name])
+        if isinstance(buckets, Empty):
+            return buckets
+        per_unit.append(buckets)
+    return tuple(per_unit)
+
+
+def _summed(per_unit: tuple[tuple[tuple[float, float], ...], ...]
+            ) -> tuple[tuple[float, float], ...] | Empty:
+    """All unit buckets together; they must share their bucket bounds."""
+    bounds = [le for le, _ in per_unit[0]]
+    if any([le for le, _ in unit] != bounds for unit in per_unit):
+        return Empty("histogram", "unit buckets with different bucket bounds")
+    return tuple((le, math.fsum(unit[i][1] for unit in per_unit))
+                 for i, le in enumerate(bounds))
 
 
 def prometheus_provider(source: PrometheusSource,

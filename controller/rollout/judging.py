@@ -59,10 +59,17 @@ def judge(draft: Draft, step: AnalysisStep) -> None:
     if outcome.status is not None:
         draft.set(analysis=outcome.status)
         draft.record_look(outcome.status)
+    if outcome.shadows:
+        draft.set(shadows=list(outcome.shadows))
     numbers = judged(draft.status.analysis)
     if outcome.verdict == "Fail":
         draft.record_step(f"judged Fail — {numbers}", judged=True)
         draft.roll_back("AnalysisFailed", outcome.reason)
+        return
+    shadow = next((s for s in outcome.shadows if s.gates and s.verdict == "Fail"), None)
+    if shadow is not None:  # asked to gate (spec.shadows[].gate)
+        draft.record_step(f"shadow {shadow.name} judged Fail", judged=True)
+        draft.roll_back("ShadowFailed", shadow.message)
         return
     duration = step.duration_seconds
     elapsed = draft.seconds_since(draft.status.step_started_at)
@@ -123,6 +130,8 @@ def judge_chaos(draft: Draft, step: AnalysisStep, chaos: ChaosStep) -> None:
     elapsed = draft.seconds_since(draft.status.step_started_at)
     if outcome is not None and outcome.status is not None:
         draft.set(analysis=outcome.status)
+    if outcome is not None and outcome.shadows:
+        draft.set(shadows=list(outcome.shadows))
     faults = describe_faults(chaos)
     if outcome is not None and outcome.verdict == "Fail":
         caught = _metric_names(draft, "Fail") or ["the analysis"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from controller.api.status import Mirror as MirrorStatus
 from controller.api.status import Traffic
-from controller.contract.table import CANDIDATE, serving_window
+from controller.contract.table import CANDIDATE
 from controller.rollout.commands import Command, InvalidCommand
 from controller.rollout.conditions import rfc3339
 from controller.rollout.draft import Draft, parse_time
@@ -21,6 +21,7 @@ from controller.rollout.revision import shadow_revisions, spec_revision
 from controller.rollout.split import TrafficSplit
 from controller.rollout.steps import (
     analysis_step,
+    blue_green_split,
     canary_split,
     canary_steps,
     shadow_mirrors,
@@ -257,13 +258,12 @@ def _traffic(draft: Draft) -> TrafficSplit:
     shadows = shadow_mirrors(draft.spec, shadow_revisions(draft.spec),
                              dict(draft.observation.shadows_ready))
     candidate = draft.candidate
-    if candidate is None or draft.spec.strategy.blue_green:
-        # blue/green: the candidate answers only on its preview Service until the switch
-        # the window the analysis reads labels of (analyzer: serving_window of the step)
-        window = "" if candidate is None else serving_window(
-            candidate, draft.status.current_step_index or 0)
-        return TrafficSplit(stable, candidate, 0, shadows, window=window)
     index = draft.status.current_step_index or 0
+    if draft.spec.strategy.blue_green:
+        return blue_green_split(draft.spec, stable, candidate, index, _candidate_ready(draft),
+                                shadows)
+    if candidate is None:
+        return TrafficSplit(stable, candidate, 0, shadows)
     return canary_split(draft.spec, stable, candidate, index, _candidate_ready(draft), shadows)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Literal
 
 from controller.api.spec import ModelRolloutSpec
-from controller.api.status import AnalysisStatus, ModelRolloutStatus, Verdict
+from controller.api.status import AnalysisStatus, ModelRolloutStatus, ShadowVerdict, Verdict
 from controller.rollout.commands import Command, InvalidCommand
 from controller.rollout.split import TrafficSplit
 
@@ -43,6 +43,8 @@ class AnalysisOutcome:
     # until a person acts): the reason the machine pauses the rollout with, for a person
     # (AnalysisNoData, AnalysisProviderError, AnalysisMisconfigured, SampleRatioMismatch).
     hold: str | None = None
+    # Each Ready long-lived shadow's verdict at this look (spec.shadows, judged as shadows).
+    shadows: tuple[ShadowVerdict, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -58,11 +58,48 @@ def analysis_step(spec: ModelRolloutSpec, index: int | None) -> AnalysisStep | N
     if index >= len(steps):
         return None
     step = steps[index]
+    if step.mirror is not None:
+        return step.mirror.analysis  # judged as a shadow (candidate_is_shadow)
     if step.chaos is not None and spec.analysis is not None:
         # A chaos step is watched for its whole length: it passes only when the analysis
         # catches the faults (judging.judge_chaos).
         return AnalysisStep(duration_seconds=step.chaos.duration_seconds)
     return step.analysis
+
+
+def candidate_is_shadow(spec: ModelRolloutSpec, index: int | None) -> bool:
+    """Whether the candidate is judged as a shadow at step `index`: it gets a copy of live
+    requests and answers none of them (a mirror step; the blue/green preview mirrored by the
+    builtin router). Its errors and latency are then the router's shadow series, its accuracy
+    the labels paired with the stable's on the same requests."""
+    if index is None:
+        return False
+    if spec.strategy.blue_green:
+        return index == 0 and preview_mirror_percent(spec) > 0
+    steps = canary_steps(spec)
+    return index < len(steps) and steps[index].mirror is not None
+
+
+def preview_mirror_percent(spec: ModelRolloutSpec) -> int:
+    """The % of live requests copied to the previewed blue/green candidate: only with the
+    builtin router (it makes the copies) and a prePromotionAnalysis to judge them."""
+    blue_green = spec.strategy.blue_green
+    if blue_green is None or blue_green.pre_promotion_analysis is None \
+            or spec.traffic_routing.kind != "builtin":
+        return 0
+    return blue_green.preview_mirror_percent
+
+
+def blue_green_split(spec: ModelRolloutSpec, stable: str, candidate: str | None, index: int,
+                     candidate_ready: bool, shadows: tuple[Mirror, ...]) -> TrafficSplit:
+    """blue/green: the candidate answers only on its preview Service until the switch; while
+    previewed (and Ready) it gets its mirrored copies."""
+    percent = preview_mirror_percent(spec)
+    window = "" if candidate is None else serving_window(candidate, index)
+    if candidate is None or index != 0 or not candidate_ready or not percent:
+        return TrafficSplit(stable, candidate, 0, shadows, window=window)
+    mirror = Mirror(variant=CANDIDATE, revision=candidate, percent=percent)
+    return TrafficSplit(stable, candidate, 0, (mirror, *shadows), window=window)
 
 
 def shadow_mirrors(spec: ModelRolloutSpec, shadow_revisions: dict[str, str],
@@ -105,7 +142,8 @@ def canary_split(spec: ModelRolloutSpec, stable: str, candidate: str, index: int
 
 
 def step_duration(step: CanaryStep) -> int | None:
-    """Seconds a timed step lasts; None waits for a verdict or a promote."""
+    """Seconds a timed step lasts; None waits for a verdict or a promote (a judged mirror step
+    ends by its analysis: analysis_step)."""
     for timed in (step.pause, step.mirror, step.chaos):
         if timed is not None:
             return timed.duration_seconds
@@ -136,7 +174,8 @@ def _describe(step: CanaryStep) -> str:
     if step.set_weight is not None:
         return f"setWeight {step.set_weight}"
     if step.mirror is not None:
-        return f"mirror {step.mirror.percent}%"
+        judged = " judged" if step.mirror.analysis is not None else ""
+        return f"mirror {step.mirror.percent}%{judged}"
     if step.pause is not None and step.pause.duration_seconds is not None:
         return f"pause {step.pause.duration_seconds}s"
     return step.kind

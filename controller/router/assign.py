@@ -17,8 +17,7 @@ from controller.router.token import EXPERIMENT, FORCED, SEGMENT
 
 T = TypeVar("T")
 SPLIT_PARAM = "split"
-UNIT_BUCKET_PARAM = "unit-bucket"  # hashed apart from the split: buckets cut across arms
-UNIT_BUCKETS = 64
+UNIT_BUCKET_PARAM = "unit_bucket"
 _MAX_HASH = 0xFFFFFFFFFFFFFFF
 
 
@@ -40,7 +39,9 @@ def bucket_of(salt: str, unit: str) -> int:
     return planout_hash(salt, SPLIT_PARAM, unit) % BASIS_POINTS
 
 
-def unit_bucket(salt: str, unit: str, buckets: int = UNIT_BUCKETS) -> int:
+def unit_bucket_of(salt: str, unit: str, buckets: int) -> int:
+    """The unit's analysis bucket in [0, buckets): a hash with its own parameter salt, so
+    it is independent of the arm a unit is assigned to."""
     return planout_hash(salt, UNIT_BUCKET_PARAM, unit) % buckets
 
 

@@ -13,9 +13,11 @@ import heapq
 import json
 import math
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from controller.router.comparator import label_text
+from controller.router.token import LabelResult
 from controller.router.wire import json_too_deep
 
 MAX_LABEL_CHARS = 1024
@@ -169,3 +171,15 @@ class FeedbackSettings:
     max_feedback_bytes: int = 64 << 10  # a larger feedback body gets 413
     max_reward: float = 1e12
     clock_skew_s: float = 300.0  # a token issued this far in the future is still accepted
+
+
+def paired_outcomes(primary: str, results: dict[str, LabelResult]
+                    ) -> Iterator[tuple[str, LabelResult, LabelResult]]:
+    """(shadow, primary's result, shadow's result) for each shadow judged on the same request
+    as its primary: the pairs a paired (McNemar) comparison of accuracy counts."""
+    ours = results.get(primary)
+    if ours is None:
+        return
+    for variant, theirs in results.items():
+        if variant != primary:
+            yield variant, ours, theirs

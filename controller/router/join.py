@@ -21,6 +21,7 @@ from controller.router.feedback import (
     FeedbackSettings,
     LateShadows,
     ReplayFilter,
+    paired_outcomes,
     parse_feedback,
 )
 from controller.router.metrics import Counter, Gauge, Registry
@@ -28,6 +29,7 @@ from controller.router.token import (
     EXPERIMENT,
     PENDING,
     Claims,
+    LabelResult,
     TokenError,
     encode,
     judged,
@@ -59,6 +61,10 @@ class JoinMetrics:
         self.served = r.add(Counter(names.PREDICTIONS_SERVED,
                                     "Prediction tokens handed out (experiment traffic).",
                                     (names.VARIANT_LABEL, names.SERVED_LABEL)))
+        self.paired = r.add(Counter(
+            names.PAIRED_FEEDBACK, "Labels joined to a shadow's and its primary's prediction of "
+            "the same request, by each one's result.",
+            (names.VARIANT_LABEL, names.PRIMARY_RESULT_LABEL, names.SHADOW_RESULT_LABEL)))
         self.unjoined = r.add(Counter(names.SHADOW_LABELS_UNJOINED,
                                       "Labels whose shadow answer came late and is not on "
                                       "this replica (or expired).", (names.VARIANT_LABEL,)))
@@ -145,7 +151,7 @@ class LabelJoin:
     def _count(self, claims: Claims, label: str | None, reward: float | None
                ) -> dict[str, object]:
         m = self.metrics
-        results: dict[str, str] = {}
+        results: dict[str, LabelResult] = {}
         experiment = claims.assignment == EXPERIMENT
         if label is not None:
             verdict = judged(claims.prediction, label)
@@ -166,6 +172,9 @@ class LabelJoin:
                 if verdict is not None:
                     results[shadow] = verdict
                     m.feedback.inc((shadow, verdict, claims.window))
+            if experiment:
+                for pair in paired_outcomes(claims.variant, results):
+                    m.paired.inc(pair)
         if reward is not None and experiment and math.isfinite(reward):
             m.rewards.inc((claims.variant, claims.window), reward)
             m.reward_count.inc((claims.variant, claims.window))

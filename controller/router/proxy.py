@@ -12,12 +12,13 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from controller.contract.metrics import DEFAULT_UNIT_BUCKETS, MAX_UNIT_BUCKETS
 from controller.router.assign import (
     CompiledTable,
     choose,
     choose_mirrors,
     cookie_value,
-    unit_bucket,
+    unit_bucket_of,
 )
 from controller.router.credentials import SigningKeys
 from controller.router.faults import FaultAction, choose_fault, in_scope
@@ -25,7 +26,7 @@ from controller.router.feedback import FeedbackSettings
 from controller.router.join import TOKEN_HEADER, LabelJoin
 from controller.router.server import HttpConnection
 from controller.router.targets import Target, call_target
-from controller.router.telemetry import Telemetry
+from controller.router.telemetry import LiveEvent, Telemetry
 from controller.router.token import EXPERIMENT, NO_RULE, PENDING, Claims
 from controller.router.upstream import ROUTER_RESOURCES, STREAMED, UpstreamConnection
 from controller.router.wire import (
@@ -39,6 +40,7 @@ from controller.router.wire import (
 )
 
 _BP = 10_000
+_BUCKET_NAMES = tuple(str(i) for i in range(MAX_UNIT_BUCKETS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,9 @@ class ProxySettings:
     # Answers larger than this are streamed to the client, not stored nor compared.
     max_stored_response_bytes: int = 1 << 20
     stream_buffer_bytes: int = 256 << 10  # client write buffer that pauses a streamed answer
+    # Hashed unit buckets per variant in the request metrics: the analysis estimates the
+    # variance across them when assignment is sticky (bounded: 2..MAX_UNIT_BUCKETS).
+    unit_buckets: int = DEFAULT_UNIT_BUCKETS
 
 
 class ShadowJoin:
@@ -106,15 +111,15 @@ class Exchange:
     An answer over max_stored_response_bytes is streamed (this is its upstream Sink): the head
     at once, then the body as it arrives; `done` then only ends it."""
 
-    __slots__ = ("assignment", "bucket", "conn", "join", "keep_alive", "prediction_id", "router",
-                 "started", "stream_status", "streaming", "target")
+    __slots__ = ("assignment", "conn", "join", "keep_alive", "prediction_id", "router",
+                 "started", "stream_status", "streaming", "target", "unit_bucket")
 
     def __init__(self, router: Router, conn: HttpConnection, target: Target, prediction_id: str,
                  keep_alive: bool, started: float, join: ShadowJoin | None,
-                 assignment: str = EXPERIMENT, bucket: int = -1) -> None:
+                 assignment: str = EXPERIMENT, unit_bucket: str = "0") -> None:
         self.router = router
         self.assignment = assignment
-        self.bucket = bucket
+        self.unit_bucket = unit_bucket
         self.conn = conn
         self.target = target
         self.prediction_id = prediction_id
@@ -156,7 +161,7 @@ class Exchange:
         else:
             conn.abort()  # the backend failed mid-answer: the client must see it cut
         self._record((self.target.name, self.stream_status, router.clock() - self.started,
-                      error, b"", self.prediction_id, self.started))
+                      error, b"", self.prediction_id, self.started, self.unit_bucket))
         if self.join is not None:
             self.join.set_primary(None)  # not compared
 
@@ -186,7 +191,7 @@ class Exchange:
         self.conn.respond(response_bytes(status, reason, headers, body, extra, self.keep_alive),
                           self.keep_alive)
         self._record((target.name, status, elapsed, error, body, self.prediction_id,
-                      self.started))
+                      self.started, self.unit_bucket))
         if self.join is not None:
             self.join.set_primary(body if not error and status < 300 else None)
 
@@ -196,10 +201,10 @@ class Exchange:
         join = router.join
         claims = Claims(self.prediction_id, int(join.wall_clock()), router.rollout,
                         router.window, self.target.name, self.target.model, self.assignment,
-                        self.bucket, code, shadows)
+                        int(self.unit_bucket), code, shadows)
         return TOKEN_HEADER + b": " + join.issue(claims) + b"\r\n"
 
-    def _record(self, event: tuple[str, int, float, str, bytes, str, float]) -> None:
+    def _record(self, event: LiveEvent) -> None:
         """Experiment traffic to the variant's series; forced and segment traffic apart."""
         telemetry = self.router.telemetry
         if self.assignment == EXPERIMENT:
@@ -228,6 +233,7 @@ class Router:
                                       SigningKeys(None), telemetry.late)
         self.rollout = ""
         self.window = ""
+        self._requests = 0  # spreads requests without a unit id over the unit buckets
 
     def use(self, plan: CompiledTable, targets: dict[str, Target]) -> None:
         self.plan, self.targets = plan, targets
@@ -269,12 +275,21 @@ class Router:
         pid_line = b"x-prediction-id: " + prediction_id.encode() + b"\r\n"
         data = b"".join((head, pid_line, target.live_tail, b"\r\n", req.body))
         exchange = Exchange(self, conn, target, prediction_id, req.keep_alive, started, join,
-                            assignment, -1 if unit is None else unit_bucket(plan.salt, unit))
+                            assignment, self._unit_bucket(plan, unit))
         fault = self._draw_fault(target, unit, fault_value)
         call_target(target, data, head_only, self.settings.backend_timeout_s, fault,
                     exchange.done, self.settings.max_stored_response_bytes, exchange)
         for name in mirrors:
             self._tee(req, self.targets[name], pid_line, head_only, join, unit, fault_value)
+
+    def _unit_bucket(self, plan: CompiledTable, unit: str | None) -> str:
+        """The unit's hashed bucket; a request without a unit id is its own unit, so it
+        goes to a bucket in turn (requests of a random split are independent)."""
+        buckets = self.settings.unit_buckets
+        if unit is None:
+            self._requests += 1
+            return _BUCKET_NAMES[self._requests % buckets]
+        return _BUCKET_NAMES[unit_bucket_of(plan.salt, unit, buckets)]
 
     def _draw_fault(self, target: Target, unit: str | None,
                     fault_value: str | None) -> FaultAction | None:

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from controller.contract.metrics import DEFAULT_UNIT_BUCKETS, MAX_UNIT_BUCKETS
 from controller.router.feedback import FeedbackSettings
 from controller.router.proxy import ProxySettings
 from controller.router.server import Limits
@@ -53,6 +54,13 @@ def _address(text: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
+def _unit_buckets(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if not 2 <= value <= MAX_UNIT_BUCKETS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer in 2..{MAX_UNIT_BUCKETS}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modelrollout-router",
                                 description="The model router: sticky weighted split, shadows, "
@@ -90,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="larger feedback bodies get 413")
     p.add_argument("--max-reward", type=_positive, default=1e12,
                    help="largest numeric reward accepted (rewards are >= 0)")
+    p.add_argument("--unit-buckets", type=_unit_buckets, default=DEFAULT_UNIT_BUCKETS,
+                   help="hashed unit buckets per variant in the request metrics (the "
+                        f"analysis's unit-level variance; 2..{MAX_UNIT_BUCKETS})")
     p.add_argument("--log-level", default="INFO")
     # Hardening limits (docs/router.md, "Limits").
     p.add_argument("--header-timeout", type=float, default=10.0,
@@ -123,7 +134,8 @@ def settings_from(args: argparse.Namespace) -> RouterSettings:
                       args.max_connections),
         proxy=ProxySettings(args.backend_timeout, args.shadow_timeout, args.max_shadow_inflight,
                             args.feedback_path.encode(), args.max_json_depth,
-                            args.max_stored_response_bytes, args.stream_buffer_bytes),
+                            args.max_stored_response_bytes, args.stream_buffer_bytes,
+                            args.unit_buckets),
         feedback=FeedbackSettings(
             token_validity_s=args.token_validity,
             replay_filter_entries=args.replay_filter_entries,

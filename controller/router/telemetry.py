@@ -45,8 +45,8 @@ REFUSAL_LOG_INTERVAL_S = 10.0
 # Router-only series (the analysis does not query them), named like the contract's.
 NOT_STORED = names.PREFIX + "responses_not_stored_total"
 
-# (variant, status, seconds, error reason or "", body, prediction id, start time)
-LiveEvent = tuple[str, int, float, str, bytes, str, float]
+# (variant, status, seconds, error reason or "", body, prediction id, start time, unit bucket)
+LiveEvent = tuple[str, int, float, str, bytes, str, float, str]
 # (variant, status, seconds, error reason or "", shadow body, primary body or None, id)
 ShadowEvent = tuple[str, int, float, str, bytes, bytes | None, str]
 
@@ -77,14 +77,18 @@ class RouterMetrics:
     def __init__(self) -> None:
         r = self.registry = Registry()
         v = (names.VARIANT_LABEL,)
+        # Live requests per hashed unit bucket: the analysis's unit-level variance.
         self.requests = r.add(Counter(names.REQUESTS,
-                                      "Proxied requests by variant and status class.",
-                                      (names.VARIANT_LABEL, names.CODE_LABEL)))
+                                      "Proxied requests by variant, status class and unit "
+                                      "bucket.",
+                                      (names.VARIANT_LABEL, names.CODE_LABEL,
+                                       names.UNIT_BUCKET_LABEL)))
         self.errors = r.add(Counter(names.ERRORS,
                                     "Failed requests; reason is 5xx, connect or timeout.",
                                     (names.VARIANT_LABEL, names.REASON_LABEL)))
         self.duration = r.add(Histogram(names.DURATION,
-                                        "Time from full request to full response.", v,
+                                        "Time from full request to full response.",
+                                        (names.VARIANT_LABEL, names.UNIT_BUCKET_LABEL),
                                         names.LATENCY_BUCKETS))
         self.predictions = r.add(Counter(names.PREDICTIONS,
                                          "Predicted labels (exact-mode variants).",
@@ -93,7 +97,8 @@ class RouterMetrics:
                                       "Predicted scores (numeric-mode variants).", v,
                                       names.SCORE_BUCKETS))
         self.shadow_requests = r.add(Counter(names.SHADOW_REQUESTS,
-                                             "Shadow copies answered, by status class.",
+                                             "Shadow copies by status class (a connect "
+                                             "failure or timeout as 5xx).",
                                              (names.VARIANT_LABEL, names.CODE_LABEL)))
         self.shadow_duration = r.add(Histogram(names.SHADOW_DURATION, "Latency of shadow copies.",
                                                v, names.LATENCY_BUCKETS))
@@ -205,13 +210,13 @@ class Telemetry:
                 log.warning("%d %s since the last report (%d in all)", new, what, count)
 
     def _live(self, variant: str, status: int, seconds: float, reason: str, body: bytes,
-              prediction_id: str, started: float) -> None:
+              prediction_id: str, started: float, unit_bucket: str) -> None:
         m = self.metrics
         if reason == ROUTER_RESOURCES:  # the router's failure: not the variant's request
             m.rejected.inc((reason,))
             return
-        m.requests.inc((variant, code_class(status)))
-        m.duration.observe((variant,), seconds)
+        m.requests.inc((variant, code_class(status), unit_bucket))
+        m.duration.observe((variant, unit_bucket), seconds)
         if reason or status >= 500:
             if reason == STREAMED:  # passed through whole, too large to store
                 m.not_stored.inc((variant,))
@@ -236,13 +241,14 @@ class Telemetry:
             if status >= 500:
                 m.errors.inc((variant, "5xx"))
             return
+        # Every copy is counted, a failure to connect or a timeout as 5xx (what the live path
+        # answers, 502/504): the shadow's error rate needs its failures in the denominator.
+        m.shadow_requests.inc((variant, code_class(status) if not reason else "5xx"))
+        m.shadow_duration.observe((variant,), seconds)
         if reason:
             m.errors.inc((variant, reason))
-        else:
-            m.shadow_requests.inc((variant, code_class(status)))
-            m.shadow_duration.observe((variant,), seconds)
-            if status >= 500:
-                m.errors.inc((variant, "5xx"))
+        elif status >= 500:
+            m.errors.inc((variant, "5xx"))
         ok = not reason and status < 300
         if ok:
             self._count_prediction(variant, body)

@@ -21,6 +21,7 @@ import hmac
 import json
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from controller.router.comparator import as_number, label_text
 
@@ -35,6 +36,7 @@ EXACT_MAX_CHARS = 64  # longer exact predictions travel as a hash of their text
 # How a unit reached its variant; only "experiment" counts in the experiment's metrics.
 EXPERIMENT, FORCED, SEGMENT = "experiment", "forced", "segment"
 ASSIGNMENTS = (EXPERIMENT, FORCED, SEGMENT)
+LabelResult = Literal["correct", "incorrect"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +143,7 @@ def prediction_code(value: object, mode: str, tolerance_ppm: int) -> str:
     return exact_code(value)
 
 
-def judged(code: str, label: object) -> str | None:
+def judged(code: str, label: object) -> LabelResult | None:
     """correct/incorrect for a label against a prediction code; None when not judged."""
     if code in (NO_RULE, PENDING):
         return None

@@ -72,6 +72,12 @@ def test_join_counts_correct_and_incorrect_per_variant_including_shadows(
     assert m("modelrouter_feedback_total", variant="shadow-a", result="correct") == 1
     assert m("modelrouter_feedback_total", variant="shadow-a", result="incorrect") == 3
     assert m("modelrouter_predictions_served_total", variant="stable", served="v2/step-0") == 4
+    # Paired on the same requests: stable right and the shadow wrong three times (the
+    # discordant pairs McNemar counts), both right never, both wrong never, the reverse once.
+    paired = "modelrouter_shadow_paired_feedback_total"
+    assert m(paired, variant="shadow-a", primary="correct", shadow="incorrect") == 3
+    assert m(paired, variant="shadow-a", primary="incorrect", shadow="correct") == 1
+    assert m(paired, variant="shadow-a", primary="correct", shadow="correct") == 0
 
 
 def test_a_late_shadow_answer_is_joined_here_and_counted_unjoined_elsewhere() -> None:

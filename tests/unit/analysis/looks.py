@@ -20,12 +20,16 @@ ERRORS = {"name": "errors", "template": "errorRate"}
 
 
 def spec(metrics: list[dict[str, Any]] | None = None, *, step: dict[str, Any] | None = None,
-         **analysis: Any) -> ModelRolloutSpec:
+         mirror: bool = False, **analysis: Any) -> ModelRolloutSpec:
+    """Step 1 is the analysis step; with `mirror`, a judged mirror step (the candidate as a
+    shadow)."""
+    judged: dict[str, Any] = {"analysis": step or {"minSamples": 2000}}
+    if mirror:
+        judged = {"mirror": {"percent": 100, **judged}}
     return ModelRolloutSpec.model_validate({
         "template": {"spec": {"containers": [{"name": "server", "image": "model:2"}]}},
         "port": 8080,
-        "strategy": {"canary": {"steps": [{"setWeight": 20},
-                                          {"analysis": step or {"minSamples": 2000}}]}},
+        "strategy": {"canary": {"steps": [{"setWeight": 20}, judged]}},
         "analysis": {"prometheus": {"address": "http://prometheus:9090"},
                      "intervalSeconds": 10, "metrics": metrics or [ERRORS], **analysis},
     })

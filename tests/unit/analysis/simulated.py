@@ -10,6 +10,7 @@ from typing import Any
 
 from controller.analysis.analyzer import PrometheusAnalyzer
 from controller.analysis.provider import Counts, ProviderError, Window
+from controller.analysis.templates import STABLE_ONLY
 from controller.rollout.model import AnalysisOutcome, Observation
 from tests.doubles import AnswerSource, FakeProvider
 from tests.unit.analysis.looks import ROLLOUT
@@ -50,6 +51,14 @@ def errors_at(stable: float, candidate: float, rates: tuple[float, float] = (20.
               ) -> dict[str, dict[str, Rate]]:
     """errorRate counters at `rates` requests per second (stable, candidate)."""
     return {"errors": {"stable": Rate(rates[0], stable), "candidate": Rate(rates[1], candidate)}}
+
+
+def paired_at(per_second: float, stable_only: float, candidate_only: float
+              ) -> dict[str, dict[str, Rate]]:
+    """feedbackAccuracy of a candidate judged as a shadow ("accuracy"): labelled pairs per
+    second, and the shares where only the stable, or only the candidate, was right."""
+    return {"accuracy": {"candidate": Rate(per_second, candidate_only)},
+            "accuracy" + STABLE_ONLY: {"candidate": Rate(per_second, stable_only)}}
 
 
 def down(metric: str = "errors") -> FakeProvider:

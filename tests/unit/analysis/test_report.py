@@ -26,11 +26,12 @@ IMPROVE = {"name": "accuracy", "template": "feedbackAccuracy", "role": "Success"
 STABLE_ACCURACY = (7136, 8000)  # 89.2%
 
 
-def judged(metric: dict[str, Any], answers: dict[str, Any], **analysis: Any) -> MetricResult:
+def judged(metric: dict[str, Any], answers: dict[str, Any], *, mirror: bool = False,
+           **analysis: Any) -> MetricResult:
     name = metric["name"]
     fake = FakeProvider({**TRAFFIC, **{(name, variant): answer
                                        for variant, answer in answers.items()}})
-    outcome = look(fake, spec([metric], **analysis), status())
+    outcome = look(fake, spec([metric], mirror=mirror, **analysis), status())
     assert outcome.status is not None
     return outcome.status.metrics[0]
 
@@ -45,13 +46,16 @@ def counted(metric: dict[str, Any], stable: tuple[float, float], candidate: tupl
 
 @pytest.mark.parametrize(("candidate", "verdict", "line"), [
     ((9, 2000), "Pass",
-     "errors: candidate 0.45% vs stable 0.4% (+0.05 pts, 90% CI -0.41..+0.51) — no harm "
+     "errors: candidate 0.45% vs stable 0.4% (+0.05 pts, 90% CI -0.41..+0.51"
+     "; lift +12.5% (-100%..+130%)) — no harm "
      "detected beyond +0.5 pts (p=1) over 2000 candidate samples"),
     ((40, 2000), "Fail",
-     "errors: candidate 2% vs stable 0.4% (+1.60 pts, 90% CI +0.71..+2.49) — worse: harm "
+     "errors: candidate 2% vs stable 0.4% (+1.60 pts, 90% CI +0.71..+2.49"
+     "; lift +400% (+73.8%..+726%)) — worse: harm "
      "above +0.5 pts (p=0.0084); roll back"),
     ((5, 1000), "Inconclusive",
-     "errors: candidate 0.5% vs stable 0.4% (+0.10 pts, 90% CI -0.56..+0.76) — no harm "
+     "errors: candidate 0.5% vs stable 0.4% (+0.10 pts, 90% CI -0.56..+0.76"
+     "; lift +25% (-100%..+194%)) — no harm "
      "detected beyond +0.5 pts so far (p=1); 1000 of 2000 candidate samples, needs 1000 more"),
 ], ids=["pass", "fail", "inconclusive"])
 def test_a_guardrail_says_what_harm_was_tested_and_the_answer(
@@ -64,7 +68,8 @@ def test_a_clearly_better_guardrail_says_better_not_just_p_1() -> None:
     result = counted(ERRORS, (80, 8000), (2, 2000))
     assert result.verdict == "Pass"
     assert result.reason == (
-        "errors: candidate 0.1% vs stable 1% (-0.90 pts, 90% CI -1.26..-0.54) — better "
+        "errors: candidate 0.1% vs stable 1% (-0.90 pts, 90% CI -1.26..-0.54"
+        "; lift -90% (-100%..-70.2%)) — better "
         "than stable; no harm detected beyond +0.5 pts (p=1) over 2000 candidate samples")
 
 
@@ -72,7 +77,8 @@ def test_worse_than_stable_but_within_the_tolerance_says_both() -> None:
     result = counted(ERRORS, (320, 80_000), (150, 20_000))
     assert result.verdict == "Pass"
     assert result.reason == (
-        "errors: candidate 0.75% vs stable 0.4% (+0.35 pts, 90% CI +0.16..+0.54) — worse than "
+        "errors: candidate 0.75% vs stable 0.4% (+0.35 pts, 90% CI +0.16..+0.54"
+        "; lift +87.5% (+32.1%..+143%)) — worse than "
         "stable; no harm detected beyond +0.5 pts (p=1) over 20000 candidate samples")
 
 
@@ -96,16 +102,20 @@ def test_a_guardrail_without_tolerance_is_judged_against_stable_itself() -> None
 
 @pytest.mark.parametrize(("candidate", "verdict", "answer"), [
     ((1830, 2000), "Pass",
-     "candidate 91.5% vs stable 89.2% (+2.3 pts, 90% CI +0.3..+4.3) — better; not worse than "
+     "candidate 91.5% vs stable 89.2% (+2.3 pts, 90% CI +0.3..+4.3"
+     "; lift +2.58% (+0.352%..+4.8%)) — better; not worse than "
      "-2 pts (p=1.9e-7)"),
     ((1946, 2000), "Pass",
-     "candidate 97.3% vs stable 89.2% (+8.1 pts, 90% CI +6.7..+9.5) — better; not worse than "
+     "candidate 97.3% vs stable 89.2% (+8.1 pts, 90% CI +6.7..+9.5"
+     "; lift +9.08% (+7.46%..+10.7%)) — better; not worse than "
      "-2 pts (p<1e-15)"),
     ((1600, 2000), "Inconclusive",
-     "candidate 80% vs stable 89.2% (-9.2 pts, 90% CI -11.9..-6.5) — worse: below -2 pts "
+     "candidate 80% vs stable 89.2% (-9.2 pts, 90% CI -11.9..-6.5"
+     "; lift -10.3% (-13.3%..-7.38%)) — worse: below -2 pts "
      "(p=1)"),
     ((446, 500), "Inconclusive",
-     "candidate 89.2% vs stable 89.2% (0.0 pts, 90% CI -4.3..+4.3) — inconclusive: could still "
+     "candidate 89.2% vs stable 89.2% (0.0 pts, 90% CI -4.3..+4.3"
+     "; lift +0% (-4.8%..+4.8%)) — inconclusive: could still "
      "be worse than -2 pts (p=0.51); 500 of 3364 candidate samples, needs 2864 more"),
 ], ids=["better", "much-better", "worse", "inconclusive"])
 def test_a_success_metric_says_better_not_worse_or_worse(
@@ -119,26 +129,32 @@ def test_not_worse_without_being_better_says_only_not_worse() -> None:
     result = counted(metric, STABLE_ACCURACY, (1784, 2000))
     assert result.verdict == "Pass"
     assert result.reason == ("accuracy: candidate 89.2% vs stable 89.2% (0.0 pts, 90% CI "
-                             "-2.1..+2.1) — not worse than -3 pts (p=0.0021)")
+                             "-2.1..+2.1"
+                             "; lift +0% (-2.41%..+2.41%)) — not worse than -3 pts (p=0.0021)")
 
 
 # --- success metrics: goal Improve --------------------------------------------------------------
 
 @pytest.mark.parametrize(("metric", "candidate", "verdict", "answer"), [
     (IMPROVE, (1830, 2000), "Pass",
-     "(+2.3 pts, 90% CI +0.3..+4.3) — better than stable (p=0.015)"),
+     "(+2.3 pts, 90% CI +0.3..+4.3; lift +2.58% (+0.352%..+4.8%)) — better than stable (p=0.015)"),
     (IMPROVE, (1784, 2000), "Inconclusive",
-     "(0.0 pts, 90% CI -2.1..+2.1) — not shown better (p=1) over 2000 candidate samples"),
+     "(0.0 pts, 90% CI -2.1..+2.1"
+     "; lift +0% (-2.41%..+2.41%)) — not shown better (p=1) over 2000 candidate samples"),
     ({**IMPROVE, "minimumEffectBasisPoints": 300}, (1784, 2000), "Inconclusive",
-     "(0.0 pts, 90% CI -2.1..+2.1) — not shown better (p=1), although 2000 candidate samples "
+     "(0.0 pts, 90% CI -2.1..+2.1"
+     "; lift +0% (-2.41%..+2.41%)) — not shown better (p=1), although 2000 candidate samples "
      "would show an improvement of +3 pts (80% power): probably not better by that much"),
     (IMPROVE, (1700, 2000), "Inconclusive",
-     "(-4.2 pts, 90% CI -6.6..-1.8) — worse than stable (p=1): not better"),
+     "(-4.2 pts, 90% CI -6.6..-1.8"
+     "; lift -4.71% (-7.39%..-2.03%)) — worse than stable (p=1): not better"),
     (IMPROVE, (446, 500), "Inconclusive",
-     "(0.0 pts, 90% CI -4.3..+4.3) — inconclusive: not yet shown better (p=1); 500 of 2000 "
+     "(0.0 pts, 90% CI -4.3..+4.3"
+     "; lift +0% (-4.8%..+4.8%)) — inconclusive: not yet shown better (p=1); 500 of 2000 "
      "candidate samples, needs 1500 more"),
     (IMPROVE, (470, 500), "Inconclusive",
-     "(+4.8 pts, 90% CI +1.5..+8.1) — better than stable so far (p=0.0025); 500 of 2000 "
+     "(+4.8 pts, 90% CI +1.5..+8.1"
+     "; lift +5.38% (+1.61%..+9.15%)) — better than stable so far (p=0.0025); 500 of 2000 "
      "candidate samples, needs 1500 more"),
 ], ids=["pass", "equal", "equal-with-minimum-effect", "worse", "inconclusive", "early"])
 def test_goal_improve_says_whether_the_candidate_is_better(
@@ -164,7 +180,9 @@ def test_a_latency_share_is_in_points_of_requests_slower_than_the_slo() -> None:
                              "candidate": latencies(0.08, 2000, 2)})
     assert result.reason.startswith(
         "slow: candidate 1.15% vs stable 1.1% slower than 250 ms (+0.05 pts, 90% CI "
-        "-0.68..+0.78) — no harm detected beyond +1 pts (p=1) over 2000 candidate samples; "
+        "-0.68..+0.78"
+        "; lift +4.55% (-62.8%..+71.9%)) — no harm detected beyond +1 pts (p=1) over 2000 "
+        "candidate samples; "
         "mean latency candidate 88.09 ms vs stable 90.14 ms; bucket χ² p=0.34")
 
 
@@ -211,13 +229,14 @@ def test_a_tiny_candidate_sample_never_gets_an_interval_beyond_100_points() -> N
     result = counted(ERRORS, (32, 8000), (1, 3))
     assert (result.lower, result.upper) == (-1.0, 1.0)  # stored clipped, too
     assert result.reason == (
-        "errors: candidate 33.3% vs stable 0.4% (+33 pts, 90% CI -100..+100) — no harm detected "
+        "errors: candidate 33.3% vs stable 0.4% (+33 pts, 90% CI -100..+100"
+        "; lift +8233% (-100%..+158747%)) — no harm detected "
         "beyond +0.5 pts so far (p=0.91); 3 of 2000 candidate samples, needs 1997 more")
 
 
 def test_agreement_with_perfect_agreement_can_only_fall() -> None:
     metric = {"name": "agree", "template": "shadowAgreement", "toleranceBasisPoints": 200}
-    result = judged(metric, {"candidate": Counts(3, 3)})
+    result = judged(metric, {"candidate": Counts(3, 3)}, mirror=True)
     assert (result.lower, result.upper) == (-1.0, 0.0)
     assert "(0 pts, 90% CI -100..0)" in result.reason
 

@@ -16,6 +16,7 @@ from tests.unit.analysis.simulated import (
     counters,
     errors_at,
     events,
+    paired_at,
     rollout,
     ticks,
 )
@@ -109,7 +110,9 @@ def test_on_inconclusive_promote_continues_and_says_so() -> None:
 def test_blue_green_pre_promotion_analysis_holds_when_inconclusive() -> None:
     strategy = {"blueGreen": {"autoPromote": True, "prePromotionAnalysis": {
         "durationSeconds": 300}}}
-    world = rollout(counters(SPARSE_LABELS), metrics=[ERRORS, ACCURACY], strategy=strategy)
+    # The preview is judged as a shadow: its labels come paired with the stable's.
+    labels = {**errors_at(0.01, 0.01), **paired_at(0.05, 0.1, 0.1)}
+    world = rollout(counters(labels), metrics=[ERRORS, ACCURACY], strategy=strategy)
     world.run_until(lambda w: w.status.phase == "Paused" or settled(w))
     assert not promoted(world)
     assert condition(world, "Paused")[:2] == ("True", "AnalysisInconclusive")

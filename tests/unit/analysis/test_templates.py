@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from controller.analysis.analyzer import DEFAULT_SCOPE, render_scope
+from controller.analysis.labels import labelled
 from controller.analysis.provider import (
     CountsQuery,
     HistogramQuery,
@@ -163,7 +164,9 @@ def test_window_is_whole_seconds_never_negative() -> None:
 def test_feedback_accuracy_counts_the_labels_of_the_serving_window() -> None:
     metric = Metric.model_validate({"name": "accuracy", "template": "feedbackAccuracy",
                                     "labelDelaySeconds": 600})
-    p = plan_metric(metric, 0, scope='namespace="ns"', step_seconds=60, served="r2/step-1")
+    scope = 'namespace="ns"'
+    [p] = labelled([plan_metric(metric, 0, scope=scope, step_seconds=60)], [metric], scope,
+                   "r2/step-1")
     q = counts(p)
     assert 'served="r2/step-1"' in (q.successes or "")
     assert 'served="r2/step-1"' in q.trials
@@ -172,4 +175,7 @@ def test_feedback_accuracy_counts_the_labels_of_the_serving_window() -> None:
     assert p.coverage.trials == ('sum(increase(modelrouter_predictions_served_total{'
                                  'variant="{{variant}}",served="r2/step-1",namespace="ns"}'
                                  '[{{window}}]))')
-    assert plan(template="errorRate").coverage is None
+    errors = Metric.model_validate({"name": "e", "template": "errorRate"})
+    [plain] = labelled([plan_metric(errors, 0, scope=scope, step_seconds=60)], [errors], scope,
+                       "r2/step-1")
+    assert plain.coverage is None

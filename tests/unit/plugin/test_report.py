@@ -69,3 +69,21 @@ def test_report_without_event_permission_and_with_extra_sections() -> None:
     assert "Events could not be read" in html
     assert "<h2>Weights over time</h2><svg id='weights'></svg>" in html
     assert "2/2: switch: waiting for promote" in html
+
+
+def test_each_long_lived_shadow_has_its_verdict_in_the_report() -> None:
+    body = samples.in_analysis()
+    body["status"]["shadows"] = [{
+        "name": "shadow-a", "verdict": "Fail", "gates": False,
+        "updatedAt": "2026-03-01T11:59:48Z", "message": "shadow shadow-a: agreement <low>",
+        "metrics": [samples.metric("agreement", "Fail", 0, 3900, -0.21, -0.24, -0.18, 1e-9,
+                                   reason="agreement: candidate agrees 79% <floor 95%>")]}]
+    html = render_report(body, [], NOW)
+    shadows = html.split("<h2>Shadows</h2>", 1)[1].split("<h2>", 1)[0]
+    for words in ("shadow-a", "reported only", "agreement", "3,900", "-0.21",
+                  "[-0.24, -0.18]", "agrees 79% &lt;floor 95%&gt;"):
+        assert words in shadows, words
+
+
+def test_no_shadows_no_section() -> None:
+    assert "<h2>Shadows</h2>" not in render_report(samples.in_analysis(), [], NOW)

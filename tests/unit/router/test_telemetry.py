@@ -62,18 +62,18 @@ def out(value: object) -> bytes:
 def test_flush_counts_requests_errors_predictions() -> None:
     t = make()
     t.live += [
-        ("stable", 200, 0.01, "", out("cat"), "id1", 0.0),
-        ("stable", 503, 0.02, "", b"{}", "id2", 0.0),
-        ("stable", 502, 0.03, "connect", b"{}", "id3", 0.0),
+        ("stable", 200, 0.01, "", out("cat"), "id1", 0.0, "0"),
+        ("stable", 503, 0.02, "", b"{}", "id2", 0.0, "1"),
+        ("stable", 502, 0.03, "connect", b"{}", "id3", 0.0, "1"),
     ]
     t.flush()
     m = t.metrics
-    assert m.requests.get(("stable", "2xx")) == 1
-    assert m.requests.get(("stable", "5xx")) == 2
+    assert m.requests.get(("stable", "2xx", "0")) == 1
+    assert m.requests.get(("stable", "5xx", "1")) == 2
     assert m.errors.get(("stable", "5xx")) == 1
     assert m.errors.get(("stable", "connect")) == 1
     assert m.predictions.get(("stable", "cat")) == 1
-    assert m.duration.count(("stable",)) == 3
+    assert m.duration.count(("stable", "0")) + m.duration.count(("stable", "1")) == 3
     assert m.table_version.get(()) == 4
 
 
@@ -91,11 +91,15 @@ def test_shadow_comparisons() -> None:
     assert (c.get(("shadow-a", "agree")), c.get(("shadow-a", "disagree")),
             c.get(("shadow-a", "error"))) == (1, 1, 2)
     assert t.metrics.errors.get(("shadow-a", "timeout")) == 1
+    # The timeout is a shadow copy that failed: in the shadow's error rate, as a 5xx.
+    shadow = t.metrics.shadow_requests
+    assert (shadow.get(("shadow-a", "2xx")), shadow.get(("shadow-a", "5xx"))) == (3, 2)
+    assert t.metrics.shadow_duration.count(("shadow-a",)) == 5
 
 
 def test_label_cardinality_is_bounded() -> None:
     t = make()
-    t.live += [("stable", 200, 0.01, "", out(f"l{i}"), f"i{i}", 0.0)
+    t.live += [("stable", 200, 0.01, "", out(f"l{i}"), f"i{i}", 0.0, "0")
                for i in range(MAX_LABELS_PER_VARIANT + 10)]
     t.flush()
     labels = {k[1] for k in t.metrics.predictions.values}
@@ -105,7 +109,7 @@ def test_label_cardinality_is_bounded() -> None:
 
 def test_numeric_predictions_feed_the_score_histogram() -> None:
     t = make("numeric")
-    t.live += [("stable", 200, 0.01, "", out(0.3), "i", 0.0)]
+    t.live += [("stable", 200, 0.01, "", out(0.3), "i", 0.0, "0")]
     t.flush()
     assert t.metrics.scores.count(("stable",)) == 1
     assert not t.metrics.predictions.values

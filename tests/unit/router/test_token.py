@@ -9,13 +9,20 @@ import math
 import pytest
 
 from controller.contract.keyring import parse_keyring, rotated_keyring
-from controller.router.feedback import FeedbackError, LateShadows, ReplayFilter, parse_feedback
+from controller.router.feedback import (
+    FeedbackError,
+    LateShadows,
+    ReplayFilter,
+    paired_outcomes,
+    parse_feedback,
+)
 from controller.router.metrics import Counter, Gauge, Histogram, Registry
 from controller.router.token import (
     EXPERIMENT,
     MISSING,
     PENDING,
     Claims,
+    LabelResult,
     TokenError,
     encode,
     exact_code,
@@ -186,3 +193,14 @@ def test_key_rotation_keeps_the_old_key_for_the_grace_period() -> None:
 def test_bad_key_rings_are_refused_naming_the_field(ring: object, field: str) -> None:
     with pytest.raises(ValueError, match=field):
         parse_keyring(json.dumps(ring).encode())
+
+
+def test_paired_outcomes_pair_each_shadow_with_its_primary() -> None:
+    results: dict[str, LabelResult] = {"stable": "correct", "candidate": "incorrect",
+                                       "sh1": "correct"}
+    assert sorted(paired_outcomes("stable", results)) == [
+        ("candidate", "correct", "incorrect"), ("sh1", "correct", "correct")]
+
+
+def test_no_pairs_without_the_primary_judged() -> None:
+    assert list(paired_outcomes("stable", {"candidate": "correct"})) == []
