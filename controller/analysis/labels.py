@@ -15,7 +15,14 @@ from controller.analysis.provider import Counts, CountsQuery, Window
 from controller.analysis.templates import MetricPlan, Shape, increase, selector
 from controller.api.spec import Metric
 from controller.api.status import LabelCoverage, VariantSamples
-from controller.contract.metrics import FEEDBACK, PREDICTIONS_SERVED, SERVED_LABEL
+from controller.contract.metrics import (
+    FEEDBACK,
+    PAIRED_FEEDBACK,
+    PREDICTIONS_SERVED,
+    PRIMARY_RESULT_LABEL,
+    SERVED_LABEL,
+    SHADOW_RESULT_LABEL,
+)
 from controller.contract.table import CANDIDATE, STABLE
 
 LABELLED_TEMPLATE = "feedbackAccuracy"
@@ -46,16 +53,30 @@ def labelled(plans: Sequence[MetricPlan], metrics: Sequence[Metric], scope: str,
         if metric is None or metric.template != LABELLED_TEMPLATE:
             out.append(plan)
             continue
-        query = plan.query
+        query, discordant = plan.query, plan.discordant_query
+        window = _served(served)
         if plan.shape is Shape.RATE and served:
-            window = _served(served)
             query = CountsQuery(
                 plan.name, increase(selector(FEEDBACK, scope, result="correct", **window)),
                 increase(selector(FEEDBACK, scope, result="~correct|incorrect", **window)),
                 empty_successes_are_zero=True)
-        out.append(replace(plan, query=query, label_delay_seconds=metric.label_delay_seconds,
+        elif plan.shape is Shape.PAIRED and served and discordant is not None:
+            query = _paired(query.metric, scope, "incorrect", "correct", window)
+            discordant = _paired(discordant.metric, scope, "correct", "incorrect", window)
+        out.append(replace(plan, query=query, discordant_query=discordant,
+                           label_delay_seconds=metric.label_delay_seconds,
                            coverage=coverage_query(scope, served)))
     return out
+
+
+def _paired(name: str, scope: str, primary: str, shadow: str, window: dict[str, str]
+            ) -> CountsQuery:
+    """Labelled pairs of the window where the primary was `primary` and the shadow `shadow`,
+    of all its pairs (templates._paired, within one serving window)."""
+    labels = {PRIMARY_RESULT_LABEL: primary, SHADOW_RESULT_LABEL: shadow, **window}
+    return CountsQuery(name, increase(selector(PAIRED_FEEDBACK, scope, **labels)),
+                       increase(selector(PAIRED_FEEDBACK, scope, **window)),
+                       empty_successes_are_zero=True)
 
 
 def coverage_of(answers: Mapping[str, object]) -> LabelCoverage:

@@ -64,7 +64,8 @@ class JoinMetrics:
         self.paired = r.add(Counter(
             names.PAIRED_FEEDBACK, "Labels joined to a shadow's and its primary's prediction of "
             "the same request, by each one's result.",
-            (names.VARIANT_LABEL, names.PRIMARY_RESULT_LABEL, names.SHADOW_RESULT_LABEL)))
+            (names.VARIANT_LABEL, names.PRIMARY_RESULT_LABEL, names.SHADOW_RESULT_LABEL,
+             names.SERVED_LABEL)))
         self.unjoined = r.add(Counter(names.SHADOW_LABELS_UNJOINED,
                                       "Labels whose shadow answer came late and is not on "
                                       "this replica (or expired).", (names.VARIANT_LABEL,)))
@@ -173,8 +174,8 @@ class LabelJoin:
                     results[shadow] = verdict
                     m.feedback.inc((shadow, verdict, claims.window))
             if experiment:
-                for pair in paired_outcomes(claims.variant, results):
-                    m.paired.inc(pair)
+                for shadow, ours, theirs in paired_outcomes(claims.variant, results):
+                    m.paired.inc((shadow, ours, theirs, claims.window))
         if reward is not None and experiment and math.isfinite(reward):
             m.rewards.inc((claims.variant, claims.window), reward)
             m.reward_count.inc((claims.variant, claims.window))

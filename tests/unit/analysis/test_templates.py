@@ -179,3 +179,15 @@ def test_feedback_accuracy_counts_the_labels_of_the_serving_window() -> None:
     [plain] = labelled([plan_metric(errors, 0, scope=scope, step_seconds=60)], [errors], scope,
                        "r2/step-1")
     assert plain.coverage is None
+
+
+def test_paired_accuracy_of_a_mirrored_candidate_counts_its_window_too() -> None:
+    metric = Metric.model_validate({"name": "accuracy", "template": "feedbackAccuracy"})
+    scope = 'namespace="ns"'
+    [p] = labelled([plan_metric(metric, 0, scope=scope, step_seconds=60, as_shadow=True)],
+                   [metric], scope, "r2/step-0")
+    assert p.discordant_query is not None
+    for query in (counts(p), p.discordant_query):
+        assert "modelrouter_shadow_paired_feedback_total" in query.trials
+        assert 'served="r2/step-0"' in query.trials
+        assert 'served="r2/step-0"' in (query.successes or "")
