@@ -94,6 +94,7 @@ class SigningKeys:
         self._own = ("local-" + os.urandom(4).hex(), os.urandom(32))
         self.current: tuple[str, bytes] = self._own
         self._previous: tuple[str, bytes, float] | None = None
+        self._problem: str | None = None
         if path is None:
             log.warning("no --token-keys-file: prediction tokens verify only on this replica")
         self.refresh()
@@ -113,19 +114,20 @@ class SigningKeys:
                 raw = file.read(MAX_KEYRING_BYTES + 1)
             self._signature = signature
         except OSError as error:
-            log.warning("token keys %s unreadable (%s): signing with a local key", self.path,
-                        error)
-            self._use_local()
+            self._signature = None  # read it again once it is back, whatever its stamp
+            self._use_local(f"token keys {self.path} unreadable ({error})")
             return
         try:
             self.current, self._previous = parse_keyring(raw)
-        except ValueError as error:
-            log.warning("token keys in %s refused (%s): signing with a local key", self.path,
-                        error)
-            self._use_local()
+            self._problem = None
+        except ValueError as error:  # kept refused until the file changes
+            self._use_local(f"token keys in {self.path} refused ({error})")
 
-    def _use_local(self) -> None:
-        self.current, self._previous, self._signature = self._own, None, None
+    def _use_local(self, problem: str) -> None:
+        self.current, self._previous = self._own, None
+        if problem != self._problem:  # once per problem, not once a second
+            self._problem = problem
+            log.warning("%s: signing with a local key", problem)
 
     def accepted(self) -> dict[str, bytes]:
         """Key id -> key for every key a token may be signed with now."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import math
+from pathlib import Path
 
 import pytest
 
 from controller.contract.keyring import parse_keyring, rotated_keyring
+from controller.router.credentials import SigningKeys
 from controller.router.feedback import (
     FeedbackError,
     LateShadows,
@@ -204,3 +206,24 @@ def test_paired_outcomes_pair_each_shadow_with_its_primary() -> None:
 
 def test_no_pairs_without_the_primary_judged() -> None:
     assert list(paired_outcomes("stable", {"candidate": "correct"})) == []
+
+
+def test_signing_keys_follow_the_file_and_fall_back_to_a_local_key(tmp_path: Path) -> None:
+    now = {"wall": 1000.0, "mono": 0.0}
+    path = tmp_path / "keys.json"
+    keys = SigningKeys(str(path), wall_clock=lambda: now["wall"], clock=lambda: now["mono"])
+    assert keys.current[0].startswith("local-")  # no file yet: a key of this process
+    ring = {"current": {"id": "k1", "key": base64.urlsafe_b64encode(KEY).decode()}}
+    path.write_text(json.dumps(ring))
+    now["mono"] += 1.0
+    assert keys.accepted() == {"k1": KEY}
+    path.write_text(json.dumps(rotated_keyring(ring, now["wall"], 60.0)))
+    now["mono"] += 1.0
+    assert sorted(keys.accepted()) == ["k1", "k2"]
+    assert keys.current[0] == "k2"
+    now["wall"] += 61.0
+    assert sorted(keys.accepted()) == ["k2"]  # the grace period is over
+    path.write_text("{not json")
+    now["mono"] += 1.0
+    keys.refresh()
+    assert keys.current[0].startswith("local-")  # refused: never a half-read ring
