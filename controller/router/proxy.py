@@ -27,7 +27,7 @@ from controller.router.join import TOKEN_HEADER, LabelJoin
 from controller.router.server import HttpConnection
 from controller.router.targets import Target, call_target
 from controller.router.telemetry import LiveEvent, Telemetry
-from controller.router.token import EXPERIMENT, NO_RULE, PENDING, Claims
+from controller.router.token import EXPERIMENT, NO_RULE, PENDING, head_json
 from controller.router.upstream import ROUTER_RESOURCES, STREAMED, UpstreamConnection
 from controller.router.wire import (
     Headers,
@@ -198,11 +198,11 @@ class Exchange:
 
     def _token_line(self, code: str, shadows: tuple[tuple[str, str], ...]) -> bytes:
         router = self.router
-        join = router.join
-        claims = Claims(self.prediction_id, int(join.wall_clock()), router.rollout,
-                        router.window, self.target.name, self.target.model, self.assignment,
-                        int(self.unit_bucket), code, shadows)
-        return TOKEN_HEADER + b": " + join.issue(claims) + b"\r\n"
+        name = self.target.name
+        token = router.join.issue_fast(self.prediction_id, router.token_head(name, self.assignment),
+                                       name, router.window, self.assignment == EXPERIMENT,
+                                       int(self.unit_bucket), code, shadows)
+        return TOKEN_HEADER + b": " + token + b"\r\n"
 
     def _record(self, event: LiveEvent) -> None:
         """Experiment traffic to the variant's series; forced and segment traffic apart."""
@@ -234,15 +234,27 @@ class Router:
         self.rollout = ""
         self.window = ""
         self._requests = 0  # spreads requests without a unit id over the unit buckets
+        self._token_heads: dict[tuple[str, str], str] = {}
 
     def use(self, plan: CompiledTable, targets: dict[str, Target]) -> None:
         self.plan, self.targets = plan, targets
         self.rollout, self.window = plan.experiment, plan.window
         self.join.rollout = plan.experiment
+        self._token_heads.clear()
         self._sticky = plan.sticky_header.encode() if plan.sticky_header else None
         self._force = plan.force_header.encode() if plan.force_header else None
         self._fault_header = next((t.fault_scope.header for t in targets.values()
                                    if t.fault_scope is not None and t.fault_scope.header), None)
+
+    def token_head(self, variant: str, assignment: str) -> str:
+        """The claims all tokens of `variant` share under this table (token.head_json)."""
+        key = (variant, assignment)
+        head = self._token_heads.get(key)
+        if head is None:
+            target = self.targets[variant]
+            head = self._token_heads[key] = head_json(self.rollout, self.window, variant,
+                                                      target.model, assignment)
+        return head
 
     def rejected(self, reason: str) -> None:
         self.telemetry.metrics.rejected.inc((reason,))

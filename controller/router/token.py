@@ -65,14 +65,34 @@ def _mac(key: bytes, signed: str) -> str:
     return _b64(hmac.digest(key, signed.encode(), "sha256")[:MAC_BYTES])
 
 
-def encode(claims: Claims, key_id: str, key: bytes) -> str:
-    payload = json.dumps(
-        [claims.token_id, claims.issued, claims.rollout, claims.window, claims.variant,
-         claims.model, claims.assignment, claims.unit_bucket, claims.prediction,
-         [list(pair) for pair in claims.shadows]],
-        separators=(",", ":"))
+def json_text(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def head_json(rollout: str, window: str, variant: str, model: str, assignment: str) -> str:
+    """The claims every token of one variant and assignment shares, as JSON array items (the
+    request path renders them once per table)."""
+    return ",".join(json_text(text) for text in (rollout, window, variant, model, assignment))
+
+
+def shadows_json(shadows: tuple[tuple[str, str], ...]) -> str:
+    return json_text([list(pair) for pair in shadows])
+
+
+def encode_parts(token_id: str, issued: int, head: str, unit_bucket: int, prediction: str,
+                 shadows: str, key_id: str, key: bytes) -> str:
+    """A token from pre-rendered parts (head_json, json_text(prediction), shadows_json): the
+    same text `encode` makes, at a fraction of its cost on the request path."""
+    payload = f'["{token_id}",{issued},{head},{unit_bucket},{prediction},{shadows}]'
     signed = f"{VERSION}.{key_id}.{_b64(payload.encode())}"
     return signed + "." + _mac(key, signed)
+
+
+def encode(claims: Claims, key_id: str, key: bytes) -> str:
+    head = head_json(claims.rollout, claims.window, claims.variant, claims.model,
+                     claims.assignment)
+    return encode_parts(json_text(claims.token_id)[1:-1], claims.issued, head, claims.unit_bucket,
+                        json_text(claims.prediction), shadows_json(claims.shadows), key_id, key)
 
 
 class TokenError(ValueError):

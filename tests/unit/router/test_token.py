@@ -27,9 +27,13 @@ from controller.router.token import (
     LabelResult,
     TokenError,
     encode,
+    encode_parts,
     exact_code,
+    head_json,
+    json_text,
     judged,
     prediction_code,
+    shadows_json,
     verify,
 )
 
@@ -227,3 +231,13 @@ def test_signing_keys_follow_the_file_and_fall_back_to_a_local_key(tmp_path: Pat
     now["mono"] += 1.0
     keys.refresh()
     assert keys.current[0].startswith("local-")  # refused: never a half-read ring
+
+
+def test_the_request_path_encoding_is_the_same_token() -> None:
+    head = head_json(CLAIMS.rollout, CLAIMS.window, CLAIMS.variant, CLAIMS.model,
+                     CLAIMS.assignment)
+    fast = encode_parts(CLAIMS.token_id, CLAIMS.issued, head, CLAIMS.unit_bucket,
+                        json_text(CLAIMS.prediction), shadows_json(CLAIMS.shadows), "k1", KEY)
+    assert fast == encode(CLAIMS, "k1", KEY)
+    odd = Claims("t", 1, 'ns/"x"', "w\\1", "stable", "m\u00e9", EXPERIMENT, -1, '="quoted"', ())
+    assert verify(encode(odd, "k1", KEY), {"k1": KEY}) == odd
