@@ -16,6 +16,10 @@ at the same rate.  Everything is on 127.0.0.1 and bounded by --duration.  Satura
 come in --rounds nginx/router/router rounds and the median round is reported: one 10 s run on a
 shared machine varies by more than 10%.
 
+Prediction tokens are on, as shipped: both routers sign every answer with the key ring of
+--token-keys-file. The cost of a token is also timed alone (build, sign and encode one token,
+and verify one, per call) in each router's build: token_us_per_request.
+
 Memory under attack: a fresh shipped router's resident memory (VmRSS, then VmHWM, from
 /proc) idle and while 8 connections each stream an unterminated header value (64 KiB pieces,
 up to 64 MiB each, until the router refuses them); the goal is a peak under 2x idle.
@@ -45,6 +49,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from controller.contract.keyring import new_keyring  # noqa: E402
 from tests import compiled_router  # noqa: E402
 
 # The shipped router (mypyc-compiled request path, as in the image) and the same sources run by
@@ -312,7 +317,38 @@ def router_command(ports: dict[str, int], work: Path, name: str) -> list[str]:
             "--listen", f"127.0.0.1:{ports[name]}",
             "--admin", f"127.0.0.1:{ports[name + '_admin']}",
             "--table-file", str(work / "table.json"),
-            "--admin-token-file", str(work / "admin-token")]
+            "--admin-token-file", str(work / "admin-token"),
+            "--token-keys-file", str(work / "token-keys.json")]
+
+
+TOKEN_TIMING = r"""
+import json, sys, timeit
+from controller.router.token import (EXPERIMENT, Claims, encode, encode_parts, exact_code,
+                                     head_json, json_text, verify)
+key = b"k" * 32
+head = head_json("ns/model", "v2/step-3", "candidate", "v2", EXPERIMENT)  # once per table
+rendered = json_text(exact_code("cat"))  # once per distinct prediction
+def sign():  # what the request path does per answer (LabelJoin.issue_fast)
+    return encode_parts("0123456789abcdef1a2b", 1767225600, head, 17, rendered, "[]", "k1", key)
+def sign_all():  # from scratch: every claim rendered
+    return encode(Claims("0123456789abcdef1a2b", 1767225600, "ns/model", "v2/step-3",
+                         "candidate", "v2", EXPERIMENT, 17, exact_code("cat"), ()), "k1", key)
+token = sign()
+n = 20000
+best = {}
+for name, fn in (("sign", sign), ("sign_uncached", sign_all),
+                 ("verify", lambda: verify(token, {"k1": key}))):
+    best[name] = min(timeit.repeat(fn, number=n, repeat=5)) / n * 1e6
+print(json.dumps({**{k: round(v, 2) for k, v in best.items()}, "header_bytes": len(token)}))
+"""
+
+
+def token_cost(env: dict[str, str]) -> dict[str, float]:
+    """µs to build and sign one token, and to verify one, in the given build."""
+    out = subprocess.run([sys.executable, "-P", "-c", TOKEN_TIMING], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    result: dict[str, float] = json.loads(out)
+    return result
 
 
 def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -323,6 +359,7 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     (work / "proxy.conf").write_text(proxy_conf(work, ports))
     (work / "table.json").write_text(json.dumps(router_table(ports, 1, mirror=False)))
     (work / "admin-token").write_text(ADMIN_TOKEN)
+    (work / "token-keys.json").write_text(json.dumps(new_keyring()))
     script = work / "load.lua"
     script.write_text(LUA)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -360,7 +397,9 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                         pids, args)
         log("memory under the unterminated-header attack")
         attack = header_attack(work, compiled)
-    return summarise(args, plain, mirror, rate) | attack
+    tokens = {"token_us_per_request": {"router": token_cost(compiled),
+                                       "router_interpreted": token_cost(interpreted)}}
+    return summarise(args, plain, mirror, rate) | attack | tokens
 
 
 def rounds(script: Path, ports: list[int], pids: dict[int, int],

@@ -125,6 +125,13 @@ _JUDGED_MIRROR = {"mirror": {"percent": 50, "analysis": {"durationSeconds": 60}}
 _BLUE_GREEN = {"blueGreen": {"prePromotionAnalysis": {"durationSeconds": 60}}}
 
 CASES = [
+    InvalidCase("label-delay-on-error-rate", _metrics(
+        {"name": "errors", "template": "errorRate", "labelDelaySeconds": 60}),
+        "spec.analysis.metrics[0].labelDelaySeconds", "feedbackAccuracy"),
+    InvalidCase("label-delay-over-30-days", _both(
+        _set(_spec, "trafficRouting", _PREDICTION), _metrics(
+            {"name": "accuracy", "template": "feedbackAccuracy", "labelDelaySeconds": 9_999_999})),
+        "spec.analysis.metrics[0].labelDelaySeconds"),
     InvalidCase("replicas-string", _set(_spec, "replicas", "three"), "spec.replicas", "integer"),
     InvalidCase("replicas-too-many", _set(_spec, "replicas", 5000), "spec.replicas"),
     InvalidCase("weight-over-100", _step(0, {"setWeight": 150}),
@@ -400,7 +407,8 @@ VALID_CASES = [
     ValidCase("blue-green-preview-judged", _set(_spec, "strategy", _BLUE_GREEN)),
     ValidCase("feedback-accuracy-with-prediction", _both(
         _set(_spec, "trafficRouting", _PREDICTION),
-        _metrics({"name": "accuracy", "template": "feedbackAccuracy", "role": "Success"}))),
+        _metrics({"name": "accuracy", "template": "feedbackAccuracy", "role": "Success",
+                  "labelDelaySeconds": 3600}))),
     ValidCase("custom-queries-with-istio",
               _both(_set(_spec, "trafficRouting", _ISTIO), _metrics(_CUSTOM))),
     ValidCase("chaos-with-builtin-and-analysis", _step(1, _CHAOS)),

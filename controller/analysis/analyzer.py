@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
+from controller.analysis.labels import coverage_of, labelled, maturing
 from controller.analysis.observations import (
     DISCORDANT,
     Answer,
@@ -45,9 +46,14 @@ from controller.analysis.templates import (
 )
 from controller.analysis.types import MetricObservations
 from controller.api.spec import Analysis, PrometheusSource
-from controller.api.status import AnalysisStatus, ModelRolloutStatus, ShadowVerdict
+from controller.api.status import (
+    AnalysisStatus,
+    LabelCoverage,
+    ModelRolloutStatus,
+    ShadowVerdict,
+)
 from controller.api.strategy import AnalysisStep
-from controller.contract.table import CANDIDATE, STABLE
+from controller.contract.table import CANDIDATE, STABLE, serving_window
 from controller.rollout.draft import parse_time
 from controller.rollout.model import AnalysisOutcome, Observation
 from controller.rollout.ref import RolloutRef
@@ -127,6 +133,7 @@ class _Collector:
     errors: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     down: ProviderError | None = None
+    coverage: dict[str, LabelCoverage] = field(default_factory=dict)
 
     def answers(self, name: str, query: CountsQuery | HistogramQuery | SummaryQuery,
                 variants: Sequence[str], *, candidate_query: Query | None = None,
@@ -175,6 +182,18 @@ class _Collector:
                 if note:
                     self.notes[plan.name] = note
         self.observations[plan.name] = MetricObservations(plan.name, baseline, candidate_obs)
+        if plan.coverage is not None and answers is not None and candidate == CANDIDATE:
+            self.label_coverage(plan.name, plan.coverage)
+
+    def label_coverage(self, name: str, query: CountsQuery) -> None:
+        """Labels / predictions served per variant: for people, never judged nor a gap."""
+        key = name + " coverage"
+        got = self.answers(key, query, (STABLE, CANDIDATE))
+        self.missing.pop(key, None)
+        if self.down is None:
+            self.errors.pop(key, None)
+        if got is not None:
+            self.coverage[name] = coverage_of(got)
 
     def traffic(self, query: CountsQuery) -> tuple[int, int] | None:
         answers = self.answers(TRAFFIC, query, (STABLE, CANDIDATE))
@@ -193,7 +212,7 @@ def fetch(provider: MetricProvider, plans: Sequence[MetricPlan], window: Window,
         collector.metric(plan, candidate)
     observed = collector.traffic(traffic) if traffic is not None else None
     return Fetched(collector.observations, collector.missing, collector.errors, observed,
-                   collector.notes, collector.down)
+                   collector.notes, collector.down, collector.coverage)
 
 
 def _say_left_out(outcome: AnalysisOutcome, analysis: Analysis, plans: Sequence[MetricPlan]
@@ -205,6 +224,13 @@ def _say_left_out(outcome: AnalysisOutcome, analysis: Analysis, plans: Sequence[
         return outcome
     note = (f"; not judged at this live step: {', '.join(left)} (shadowAgreement needs the "
             "candidate mirrored: judged in mirror steps)")
+    return _append(outcome, note)
+
+
+def _append(outcome: AnalysisOutcome, note: str) -> AnalysisOutcome:
+    """`note` added to the outcome's reason and to its status message."""
+    if outcome.status is None:
+        return outcome
     status = outcome.status.model_copy(update={"message": (outcome.status.message + note)[:4096]})
     return replace(outcome, reason=outcome.reason + note, status=status)
 
@@ -244,11 +270,14 @@ class PrometheusAnalyzer:
             return AnalysisOutcome("Error", "spec.analysis is not set: nothing to judge")
         look = Look(analysis, [], sizing(analysis, step), srm_weights(observation), previous,
                     now)
+        scope = render_scope(self.scope, rollout)
+        served = "" if status.candidate_revision is None else serving_window(
+            status.candidate_revision, status.current_step_index or 0)
         try:
-            plans = plan_metrics(analysis.metrics, scope=render_scope(self.scope, rollout),
-                                 step_seconds=analysis.interval_seconds,
-                                 as_shadow=candidate_is_shadow(spec, status.current_step_index),
-                                 unit_level=sticky_units(observation))
+            plans = labelled(plan_metrics(
+                analysis.metrics, scope=scope, step_seconds=analysis.interval_seconds,
+                as_shadow=candidate_is_shadow(spec, status.current_step_index),
+                unit_level=sticky_units(observation)), analysis.metrics, scope, served)
         except ConfigError as exc:
             # The candidate is not at fault and waiting fixes nothing: pause for a person
             # (whatever the error policy) until the spec is fixed.
@@ -261,11 +290,18 @@ class PrometheusAnalyzer:
             return unjudged(look, "NoData", window)
         query = traffic_query(render_scope(self.scope, rollout)) if look.weights else None
         provider = self._provider(analysis.prometheus)
-        fetched = fetch(provider, plans, window, query)
-        early_pass = step is None or step.min_samples is not None or not step.duration_seconds
-        outcome = conclude(Look(analysis, plans, look.sizing, look.weights, previous, now,
+        # Labels still maturing are not judged yet, and nothing passes before they are.
+        judged, waiting = maturing(plans, window)
+        if not judged:
+            return unjudged(look, "Inconclusive", f"waiting: {waiting}")
+        fetched = fetch(provider, judged, window, query)
+        early_pass = not waiting and (
+            step is None or step.min_samples is not None or not step.duration_seconds)
+        outcome = conclude(Look(analysis, judged, look.sizing, look.weights, previous, now,
                                 early_pass), fetched)
         outcome = _say_left_out(outcome, analysis, plans)
+        if waiting:
+            outcome = _append(outcome, f"; {waiting}")
         if fetched.down is not None:
             return outcome  # Prometheus is down: the shadows would wait for it too
         return replace(outcome, shadows=self._shadows(rollout, observation, provider, window,
@@ -277,8 +313,12 @@ class PrometheusAnalyzer:
         shadows = judged_shadows(observation)
         if not shadows:
             return ()
-        plans = plan_metrics(look.analysis.metrics, scope=render_scope(self.scope, rollout),
-                             step_seconds=look.analysis.interval_seconds, as_shadow=True)
+        scope = render_scope(self.scope, rollout)
+        plans, _ = maturing(labelled(plan_metrics(
+            look.analysis.metrics, scope=scope, step_seconds=look.analysis.interval_seconds,
+            as_shadow=True), look.analysis.metrics, scope, ""), window)
+        if not plans:
+            return ()
         verdicts = []
         for shadow in shadows:
             fetched = fetch(provider, plans, window, None, candidate=shadow.name)

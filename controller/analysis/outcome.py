@@ -31,7 +31,13 @@ from controller.analysis.types import (
     SplitObservation,
 )
 from controller.api.spec import Analysis, FailurePolicy
-from controller.api.status import AnalysisStatus, MetricResult, VariantSamples, Verdict
+from controller.api.status import (
+    AnalysisStatus,
+    LabelCoverage,
+    MetricResult,
+    VariantSamples,
+    Verdict,
+)
 from controller.rollout.conditions import rfc3339
 from controller.rollout.draft import parse_time
 from controller.rollout.model import AnalysisOutcome
@@ -58,6 +64,7 @@ class Fetched:
     traffic: tuple[int, int] | None = None
     notes: Mapping[str, str] = field(default_factory=dict)  # context for people
     down: ProviderError | None = None  # Prometheus timed out or was unreachable this look
+    coverage: Mapping[str, LabelCoverage] = field(default_factory=dict)  # feedback metrics
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,7 @@ def _metric_status(plan: MetricPlan, config: MetricConfig, decision: Decision, i
         # The running minimum the next look continues from (unchanged by distrusted data).
         p_value=decision.state.min_p_values.get(plan.name),
         samples_needed=max(round(result.samples_needed), 0), test=test_name(plan, result),
+        label_coverage=fetched.coverage.get(plan.name),
         reason=clip(reason if reason.startswith(plan.name) else f"{plan.name}: {reason}"))
 
 

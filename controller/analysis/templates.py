@@ -79,6 +79,10 @@ class MetricPlan:
     relative_tolerance_bp: int | None = None  # a margin on candidate / stable - 1
     quantile: float | None = None  # latencyQuantile: 0.99 for p99
     unit_level: bool = False  # variance across unit buckets (sticky assignment)
+    # feedbackAccuracy (controller.analysis.labels): judged once the step is this old, and
+    # the labels / predictions served shown beside it.
+    label_delay_seconds: int = 0
+    coverage: CountsQuery | None = None
 
     @property
     def relative(self) -> bool:

@@ -162,7 +162,13 @@ class BuiltinRouter(ApiModel):
     )
     salt: str | None = Field(
         default=None, max_length=128,
-        description="Hash salt; defaults to namespace/name so experiments do not carry over.",
+        description="Hash salt; by default namespace/name/candidate revision, so each release "
+        "canaries a fresh set of users.",
+    )
+    keep_units_across_releases: bool = Field(
+        default=False,
+        description="Keep the same users in the canary release after release (the salt is then "
+        "namespace/name); off by default so no user is a canary in every release.",
     )
     overrides: Overrides | None = Field(
         default=None, description="Headers, cookies and segments that force a variant.")

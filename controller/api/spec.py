@@ -118,6 +118,10 @@ class Metric(ApiModel):
          "message": "latencyOver and latencyShift measure slowness (LowerIsBetter); "
                     "shadowAgreement is judged against perfect agreement (HigherIsBetter)",
          "fieldPath": ".direction"},
+        {"rule": "!has(self.labelDelaySeconds) || self.labelDelaySeconds == 0 || "
+                 "(has(self.template) && self.template == 'feedbackAccuracy')",
+         "message": "labelDelaySeconds is only for template feedbackAccuracy",
+         "fieldPath": ".labelDelaySeconds"},
         {"rule": _EFFECT_ABOVE_TOLERANCE,
          "message": "minimumEffectBasisPoints must exceed the tolerance "
                     "(relativeToleranceBasisPoints when set, else toleranceBasisPoints)",
@@ -172,6 +176,12 @@ class Metric(ApiModel):
         description="Role Success only: what a pass needs. NotWorse (the default): not worse "
         "than stable by more than toleranceBasisPoints; Improve: better than stable (by more "
         "than 0; minimumEffectBasisPoints sizes the sample to detect that improvement).",
+    )
+    label_delay_seconds: int = Field(
+        default=0, ge=0, le=2_592_000,
+        description="feedbackAccuracy only: how long labels take to arrive. The metric counts "
+        "labels of predictions served in the current step and is judged only once the step "
+        "is this old (a step shorter than this is never judged on labels).",
     )
 
 

@@ -74,6 +74,15 @@ class VariantSamples(StatusModel):
     candidate: int = Field(default=0, ge=0, description="Samples of the candidate.")
 
 
+class LabelCoverage(StatusModel):
+    """Delayed labels received for the predictions served in the step, per variant."""
+
+    labels: VariantSamples = Field(default=VariantSamples(),
+                                   description="Labels joined (prediction tokens verified).")
+    predictions: VariantSamples = Field(default=VariantSamples(),
+                                        description="Predictions served with a token.")
+
+
 class LookMetric(StatusModel):
     """One metric at one look: its verdict and numbers."""
 
@@ -93,6 +102,8 @@ class LookMetric(StatusModel):
                                      "interval (same level as lower..upper).")
     lift_upper: float | None = Field(default=None, description="Upper bound of the lift's "
                                      "interval.")
+    label_coverage: LabelCoverage | None = Field(
+        default=None, description="feedbackAccuracy: labels received / predictions served.")
 
 
 class MetricResult(LookMetric):

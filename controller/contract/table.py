@@ -165,6 +165,10 @@ class RoutingTable(_Model):
     shadows: list[Shadow] = Field(default=[], max_length=16)
     sticky: Sticky = Sticky()
     overrides: Overrides = Overrides()
+    # Carried in prediction tokens: the rollout (namespace/name) and the serving window (the
+    # candidate revision and step), so labels count for the window their prediction was in.
+    experiment: str = Field(default="", max_length=320)
+    window: str = Field(default="", max_length=128)
 
     @model_validator(mode="after")
     def _consistent(self) -> RoutingTable:
@@ -266,6 +270,13 @@ def parse_table(raw: Mapping[str, Any] | bytes | str) -> RoutingTable:
         return RoutingTable.model_validate(raw)
     except ValidationError as exc:
         raise table_error(exc) from None
+
+
+def serving_window(candidate: str, step: int) -> str:
+    """The table's `window` during canary step `step` of `candidate`: the serving window
+    labels are attributed to (metric label `served`), written by the operator, read by the
+    analysis."""
+    return f"{candidate}/step-{step}"
 
 
 def check_successor(current: RoutingTable | None, new: RoutingTable) -> None:

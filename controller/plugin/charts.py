@@ -200,6 +200,38 @@ def samples_plot(looks: Sequence[Json], times: Sequence[float], span: Span) -> P
     return Plot("Samples per variant", _svg(fig))
 
 
+def coverage_plot(looks: Sequence[Json], times: Sequence[float], span: Span) -> Plot | None:
+    """Labels received / predictions served per variant (feedbackAccuracy metrics)."""
+    rows: dict[tuple[str, str], list[tuple[float, float, int, int]]] = {}
+    for t, look in zip(times, looks, strict=True):
+        for m in look.get("metrics") or []:
+            coverage = m.get("labelCoverage")
+            if not coverage:
+                continue
+            for variant in ("stable", "candidate"):
+                labels = int((coverage.get("labels") or {}).get(variant, 0))
+                served = int((coverage.get("predictions") or {}).get(variant, 0))
+                if served:
+                    rows.setdefault((m.get("name", "?"), variant), []).append(
+                        (t, 100.0 * labels / served, labels, served))
+    if not rows:
+        return None
+    fig, ax = _figure()
+    x = _time_axis(ax, span)
+    for i, ((name, variant), points) in enumerate(rows.items()):
+        last = points[-1]
+        ax.plot([x(p[0]) for p in points], [p[1] for p in points],
+                linestyle="-" if variant == "candidate" else "--", marker="o", markersize=3,
+                color=COLOURS[(i // 2) % len(COLOURS)],
+                label=f"{name}, {variant}: {last[2]:,} of {last[3]:,}")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("labels received / predictions served\n(%)")
+    _ticks(ax, "%", signed=False)
+    ax.set_title("Label coverage per variant", loc="left", fontsize=10)
+    _legend(ax)
+    return Plot("Label coverage per variant", _svg(fig))
+
+
 def traffic_plot(looks: Sequence[Json], times: Sequence[float], span: Span) -> Plot:
     fig, ax = _figure()
     x = _time_axis(ax, span)
@@ -248,6 +280,7 @@ def step_plots(step: Json, metric_specs: dict[str, Json]) -> list[Plot]:
     names = dict.fromkeys(m.get("name", "?") for look in looks
                           for m in look.get("metrics") or [])
     plots = [metric_plot(name, looks, times, metric_specs.get(name), span) for name in names]
+    plots.append(coverage_plot(looks, times, span))
     return [*(p for p in plots if p is not None), samples_plot(looks, times, span),
             traffic_plot(looks, times, span)]
 

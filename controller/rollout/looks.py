@@ -45,7 +45,8 @@ def snapshot(analysis: AnalysisStatus, traffic: Traffic | None) -> AnalysisLook:
         candidate_weight=live.candidate_weight, mirrors=list(live.mirrors),
         metrics=[LookMetric(name=m.name, verdict=m.verdict, samples=m.samples,
                             estimate=m.estimate, lower=m.lower, upper=m.upper,
-                            p_value=m.p_value) for m in analysis.metrics])
+                            p_value=m.p_value, label_coverage=m.label_coverage)
+                 for m in analysis.metrics])
 
 
 def recorded(history: Sequence[StepAnalysis], index: int, step: str, look: AnalysisLook,

@@ -40,6 +40,9 @@ class TrafficSplit:
     candidate_weight: int = 0
     mirrors: tuple[Mirror, ...] = field(default=())
     candidate_faults: Faults | None = None
+    # The serving window labels are attributed to (candidate revision and step): a label, not
+    # routing, so two splits that route alike are equal whatever their windows.
+    window: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.candidate_weight <= 100:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from controller.api.spec import ModelRolloutSpec
 from controller.api.strategy import AnalysisStep, CanaryStep, ChaosStep
-from controller.contract.table import CANDIDATE
+from controller.contract.table import CANDIDATE, serving_window
 from controller.rollout.split import Faults, Mirror, TrafficSplit
 
 
@@ -95,10 +95,11 @@ def blue_green_split(spec: ModelRolloutSpec, stable: str, candidate: str | None,
     """blue/green: the candidate answers only on its preview Service until the switch; while
     previewed (and Ready) it gets its mirrored copies."""
     percent = preview_mirror_percent(spec)
+    window = "" if candidate is None else serving_window(candidate, index)
     if candidate is None or index != 0 or not candidate_ready or not percent:
-        return TrafficSplit(stable, candidate, 0, shadows)
+        return TrafficSplit(stable, candidate, 0, shadows, window=window)
     mirror = Mirror(variant=CANDIDATE, revision=candidate, percent=percent)
-    return TrafficSplit(stable, candidate, 0, (mirror, *shadows))
+    return TrafficSplit(stable, candidate, 0, (mirror, *shadows), window=window)
 
 
 def shadow_mirrors(spec: ModelRolloutSpec, shadow_revisions: dict[str, str],
@@ -116,12 +117,13 @@ def canary_split(spec: ModelRolloutSpec, stable: str, candidate: str, index: int
     """The split for canary step `index`. A candidate that is not Ready gets no traffic at all,
     live or mirrored; a mirror step is 0% live by definition."""
     steps = canary_steps(spec)
+    window = serving_window(candidate, index)
     if not candidate_ready:
-        return TrafficSplit(stable, candidate, 0, shadows)
+        return TrafficSplit(stable, candidate, 0, shadows, window=window)
     step = steps[index] if index < len(steps) else None
     if step is not None and step.mirror is not None:
         mirror = Mirror(variant=CANDIDATE, revision=candidate, percent=step.mirror.percent)
-        return TrafficSplit(stable, candidate, 0, (mirror, *shadows))
+        return TrafficSplit(stable, candidate, 0, (mirror, *shadows), window=window)
     faults = None
     if step is not None and step.chaos is not None:
         faults = Faults(
@@ -134,7 +136,9 @@ def canary_split(spec: ModelRolloutSpec, stable: str, candidate: str, index: int
             if step.chaos.header else None,
             hashed_fraction_basis_points=step.chaos.hashed_fraction_basis_points,
         )
-    return TrafficSplit(stable, candidate, live_weight(steps, index), shadows, faults)
+    return TrafficSplit(stable, candidate, live_weight(steps, index), shadows, faults,
+                        window=window)
+
 
 
 def step_duration(step: CanaryStep) -> int | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from controller.contract.table import BASIS_POINTS, CANDIDATE, STABLE, RoutingTable
+from controller.router.token import EXPERIMENT, FORCED, SEGMENT
 
 T = TypeVar("T")
 SPLIT_PARAM = "split"
@@ -72,6 +73,8 @@ class CompiledTable:
     force_header: str | None = None
     force_cookie: str | None = None
     segment_of: dict[str, str] = field(default_factory=dict)
+    experiment: str = ""
+    window: str = ""
 
     @property
     def needs_cookies(self) -> bool:
@@ -100,22 +103,30 @@ def compile_plan(table: RoutingTable) -> CompiledTable:
         force_header=table.overrides.header,
         force_cookie=table.overrides.cookie,
         segment_of=segment_of,
+        experiment=table.experiment,
+        window=table.window,
     )
+
+
+def choose(plan: CompiledTable, unit: str | None, forced: str | None,
+           random_bp: int) -> tuple[str, str]:
+    """(variant, assignment): force header/cookie > segment > sticky hash > random draw
+    (`random_bp` in [0, 10000)); only EXPERIMENT assignments belong to the experiment."""
+    if forced is not None and forced in plan.names:
+        return forced, FORCED
+    if unit is not None:
+        pinned = plan.segment_of.get(unit)
+        if pinned is not None:
+            return pinned, SEGMENT
+        if not plan.weight_bp:
+            return STABLE, EXPERIMENT
+        return split(bucket_of(plan.salt, unit), plan.weight_bp), EXPERIMENT
+    return split(random_bp, plan.weight_bp), EXPERIMENT
 
 
 def choose_primary(plan: CompiledTable, unit: str | None, forced: str | None,
                    random_bp: int) -> str:
-    """Force header/cookie > segment > sticky hash > random draw (`random_bp` in [0, 10000))."""
-    if forced is not None and forced in plan.names:
-        return forced
-    if unit is not None:
-        pinned = plan.segment_of.get(unit)
-        if pinned is not None:
-            return pinned
-        if not plan.weight_bp:
-            return STABLE
-        return split(bucket_of(plan.salt, unit), plan.weight_bp)
-    return split(random_bp, plan.weight_bp)
+    return choose(plan, unit, forced, random_bp)[0]
 
 
 def choose_mirrors(plan: CompiledTable, primary: str, draws: Sequence[int]) -> list[str]:

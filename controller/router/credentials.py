@@ -1,4 +1,5 @@
-"""The admin port's credential: a bearer token in a file (the Secret the operator mounts).
+"""The router's credentials: the admin port's bearer token and the prediction-token keys,
+each a file (a Secret the operator mounts).
 
 The file is read again when it changes (checked at most once a second), so a rotated Secret
 takes effect without a restart. Without a usable token every request that needs one is refused:
@@ -12,6 +13,8 @@ import logging
 import os
 import time
 from collections.abc import Callable
+
+from controller.contract.keyring import parse_keyring
 
 log = logging.getLogger("modelrouter.admin")
 MIN_TOKEN_CHARS = 32
@@ -66,3 +69,71 @@ class AdminToken:
         if authorization[:len(BEARER)].lower() != BEARER:
             return False
         return hmac.compare_digest(authorization[len(BEARER):].strip(), token)
+
+
+# -- prediction-token signing keys -----------------------------------------------------------
+MAX_KEYRING_BYTES = 16 << 10
+
+
+class SigningKeys:
+    """The HMAC keys of prediction tokens: a key ring file (controller.contract.keyring; the
+    Secret the operator mounts).
+
+    Tokens are signed with `current`; `previous` is still accepted until `acceptUntil`, so a
+    rotation keeps the tokens already handed out valid for that grace period. Re-read when the
+    file changes. Without a file (or while it is unusable) a random key of this process signs:
+    tokens then verify only on this replica, which is logged."""
+
+    def __init__(self, path: str | None, wall_clock: Callable[[], float] = time.time,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = path
+        self._wall = wall_clock
+        self._clock = clock
+        self._signature: tuple[int, int, int] | None = None
+        self._checked = -RECHECK_SECONDS
+        self._own = ("local-" + os.urandom(4).hex(), os.urandom(32))
+        self.current: tuple[str, bytes] = self._own
+        self._previous: tuple[str, bytes, float] | None = None
+        self._problem: str | None = None
+        if path is None:
+            log.warning("no --token-keys-file: prediction tokens verify only on this replica")
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the file if it changed (at most once a second)."""
+        now = self._clock()
+        if self.path is None or now - self._checked < RECHECK_SECONDS:
+            return
+        self._checked = now
+        try:
+            stat = os.stat(self.path)
+            signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            if signature == self._signature:
+                return
+            with open(self.path, "rb") as file:
+                raw = file.read(MAX_KEYRING_BYTES + 1)
+            self._signature = signature
+        except OSError as error:
+            self._signature = None  # read it again once it is back, whatever its stamp
+            self._use_local(f"token keys {self.path} unreadable ({error})")
+            return
+        try:
+            self.current, self._previous = parse_keyring(raw)
+            self._problem = None
+        except ValueError as error:  # kept refused until the file changes
+            self._use_local(f"token keys in {self.path} refused ({error})")
+
+    def _use_local(self, problem: str) -> None:
+        self.current, self._previous = self._own, None
+        if problem != self._problem:  # once per problem, not once a second
+            self._problem = problem
+            log.warning("%s: signing with a local key", problem)
+
+    def accepted(self) -> dict[str, bytes]:
+        """Key id -> key for every key a token may be signed with now."""
+        self.refresh()
+        keys = {self.current[0]: self.current[1]}
+        previous = self._previous
+        if previous is not None and self._wall() < previous[2]:
+            keys[previous[0]] = previous[1]
+        return keys

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 LabelValues = tuple[str, ...]
 M = TypeVar("M", bound="_Metric")
+_INF = float("inf")
 
 
 def _escape(value: str) -> str:
@@ -25,7 +26,12 @@ def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str
 
 
 def _number(value: float) -> str:
-    if value == int(value) and abs(value) < 1e15:
+    """Any float as the text format writes it: NaN and infinities too (never an exception)."""
+    if value != value:
+        return "NaN"
+    if value in (_INF, -_INF):
+        return "+Inf" if value > 0 else "-Inf"
+    if abs(value) < 1e15 and value == int(value):
         return str(int(value))
     return repr(value)
 
@@ -104,7 +110,7 @@ class Histogram(_Metric):
             cumulative = 0
             for bound, n in zip((*self.bounds, float("inf")), counts, strict=True):
                 cumulative += n
-                le = "+Inf" if bound == float("inf") else _number(bound)
+                le = _number(bound)
                 tag = _labels(self.labelnames, labels, 'le="' + le + '"')
                 lines.append(f"{self.name}_bucket{tag} {cumulative}")
             tag = _labels(self.labelnames, labels)

@@ -8,8 +8,6 @@ telemetry flush.  Shadow copies go out after the primary and never hold it up.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,24 +15,25 @@ from dataclasses import dataclass
 from controller.contract.metrics import DEFAULT_UNIT_BUCKETS, MAX_UNIT_BUCKETS
 from controller.router.assign import (
     CompiledTable,
+    choose,
     choose_mirrors,
-    choose_primary,
     cookie_value,
     unit_bucket_of,
 )
-from controller.router.comparator import label_text
+from controller.router.credentials import SigningKeys
 from controller.router.faults import FaultAction, choose_fault, in_scope
-from controller.router.feedback import LabelResult, judge, paired_outcomes
+from controller.router.feedback import FeedbackSettings
+from controller.router.join import TOKEN_HEADER, LabelJoin
 from controller.router.server import HttpConnection
 from controller.router.targets import Target, call_target
-from controller.router.telemetry import Telemetry
+from controller.router.telemetry import LiveEvent, Telemetry
+from controller.router.token import EXPERIMENT, NO_RULE, PENDING, head_json
 from controller.router.upstream import ROUTER_RESOURCES, STREAMED, UpstreamConnection
 from controller.router.wire import (
     Headers,
     Request,
     json_body,
     json_response,
-    json_too_deep,
     request_head,
     response_bytes,
     response_head,
@@ -62,7 +61,7 @@ class ProxySettings:
 class ShadowJoin:
     """Pairs shadow answers with the primary answer, whichever arrives last."""
 
-    __slots__ = ("pending", "prediction_id", "primary", "primary_done", "telemetry")
+    __slots__ = ("pending", "prediction_id", "primary", "primary_done", "sent", "telemetry")
 
     def __init__(self, telemetry: Telemetry, prediction_id: str) -> None:
         self.telemetry = telemetry
@@ -70,6 +69,19 @@ class ShadowJoin:
         self.primary: bytes | None = None
         self.primary_done = False
         self.pending: list[tuple[str, int, float, str, bytes]] = []
+        self.sent: list[str] = []  # shadows a copy went to
+
+    def token_shadows(self) -> tuple[tuple[str, str], ...]:
+        """For the primary's token: each shadow's prediction if it answered already, PENDING
+        if it has not yet (joined later only on this replica, see LateShadows)."""
+        answered: dict[str, str] = {}
+        for variant, status, _, reason, body in self.pending:
+            if not reason and status < 300:
+                answered[variant] = self.telemetry.code_of(variant, body)
+            else:
+                answered[variant] = NO_RULE  # failed: no prediction to judge
+        return tuple((name, answered.get(name, PENDING)) for name in self.sent
+                     if answered.get(name, PENDING) != NO_RULE)
 
     def set_primary(self, body: bytes | None) -> None:
         self.primary = body
@@ -82,6 +94,8 @@ class ShadowJoin:
                       body: bytes) -> None:
         if self.primary_done:
             self._emit(variant, status, seconds, reason, body)
+            if not reason and status < 300:
+                self.telemetry.late_answers.append((self.prediction_id, variant, body))
         else:
             self.pending.append((variant, status, seconds, reason, body))
 
@@ -97,13 +111,15 @@ class Exchange:
     An answer over max_stored_response_bytes is streamed (this is its upstream Sink): the head
     at once, then the body as it arrives; `done` then only ends it."""
 
-    __slots__ = ("conn", "join", "keep_alive", "prediction_id", "router", "started",
-                 "stream_status", "streaming", "target", "unit_bucket")
+    __slots__ = ("assignment", "conn", "join", "keep_alive", "prediction_id", "router",
+                 "started", "stream_status", "streaming", "target", "unit_bucket")
 
     def __init__(self, router: Router, conn: HttpConnection, target: Target, prediction_id: str,
                  keep_alive: bool, started: float, join: ShadowJoin | None,
-                 unit_bucket: str = "0") -> None:
+                 assignment: str = EXPERIMENT, unit_bucket: str = "0") -> None:
         self.router = router
+        self.assignment = assignment
+        self.unit_bucket = unit_bucket
         self.conn = conn
         self.target = target
         self.prediction_id = prediction_id
@@ -112,7 +128,6 @@ class Exchange:
         self.join = join
         self.streaming = False
         self.stream_status = 0
-        self.unit_bucket = unit_bucket
 
     def stream_start(self, status: int, reason: bytes, headers: Headers, length: int,
                      source: UpstreamConnection) -> None:
@@ -127,6 +142,8 @@ class Exchange:
         self.keep_alive = self.keep_alive and length >= 0
         extra = (b"x-prediction-id: " + self.prediction_id.encode() + b"\r\n"
                  + self.target.response_tail)
+        if status < 300:  # too large to keep: the token carries no prediction to judge
+            extra += self._token_line(NO_RULE, ())
         transport.write(response_head(status, reason, headers, extra, length, self.keep_alive))
         conn.stream_from(source, self.router.settings.stream_buffer_bytes)
 
@@ -143,9 +160,8 @@ class Exchange:
             conn.respond(b"", self.keep_alive)  # complete: next request, or close
         else:
             conn.abort()  # the backend failed mid-answer: the client must see it cut
-        router.telemetry.live.append((self.target.name, self.stream_status,
-                                      router.clock() - self.started, error, b"",
-                                      self.prediction_id, self.started, self.unit_bucket))
+        self._record((self.target.name, self.stream_status, router.clock() - self.started,
+                      error, b"", self.prediction_id, self.started, self.unit_bucket))
         if self.join is not None:
             self.join.set_primary(None)  # not compared
 
@@ -169,20 +185,39 @@ class Exchange:
                 body = json_body({"error": f"backend {error} error", "variant": target.name})
         extra = (b"x-prediction-id: " + self.prediction_id.encode() + b"\r\n"
                  + target.response_tail)
+        if not error and status < 300:
+            shadows = self.join.token_shadows() if self.join is not None else ()
+            extra += self._token_line(router.telemetry.code_of(target.name, body), shadows)
         self.conn.respond(response_bytes(status, reason, headers, body, extra, self.keep_alive),
                           self.keep_alive)
-        router.telemetry.live.append(
-            (target.name, status, elapsed, error, body, self.prediction_id, self.started,
-             self.unit_bucket)
-        )
+        self._record((target.name, status, elapsed, error, body, self.prediction_id,
+                      self.started, self.unit_bucket))
         if self.join is not None:
             self.join.set_primary(body if not error and status < 300 else None)
+
+
+    def _token_line(self, code: str, shadows: tuple[tuple[str, str], ...]) -> bytes:
+        router = self.router
+        name = self.target.name
+        token = router.join.issue_fast(self.prediction_id, router.token_head(name, self.assignment),
+                                       name, router.window, self.assignment == EXPERIMENT,
+                                       int(self.unit_bucket), code, shadows)
+        return TOKEN_HEADER + b": " + token + b"\r\n"
+
+    def _record(self, event: LiveEvent) -> None:
+        """Experiment traffic to the variant's series; forced and segment traffic apart."""
+        telemetry = self.router.telemetry
+        if self.assignment == EXPERIMENT:
+            telemetry.live.append(event)
+        else:
+            telemetry.overrides.append((self.assignment, event[0], event[1]))
 
 
 class Router:
     def __init__(self, telemetry: Telemetry, settings: ProxySettings,
                  rng: random.Random | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 join: LabelJoin | None = None) -> None:
         self.telemetry = telemetry
         self.settings = settings
         self.random = (rng or random.Random()).random
@@ -194,15 +229,32 @@ class Router:
         self._fault_header: bytes | None = None
         self.targets: dict[str, Target] = {}
         self.shadow_inflight = 0
-        self._id_prefix = os.urandom(4).hex() + "-"
-        self._id_counter = 0
+        self.join = join or LabelJoin(telemetry.metrics.registry, FeedbackSettings(),
+                                      SigningKeys(None), telemetry.late)
+        self.rollout = ""
+        self.window = ""
+        self._requests = 0  # spreads requests without a unit id over the unit buckets
+        self._token_heads: dict[tuple[str, str], str] = {}
 
     def use(self, plan: CompiledTable, targets: dict[str, Target]) -> None:
         self.plan, self.targets = plan, targets
+        self.rollout, self.window = plan.experiment, plan.window
+        self.join.rollout = plan.experiment
+        self._token_heads.clear()
         self._sticky = plan.sticky_header.encode() if plan.sticky_header else None
         self._force = plan.force_header.encode() if plan.force_header else None
         self._fault_header = next((t.fault_scope.header for t in targets.values()
                                    if t.fault_scope is not None and t.fault_scope.header), None)
+
+    def token_head(self, variant: str, assignment: str) -> str:
+        """The claims all tokens of `variant` share under this table (token.head_json)."""
+        key = (variant, assignment)
+        head = self._token_heads.get(key)
+        if head is None:
+            target = self.targets[variant]
+            head = self._token_heads[key] = head_json(self.rollout, self.window, variant,
+                                                      target.model, assignment)
+        return head
 
     def rejected(self, reason: str) -> None:
         self.telemetry.metrics.rejected.inc((reason,))
@@ -223,10 +275,9 @@ class Router:
                          req.keep_alive)
             return
         unit, forced, fault_value = self._identity(plan, req)
-        primary = choose_primary(plan, unit, forced, int(self.random() * _BP))
+        primary, assignment = choose(plan, unit, forced, int(self.random() * _BP))
         target = self.targets[primary]
-        self._id_counter += 1
-        prediction_id = self._id_prefix + format(self._id_counter, "x")
+        prediction_id = self.join.next_id()
         mirrors = (choose_mirrors(plan, primary, [int(self.random() * _BP) for _ in plan.mirrors])
                    if plan.mirrors else ())
         join = ShadowJoin(self.telemetry, prediction_id) if mirrors else None
@@ -236,7 +287,7 @@ class Router:
         pid_line = b"x-prediction-id: " + prediction_id.encode() + b"\r\n"
         data = b"".join((head, pid_line, target.live_tail, b"\r\n", req.body))
         exchange = Exchange(self, conn, target, prediction_id, req.keep_alive, started, join,
-                            self._unit_bucket(plan, unit))
+                            assignment, self._unit_bucket(plan, unit))
         fault = self._draw_fault(target, unit, fault_value)
         call_target(target, data, head_only, self.settings.backend_timeout_s, fault,
                     exchange.done, self.settings.max_stored_response_bytes, exchange)
@@ -248,7 +299,8 @@ class Router:
         goes to a bucket in turn (requests of a random split are independent)."""
         buckets = self.settings.unit_buckets
         if unit is None:
-            return _BUCKET_NAMES[self._id_counter % buckets]
+            self._requests += 1
+            return _BUCKET_NAMES[self._requests % buckets]
         return _BUCKET_NAMES[unit_bucket_of(plan.salt, unit, buckets)]
 
     def _draw_fault(self, target: Target, unit: str | None,
@@ -291,6 +343,8 @@ class Router:
             self.telemetry.metrics.dropped.inc((target.name,))
             return
         self.shadow_inflight += 1
+        if join is not None:
+            join.sent.append(target.name)
         head = request_head(req, target.host)
         data = b"".join((head, pid_line, target.shadow_tail, b"\r\n", req.body))
         started = self.clock()
@@ -310,51 +364,8 @@ class Router:
 
     # -- delayed feedback ------------------------------------------------------------------
     def feedback(self, body: bytes) -> tuple[int, dict[str, object]]:
-        request = parse_feedback(body, self.settings.max_json_depth)
-        if isinstance(request, str):
+        self.telemetry.flush()  # a late shadow answer may still sit in the unflushed batch
+        status, payload = self.join.feedback(body, self.settings.max_json_depth)
+        if status >= 400 and "reason" not in payload:  # token refusals are counted apart
             self.rejected("feedback")
-            return 400, {"error": request}
-        prediction_id, label, reward = request
-        telemetry = self.telemetry
-        telemetry.flush()  # the prediction may still sit in the unflushed batch
-        entry = telemetry.store.take(prediction_id)
-        metrics = telemetry.metrics
-        if entry is None:
-            metrics.feedback_unknown.inc()
-            return 404, {"error": "unknown or expired predictionId", "predictionId": prediction_id}
-        results: dict[str, LabelResult] = {}
-        if label is not None:
-            for variant, verdict in judge(entry, label, telemetry.judges()):
-                metrics.feedback.inc((variant, verdict))
-                results[variant] = verdict
-            for pair in paired_outcomes(entry.primary, results):
-                metrics.paired_feedback.inc(pair)
-        if reward is not None:
-            metrics.rewards.inc((entry.primary,), reward)
-        return 200, {"predictionId": prediction_id, "variant": entry.primary, "results": results}
-
-
-def parse_feedback(body: bytes, max_depth: int = 64) -> tuple[str, object, float | None] | str:
-    """(prediction id, label or None, reward or None), or an error message."""
-    if json_too_deep(body, max_depth):
-        return f"JSON nested deeper than {max_depth} levels"
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return "body must be JSON"
-    if not isinstance(payload, dict):
-        return "body must be a JSON object"
-    prediction_id = payload.get("predictionId")
-    if not isinstance(prediction_id, str) or not prediction_id:
-        return "predictionId must be a non-empty string"
-    label = payload.get("label")
-    reward = payload.get("reward")
-    if label is None and reward is None:
-        return "one of label or reward is required"
-    if isinstance(label, dict | list):
-        return "label must be a JSON scalar"
-    if reward is not None and (isinstance(reward, bool) or not isinstance(reward, int | float)):
-        return "reward must be a number"
-    return prediction_id, (label_text(label) if label is not None else None), (
-        float(reward) if reward is not None else None
-    )
+        return status, payload

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from controller.contract.table import RoutingTable
 from controller.router.admin import AdminApp
 from controller.router.assign import compile_plan
-from controller.router.credentials import AdminToken
-from controller.router.feedback import FeedbackStore
+from controller.router.credentials import AdminToken, SigningKeys
+from controller.router.feedback import LateShadows
+from controller.router.join import LabelJoin
 from controller.router.proxy import Router
 from controller.router.server import App, HttpConnection
 from controller.router.settings import RouterSettings
@@ -31,10 +32,14 @@ class RouterService:
     """Start with `await start()`; `port` and `admin_port` are the bound ports."""
 
     def __init__(self, config: RouterSettings, rng: random.Random | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        """`clock` times requests; `wall_clock` stamps and checks prediction tokens (both
+        injectable, so tests move time)."""
         self.config = config
         self._rng = rng
         self._clock = clock
+        self._wall_clock = wall_clock
         self.port = 0
         self.admin_port = 0
         self._servers: list[asyncio.Server] = []
@@ -47,10 +52,15 @@ class RouterService:
         clock = self._clock or loop.time
         cfg = self.config
         self.metrics = RouterMetrics()
-        self.store = FeedbackStore(cfg.feedback_max_entries, cfg.feedback_ttl_s, clock)
-        self.telemetry = Telemetry(self.metrics, self.store)
+        fb = cfg.feedback
+        late = LateShadows(fb.late_shadow_entries, fb.late_shadow_ttl_s)
+        self.telemetry = Telemetry(self.metrics, late, self._wall_clock)
+        self.join = LabelJoin(self.metrics.registry, fb,
+                              SigningKeys(cfg.token_keys_file, self._wall_clock), late,
+                              self._wall_clock)
         self.pools = PoolSet(cfg.max_idle_per_backend)
-        self.router = Router(self.telemetry, cfg.proxy, self._rng, clock)
+        self.router = Router(self.telemetry, cfg.proxy, self._rng, clock, self.join)
+        self._show_bounds()
         self.holder = TableHolder(self._apply, self._count_rejection)
         self.admin = AdminApp(self.router, self.holder, self.telemetry,
                               AdminToken(cfg.admin_token_file), cfg.table_writes)
@@ -59,6 +69,7 @@ class RouterService:
         self.port = serving.sockets[0].getsockname()[1]
         self.admin_port = admin.sockets[0].getsockname()[1]
         self._tasks.append(loop.create_task(self._every(FLUSH_INTERVAL_S, self.telemetry.flush)))
+        self._tasks.append(loop.create_task(self._every(SWEEP_INTERVAL_S, self.join.refresh)))
         self._tasks.append(loop.create_task(self._every(SWEEP_INTERVAL_S, self._sweep)))
         for source in cfg.sources:
             self._tasks.append(loop.create_task(source.run(self.holder)))
@@ -86,7 +97,15 @@ class RouterService:
     def _count_rejection(self, reason: str) -> None:
         self.metrics.table_rejected.inc((reason,))
 
+    def _show_bounds(self) -> None:
+        """The proxy's bounds on kept answers beside the join's (modelrouter_limit)."""
+        proxy, m = self.config.proxy, self.join.metrics
+        m.limit.set(("stored_response_bytes",), proxy.max_stored_response_bytes)
+        m.limit.set(("shadow_inflight",), proxy.max_shadow_inflight)
+        m.usage.set(("shadow_inflight",), self.router.shadow_inflight)
+
     def _sweep(self) -> None:
+        self._show_bounds()
         now = time.monotonic()  # the clock HttpConnection stamps activity with
         for registry in self._registries:
             for conn in list(registry):

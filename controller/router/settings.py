@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from controller.contract.metrics import DEFAULT_UNIT_BUCKETS, MAX_UNIT_BUCKETS
+from controller.router.feedback import FeedbackSettings
 from controller.router.proxy import ProxySettings
 from controller.router.server import Limits
 from controller.router.source import FileTableSource, TableSource
@@ -22,13 +24,27 @@ class RouterSettings:
     admin_port: int = 9090
     limits: Limits = field(default_factory=Limits)
     proxy: ProxySettings = field(default_factory=ProxySettings)
-    feedback_max_entries: int = 1_000_000
-    feedback_ttl_s: float = 24 * 3600.0
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
+    token_keys_file: str | None = None  # prediction-token keys (a mounted Secret)
     max_idle_per_backend: int = 512
     sources: Sequence[TableSource] = field(default_factory=tuple)
     admin_token_file: str | None = None  # the bearer token /table needs (a mounted Secret)
     table_writes: bool = True  # PUT /table; off when the tables come from a ConfigMap
 
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -67,8 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shadow-timeout", type=float, default=5.0, help="s")
     p.add_argument("--max-shadow-inflight", type=int, default=256)
     p.add_argument("--feedback-path", default="/feedback")
-    p.add_argument("--feedback-max-entries", type=int, default=1_000_000)
-    p.add_argument("--feedback-ttl", type=float, default=86_400.0, help="s")
+    p.add_argument("--token-keys-file", metavar="PATH",
+                   help="JSON key ring that signs and verifies prediction tokens (the same on "
+                        "every replica; re-read when it changes); without one a random key "
+                        "of this process signs")
+    p.add_argument("--token-validity", type=_positive, default=30 * 86_400.0,
+                   help="s a label may come after its prediction")
+    p.add_argument("--replay-filter-entries", type=_at_least_one, default=1_000_000,
+                   help="token ids remembered against replays (about 170 bytes each)")
+    p.add_argument("--late-shadow-entries", type=_at_least_one, default=100_000,
+                   help="shadow answers that came after the primary's, kept for labels")
+    p.add_argument("--late-shadow-ttl", type=_positive, default=3600.0, help="s")
+    p.add_argument("--max-feedback-bytes", type=_at_least_one, default=64 << 10,
+                   help="larger feedback bodies get 413")
+    p.add_argument("--max-reward", type=_positive, default=1e12,
+                   help="largest numeric reward accepted (rewards are >= 0)")
     p.add_argument("--unit-buckets", type=_unit_buckets, default=DEFAULT_UNIT_BUCKETS,
                    help="hashed unit buckets per variant in the request metrics (the "
                         f"analysis's unit-level variance; 2..{MAX_UNIT_BUCKETS})")
@@ -107,8 +136,14 @@ def settings_from(args: argparse.Namespace) -> RouterSettings:
                             args.feedback_path.encode(), args.max_json_depth,
                             args.max_stored_response_bytes, args.stream_buffer_bytes,
                             args.unit_buckets),
-        feedback_max_entries=args.feedback_max_entries,
-        feedback_ttl_s=args.feedback_ttl,
+        feedback=FeedbackSettings(
+            token_validity_s=args.token_validity,
+            replay_filter_entries=args.replay_filter_entries,
+            late_shadow_entries=args.late_shadow_entries,
+            late_shadow_ttl_s=args.late_shadow_ttl,
+            max_feedback_bytes=args.max_feedback_bytes,
+            max_reward=args.max_reward),
+        token_keys_file=args.token_keys_file,
         sources=sources,
         admin_token_file=args.admin_token_file,
         # The ConfigMap is then the only source: no client may push a table beside it.

@@ -22,8 +22,9 @@ class Target:
     def __init__(self, name: str, pools: list[BackendPool], host: bytes | None,
                  fault: FaultAction | None, fraction_bp: int,
                  steps: tuple[Step, ...] | None, mode: str,
-                 fault_scope: FaultScope | None = None) -> None:
+                 fault_scope: FaultScope | None = None, model: str = "") -> None:
         self.name = name
+        self.model = model
         self.name_bytes = name.encode()
         self.pools = pools
         self._next_pool: Iterator[BackendPool] = itertools.cycle(pools)
@@ -58,6 +59,7 @@ def build_targets(table: RoutingTable, pools: PoolSet) -> dict[str, Target]:
             steps=parse_path(spec.path) if spec else None,
             mode=spec.mode if spec else "exact",
             fault_scope=scope_for(variant.faults, table),
+            model=variant.model,
         )
     pools.retain(used)
     return targets

@@ -2,13 +2,14 @@
 
 The request path only appends one tuple to a list; `Telemetry.flush` (run every 100 ms, before
 each scrape and before each feedback join) turns the batch into metric updates, prediction
-counts, shadow comparisons and feedback-store entries.
+counts, shadow comparisons, forced/segment traffic (kept apart) and late shadow answers.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from controller.contract import metrics as names
@@ -21,8 +22,9 @@ from controller.router.comparator import (
     label_text,
     prediction_of,
 )
-from controller.router.feedback import FeedbackStore, Judge
+from controller.router.feedback import LateShadows
 from controller.router.metrics import Counter, Gauge, Histogram, Registry
+from controller.router.token import MISSING, NO_RULE, prediction_code
 from controller.router.upstream import ROUTER_RESOURCES, STREAMED
 
 log = logging.getLogger("modelrouter")
@@ -104,17 +106,6 @@ class RouterMetrics:
                                          (names.VARIANT_LABEL, names.RESULT_LABEL)))
         self.dropped = r.add(Counter(names.SHADOW_DROPPED,
                                      "Shadow copies not sent: in-flight bound reached.", v))
-        self.feedback = r.add(Counter(names.FEEDBACK,
-                                      "Joined labels by variant (shadows included).",
-                                      (names.VARIANT_LABEL, names.RESULT_LABEL)))
-        self.paired_feedback = r.add(Counter(
-            names.PAIRED_FEEDBACK, "Labels joined to a shadow's and its primary's prediction of "
-            "the same request, by each one's result.",
-            (names.VARIANT_LABEL, names.PRIMARY_RESULT_LABEL, names.SHADOW_RESULT_LABEL)))
-        self.feedback_unknown = r.add(Counter(names.FEEDBACK_UNKNOWN,
-                                              "Feedback for unknown or expired prediction ids."))
-        self.rewards = r.add(Counter(names.REWARDS,
-                                     "Sum of numeric rewards joined to the serving variant.", v))
         self.faults = r.add(Counter(names.FAULTS,
                                     "Injected faults by kind (delay, error, corrupt).",
                                     (names.VARIANT_LABEL, names.KIND_LABEL)))
@@ -132,7 +123,9 @@ class RouterMetrics:
                                         (names.VARIANT_LABEL, names.ROLE_LABEL, names.MODEL_LABEL)))
         self.weight = r.add(Gauge(names.WEIGHT,
                                   "Live weight of each serving variant (of 10000).", v))
-        self.store_size = r.add(Gauge(names.STORE_SIZE, "Predictions waiting for feedback."))
+        self.override_requests = r.add(Counter(
+            names.OVERRIDE_REQUESTS, "Forced or segment-pinned requests (not in the experiment).",
+            (names.VARIANT_LABEL, names.ASSIGNMENT_LABEL, names.CODE_LABEL)))
         self.not_stored = r.add(Counter(NOT_STORED,
                                         "Answers over --max-stored-response-bytes, streamed "
                                         "or drained: not stored nor compared.", v))
@@ -153,11 +146,17 @@ class RouterMetrics:
 
 
 class Telemetry:
-    def __init__(self, metrics: RouterMetrics, store: FeedbackStore) -> None:
+    def __init__(self, metrics: RouterMetrics, late: LateShadows | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.metrics = metrics
-        self.store = store
+        self.late = late if late is not None else LateShadows(100_000, 3600.0)
+        self.wall_clock = wall_clock
         self.live: list[LiveEvent] = []
         self.shadow: list[ShadowEvent] = []
+        # Forced and segment traffic: (assignment, variant, status); counted apart.
+        self.overrides: list[tuple[str, str, int]] = []
+        # Shadow answers that came after the primary's: (token id, variant, body).
+        self.late_answers: list[tuple[str, str, bytes]] = []
         self.rules: dict[str, PredictionRule] = {}
         self._labels_seen: dict[str, set[str]] = {}
         self._parsed: dict[tuple[str, bytes], object] = {}
@@ -170,8 +169,15 @@ class Telemetry:
         self._parsed.clear()
         self.metrics.show_table(table)
 
-    def judges(self) -> dict[str, Judge]:
-        return {k: Judge(r.steps, r.mode, r.tolerance_ppm) for k, r in self.rules.items()}
+    def code_of(self, variant: str, body: bytes) -> str:
+        """The prediction of `variant` in `body` as a token carries it (token.py)."""
+        rule = self.rules.get(variant)
+        if rule is None:
+            return NO_RULE
+        value = self._prediction(variant, body, rule)
+        if is_missing(value):
+            return MISSING
+        return prediction_code(value, rule.mode, rule.tolerance_ppm)
 
     def flush(self) -> None:
         live, self.live = self.live, []
@@ -180,8 +186,14 @@ class Telemetry:
             self._live(*event)
         for sevent in shadow:
             self._shadow(*sevent)
-        self.store.expire()
-        self.metrics.store_size.set((), len(self.store))
+        overrides, self.overrides = self.overrides, []
+        for assignment, variant, status in overrides:
+            self.metrics.override_requests.inc((variant, assignment, code_class(status)))
+        late, self.late_answers = self.late_answers, []
+        if late:
+            now = self.wall_clock()
+            for token_id, variant, body in late:
+                self.late.put(token_id, variant, self.code_of(variant, body), now)
         self._log_refusals()
 
     def _log_refusals(self) -> None:
@@ -214,7 +226,6 @@ class Telemetry:
             m.errors.inc((variant, reason or "5xx"))
             return
         if status < 300:
-            self.store.put(prediction_id, variant, body, started)
             self._count_prediction(variant, body)
 
     def _shadow(self, variant: str, status: int, seconds: float, reason: str, body: bytes,
@@ -240,7 +251,6 @@ class Telemetry:
             m.errors.inc((variant, "5xx"))
         ok = not reason and status < 300
         if ok:
-            self.store.add(prediction_id, variant, body)
             self._count_prediction(variant, body)
         rule = self.rules.get(variant)
         if rule is None or primary is None:

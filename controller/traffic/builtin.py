@@ -54,6 +54,7 @@ from controller.traffic.builtin_children import (
     config_map_name,
     router_access_manifests,
     router_manifests,
+    token_keys_secret,
 )
 
 _PERCENT = BASIS_POINTS // 100
@@ -98,7 +99,9 @@ def routing_table(rollout: RolloutRef, config: BuiltinRouter, split: TrafficSpli
                     hashed_fraction_bp=faults.hashed_fraction_basis_points))
         return RoutingTable(
             version=version,
-            salt=config.salt or f"{rollout.namespace}/{rollout.name}",
+            salt=rollout_salt(rollout, config, split),
+            experiment=f"{rollout.namespace}/{rollout.name}",
+            window=split.window,
             stable=Variant(backends=backends(rollout.stable_service, split.stable_revision),
                            model=split.stable_revision, prediction=prediction),
             candidate=candidate,
@@ -111,6 +114,18 @@ def routing_table(rollout: RolloutRef, config: BuiltinRouter, split: TrafficSpli
         )
     except ValidationError as error:
         raise table_error(error) from None
+
+
+def rollout_salt(rollout: RolloutRef, config: BuiltinRouter, split: TrafficSplit) -> str:
+    """The explicit salt; else namespace/name/candidate revision, a fresh draw of canary
+    users per release (namespace/name with keepUnitsAcrossReleases: the same users each time).
+    Without a candidate all traffic is stable, whatever the salt."""
+    if config.salt:
+        return config.salt
+    base = f"{rollout.namespace}/{rollout.name}"
+    if config.keep_units_across_releases or split.candidate_revision is None:
+        return base
+    return f"{base}/{split.candidate_revision}"
 
 
 def _wire(section: Any) -> dict[str, Any]:
@@ -186,6 +201,7 @@ class BuiltinTrafficRouter:
             return  # this process wrote exactly this table moments ago: skip the read
         self._write_table(rollout, wanted, force=False)
         self.kube.create_secret_once(admin_secret(rollout))
+        self.kube.create_secret_once(token_keys_secret(rollout))
         for manifest in router_access_manifests(rollout, self.settings):
             apply_access(self.kube, manifest)  # before the pods that run as the account
         for manifest in router_manifests(rollout, self.config, self.settings):

@@ -1,5 +1,5 @@
 """What the builtin router runs on per rollout: the router Deployment and its Services, the
-NetworkPolicy of its ports, its admin token Secret and its own RBAC.
+NetworkPolicy of its ports, its admin token and token-key Secrets and its own RBAC.
 
 Pure manifests; controller.traffic.builtin applies them. The router pods pass Pod Security
 "restricted", clients reach only the serving port, and the router may read only its table.
@@ -7,10 +7,12 @@ Pure manifests; controller.traffic.builtin applies them. The router pods pass Po
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
 from controller.api.routing import BuiltinRouter
+from controller.contract.keyring import new_keyring
 from controller.operator.children import MANAGED_BY, ROLE_LABEL, ROLLOUT_LABEL, owner_reference
 from controller.operator.settings import BuiltinRouterSettings
 from controller.rollout.ref import RolloutRef
@@ -20,6 +22,8 @@ ROUTER_UID = 10001  # the image's user (Dockerfile)
 RBAC_API = "rbac.authorization.k8s.io/v1"
 ADMIN_TOKEN_KEY = "token"
 ADMIN_TOKEN_DIR = "/var/run/secrets/modelrollout/router-admin"
+TOKEN_KEYS_KEY = "keys.json"
+TOKEN_KEYS_DIR = "/var/run/secrets/modelrollout/prediction-tokens"
 
 
 def config_map_name(rollout: RolloutRef) -> str:
@@ -33,6 +37,10 @@ def router_account_name(rollout: RolloutRef) -> str:
 
 def admin_secret_name(rollout: RolloutRef) -> str:
     return f"{rollout.name}-router-admin"
+
+
+def token_keys_secret_name(rollout: RolloutRef) -> str:
+    return f"{rollout.name}-router-tokens"
 
 
 def admin_service_name(rollout: RolloutRef) -> str:
@@ -52,6 +60,14 @@ def admin_secret(rollout: RolloutRef) -> dict[str, Any]:
             "stringData": {ADMIN_TOKEN_KEY: secrets.token_urlsafe(32)}}
 
 
+def token_keys_secret(rollout: RolloutRef) -> dict[str, Any]:
+    """The key ring that signs prediction tokens, shared by every router replica, made once
+    per rollout (rotate it with docs/router.md, "Rotating the token keys")."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": _meta(rollout, token_keys_secret_name(rollout), "router-tokens"),
+            "stringData": {TOKEN_KEYS_KEY: json.dumps(new_keyring())}}
+
+
 def router_manifests(rollout: RolloutRef, config: BuiltinRouter,
                      settings: BuiltinRouterSettings) -> list[dict[str, Any]]:
     """The router Deployment (run as the account of router_access_manifests), the Service
@@ -64,7 +80,8 @@ def router_manifests(rollout: RolloutRef, config: BuiltinRouter,
         "command": ["python", "-m", "controller.router"],
         "args": ["--listen", f"0.0.0.0:{ROUTER_PORT}", "--admin", f"0.0.0.0:{ADMIN_PORT}",
                  "--table-configmap", f"{rollout.namespace}/{config_map_name(rollout)}",
-                 "--admin-token-file", f"{ADMIN_TOKEN_DIR}/{ADMIN_TOKEN_KEY}"],
+                 "--admin-token-file", f"{ADMIN_TOKEN_DIR}/{ADMIN_TOKEN_KEY}",
+                 "--token-keys-file", f"{TOKEN_KEYS_DIR}/{TOKEN_KEYS_KEY}"],
         "ports": [{"name": "http", "containerPort": ROUTER_PORT},
                   {"name": "admin", "containerPort": ADMIN_PORT}],
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": ADMIN_PORT}},
@@ -76,6 +93,8 @@ def router_manifests(rollout: RolloutRef, config: BuiltinRouter,
                             "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
                          {"name": "admin-token", "mountPath": ADMIN_TOKEN_DIR,
+                          "readOnly": True},
+                         {"name": "token-keys", "mountPath": TOKEN_KEYS_DIR,
                           "readOnly": True}],
     }
     pod_spec: dict[str, Any] = {
@@ -88,7 +107,9 @@ def router_manifests(rollout: RolloutRef, config: BuiltinRouter,
                             "seccompProfile": {"type": "RuntimeDefault"}},
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
                     {"name": "admin-token", "secret": {
-                        "secretName": admin_secret_name(rollout), "defaultMode": 0o440}}],
+                        "secretName": admin_secret_name(rollout), "defaultMode": 0o440}},
+                    {"name": "token-keys", "secret": {
+                        "secretName": token_keys_secret_name(rollout), "defaultMode": 0o440}}],
     }
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(rollout, name, "router"),

@@ -1,7 +1,7 @@
 """The demo's users: sticky user ids, real feature rows, and ground truth that arrives later.
 
 Each request carries `x-user-id` from a fixed pool, so the router's sticky split is visible; the
-answer's `x-prediction-id` is remembered with the row's true label and posted to `/feedback`
+answer's `x-prediction-token` is remembered with the row's true label and posted to `/feedback`
 after a delay, as a label from the real world would be.
 """
 
@@ -81,7 +81,7 @@ class TrafficGenerator:
                 response = connection.getresponse()
                 response.read()
                 variant = response.getheader("x-model-variant") or "unknown"
-                prediction_id = response.getheader("x-prediction-id")
+                prediction_id = response.getheader("x-prediction-token")
                 with self.stats.lock:
                     self.stats.requests[variant] += 1
                     self.stats.errors += response.status >= 500
@@ -107,7 +107,7 @@ class TrafficGenerator:
                 due = [p for p in self._pending if p[0] <= now]
                 self._pending = [p for p in self._pending if p[0] > now]
             for _, prediction_id, label in due:
-                body = json.dumps({"predictionId": prediction_id, "label": label})
+                body = json.dumps({"token": prediction_id, "label": label})
                 try:
                     connection.request("POST", "/feedback", body,
                                        {"content-type": "application/json"})

@@ -67,7 +67,7 @@ def test_defaults_are_applied_by_the_server(api: client.ApiClient, namespace: st
     spec = created["spec"]
     assert spec["replicas"] == 1
     assert spec["progressDeadlineSeconds"] == 600
-    assert spec["trafficRouting"] == {"builtin": {"replicas": 1}}
+    assert spec["trafficRouting"] == {"builtin": {"replicas": 1, "keepUnitsAcrossReleases": False}}
     assert spec["analysis"]["significanceBasisPoints"] == 500
     assert spec["analysis"]["onInconclusive"] == "Hold"
     assert spec["analysis"]["onMissingData"] == {

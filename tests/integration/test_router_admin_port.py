@@ -5,6 +5,7 @@ NetworkPolicy admits only the configured peers to it, and its token is a Secret 
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -59,6 +60,14 @@ def test_the_admin_port_is_off_the_client_path(api: client.ApiClient, namespace:
     token_file = container["args"][container["args"].index("--admin-token-file") + 1]
     assert token_file.startswith(mounts["admin-token"]["mountPath"])
     assert mounts["admin-token"]["readOnly"]
+    # The prediction-token key ring: one Secret, mounted read-only into every replica.
+    keys = read(core.read_namespaced_secret, "guarded-router-tokens")
+    ring = json.loads(base64.b64decode(keys["data"]["keys.json"]))
+    assert len(base64.urlsafe_b64decode(ring["current"]["key"] + "==")) >= 32
+    assert volumes["token-keys"]["secret"]["secretName"] == "guarded-router-tokens"
+    keys_file = container["args"][container["args"].index("--token-keys-file") + 1]
+    assert keys_file.startswith(mounts["token-keys"]["mountPath"])
+    assert mounts["token-keys"]["readOnly"]
 
     # The token is made once: a later reconcile (a new revision) does not rewrite it.
     rollouts.set_image("guarded", "model:2")
@@ -67,3 +76,4 @@ def test_the_admin_port_is_off_the_client_path(api: client.ApiClient, namespace:
                          and s.get("observedGeneration") == 2, timeout=90)
     again = read(core.read_namespaced_secret, "guarded-router-admin")
     assert again["data"]["token"] == secret["data"]["token"]
+    assert read(core.read_namespaced_secret, "guarded-router-tokens")["data"] == keys["data"]

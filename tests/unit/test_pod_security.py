@@ -175,15 +175,19 @@ def test_the_router_pod_is_restricted_with_a_writable_tmp_only() -> None:
     assert pod["securityContext"]["runAsUser"] == 10001  # the image's numeric user
     [container] = pod["containers"]
     assert container["securityContext"] == RESTRICTED_CONTAINER
-    # writable: /tmp only; the admin token is mounted read-only
+    # writable: /tmp only; the admin token and the token keys are mounted read-only
     assert container["volumeMounts"] == [
         {"name": "tmp", "mountPath": "/tmp"},
         {"name": "admin-token", "mountPath": "/var/run/secrets/modelrollout/router-admin",
+         "readOnly": True},
+        {"name": "token-keys", "mountPath": "/var/run/secrets/modelrollout/prediction-tokens",
          "readOnly": True}]
     assert pod["volumes"] == [
         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
         {"name": "admin-token", "secret": {"secretName": "fraud-router-admin",
-                                           "defaultMode": 0o440}}]
+                                           "defaultMode": 0o440}},
+        {"name": "token-keys", "secret": {"secretName": "fraud-router-tokens",
+                                          "defaultMode": 0o440}}]
 
 
 def test_the_router_has_a_liveness_probe_on_the_admin_port() -> None:

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import uvloop
 
 import controller
+from controller.router.feedback import FeedbackSettings
 from controller.router.proxy import ProxySettings
 from controller.router.server import Limits
 from controller.router.service import RouterService
@@ -353,18 +354,20 @@ class Harness(RouterClient):
 
     def __init__(self, limits: Limits | None = None, proxy: ProxySettings | None = None,
                  seed: int = 7, clock: Callable[[], float] | None = None,
-                 feedback_ttl_s: float = 3600.0, feedback_max_entries: int = 100_000,
-                 table_writes: bool = True) -> None:
+                 feedback: FeedbackSettings | None = None, table_writes: bool = True,
+                 wall_clock: Callable[[], float] = time.time,
+                 token_keys_file: str | None = None) -> None:
         self.lt = LoopThread()
         self._token_dir = admin_token_file()
         self.token_file = Path(self._token_dir.name) / "token"
         config = RouterSettings(
             host="127.0.0.1", port=0, admin_host="127.0.0.1", admin_port=0,
             limits=limits or Limits(), proxy=proxy or ProxySettings(),
-            feedback_ttl_s=feedback_ttl_s, feedback_max_entries=feedback_max_entries,
+            feedback=feedback or FeedbackSettings(), token_keys_file=token_keys_file,
             admin_token_file=str(self.token_file), table_writes=table_writes,
         )
-        self.service = RouterService(config, rng=random.Random(seed), clock=clock)
+        self.service = RouterService(config, rng=random.Random(seed), clock=clock,
+                                     wall_clock=wall_clock)
         self.lt.run(self.service.start())
         self.port, self.admin_port = self.service.port, self.service.admin_port
         self.backends: list[ModelBackend] = []

@@ -74,7 +74,7 @@ def test_a_150_mb_answer_streams_through_in_bounded_memory(process_router: Route
         assert head.startswith(b"HTTP/1.1 200 ")
         assert b"\r\ncontent-length: 150000000" in head
         assert b"\r\nx-model-variant: stable" in head
-        prediction_id = head.split(b"x-prediction-id: ", 1)[1].split(b"\r\n", 1)[0]
+        token = head.split(b"x-prediction-token: ", 1)[1].split(b"\r\n", 1)[0]
         assert read_body(sock, rest, size) == (size, expected_digest(size))
         # the connection stays usable: the next answer on it is whole too
         sock.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -85,10 +85,10 @@ def test_a_150_mb_answer_streams_through_in_bounded_memory(process_router: Route
     assert peak < idle + 64 * MiB, (idle, peak)
     assert process_router.metric("modelrouter_responses_not_stored_total",
                                  variant="stable") == 2
-    status, _, _ = process_router.request(
-        path="/feedback", body=json.dumps({"predictionId": prediction_id.decode(),
-                                          "label": "x"}).encode())
-    assert status == 404  # never stored for feedback
+    status, _, data = process_router.request(
+        path="/feedback", body=json.dumps({"token": token.decode(), "label": "x"}).encode())
+    assert status == 200
+    assert json.loads(data)["results"] == {}  # too large to keep: the label is not judged
 
 
 def test_a_slow_client_pauses_the_backend_instead_of_filling_the_router(
@@ -136,9 +136,10 @@ def test_answers_under_the_limit_are_stored_and_compared_as_before() -> None:
         assert status == 200
         wait_for(lambda: h.metric("modelrouter_shadow_comparisons_total",
                                   result="agree") == 1, what="the comparison")
-        status, _, _ = h.request(path="/feedback", body=json.dumps(
-            {"predictionId": headers["x-prediction-id"], "label": "cat"}).encode())
+        status, _, data = h.request(path="/feedback", body=json.dumps(
+            {"token": headers["x-prediction-token"], "label": "cat"}).encode())
         assert status == 200
+        assert json.loads(data)["results"] == {"stable": "correct", "shadow-a": "correct"}
         assert h.metric("modelrouter_responses_not_stored_total") == 0
     finally:
         h.close()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from controller.analysis.analyzer import DEFAULT_SCOPE, render_scope
+from controller.analysis.labels import labelled
 from controller.analysis.provider import (
     CountsQuery,
     HistogramQuery,
@@ -158,3 +159,35 @@ def test_window_is_whole_seconds_never_negative() -> None:
     start = WINDOW.start
     assert Window(start, start + timedelta(seconds=9.99)).duration == "9s"
     assert Window(start, start - timedelta(seconds=5)).seconds == 0
+
+
+def test_feedback_accuracy_counts_the_labels_of_the_serving_window() -> None:
+    metric = Metric.model_validate({"name": "accuracy", "template": "feedbackAccuracy",
+                                    "labelDelaySeconds": 600})
+    scope = 'namespace="ns"'
+    [p] = labelled([plan_metric(metric, 0, scope=scope, step_seconds=60)], [metric], scope,
+                   "r2/step-1")
+    q = counts(p)
+    assert 'served="r2/step-1"' in (q.successes or "")
+    assert 'served="r2/step-1"' in q.trials
+    assert p.label_delay_seconds == 600
+    assert p.coverage is not None
+    assert p.coverage.trials == ('sum(increase(modelrouter_predictions_served_total{'
+                                 'variant="{{variant}}",served="r2/step-1",namespace="ns"}'
+                                 '[{{window}}]))')
+    errors = Metric.model_validate({"name": "e", "template": "errorRate"})
+    [plain] = labelled([plan_metric(errors, 0, scope=scope, step_seconds=60)], [errors], scope,
+                       "r2/step-1")
+    assert plain.coverage is None
+
+
+def test_paired_accuracy_of_a_mirrored_candidate_counts_its_window_too() -> None:
+    metric = Metric.model_validate({"name": "accuracy", "template": "feedbackAccuracy"})
+    scope = 'namespace="ns"'
+    [p] = labelled([plan_metric(metric, 0, scope=scope, step_seconds=60, as_shadow=True)],
+                   [metric], scope, "r2/step-0")
+    assert p.discordant_query is not None
+    for query in (counts(p), p.discordant_query):
+        assert "modelrouter_shadow_paired_feedback_total" in query.trials
+        assert 'served="r2/step-0"' in query.trials
+        assert 'served="r2/step-0"' in (query.successes or "")

@@ -4,6 +4,7 @@ titles, readable ticks and its data; one look is a point with an error bar."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -103,3 +104,23 @@ def test_the_demo_report_uses_the_same_plots() -> None:
     assert len(svgs(html)) == 10
     assert "Act v2: analysis over time" in html
     assert "accuracy &lt;b&gt;worse&lt;/b&gt;" in html
+
+
+def test_label_coverage_is_drawn_per_variant_when_looks_report_it() -> None:
+    looks: list[dict[str, Any]] = [
+        {"at": f"2026-03-01T12:0{i}:00Z", "verdict": "Inconclusive", "metrics": [
+        {"name": "accuracy", "verdict": "Inconclusive", "estimate": 0.01, "lower": -0.02,
+         "upper": 0.03, "samples": {"stable": 400 * i, "candidate": 100 * i},
+         "labelCoverage": {"labels": {"stable": 400 * i, "candidate": 100 * i},
+                           "predictions": {"stable": 1000 * i, "candidate": 250 * i}}}]}
+        for i in (1, 2, 3)]
+    plots = charts.step_plots({"looks": looks}, {})
+    titles = [p.title for p in plots]
+    assert "Label coverage per variant" in titles
+    words = texts(plots[titles.index("Label coverage per variant")].svg)
+    assert "accuracy, candidate: 300 of 750" in words
+    assert "accuracy, stable: 1,200 of 3,000" in words
+    without = [{**look, "metrics": [{k: v for k, v in look["metrics"][0].items()
+                                     if k != "labelCoverage"}]} for look in looks]
+    assert "Label coverage per variant" not in [p.title for p in charts.step_plots(
+        {"looks": without}, {})]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Mapping
 
 import pytest
@@ -13,7 +12,6 @@ from scipy.stats import binomtest
 from controller.contract.table import CANDIDATE, FaultSpec, TableError, parse_table
 from controller.router.assign import compile_plan
 from controller.router.faults import action_for, choose_fault, in_scope, scope_for
-from controller.router.feedback import FeedbackStore
 from controller.router.proxy import ProxySettings, Router
 from controller.router.targets import build_targets
 from controller.router.telemetry import RouterMetrics, Telemetry
@@ -69,7 +67,7 @@ def _faulted(faults: Mapping[str, object], requests: list[list[tuple[bytes, byte
     """Whether each request (its headers) draws the candidate's fault, through the Router."""
     async def run() -> list[bool]:
         table = parse_table(_scoped_table(faults))
-        router = Router(Telemetry(RouterMetrics(), FeedbackStore(10, 60.0, time.monotonic)),
+        router = Router(Telemetry(RouterMetrics()),
                         ProxySettings(), rng=random.Random(3))
         router.use(compile_plan(table), build_targets(table, PoolSet()))
         assert router.plan is not None

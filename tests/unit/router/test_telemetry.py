@@ -8,7 +8,6 @@ import pytest
 
 from controller.contract.metrics import LATENCY_BUCKETS
 from controller.contract.table import parse_table
-from controller.router.feedback import FeedbackStore
 from controller.router.metrics import Counter, Histogram, Registry
 from controller.router.telemetry import (
     MAX_LABELS_PER_VARIANT,
@@ -51,7 +50,7 @@ def make(rule_mode: str = "exact") -> Telemetry:
         "shadows": [{"name": "shadow-a", "backends": ["127.0.0.1:2"],
                      "prediction": {"path": "p", "mode": rule_mode}}],
     })
-    telemetry = Telemetry(RouterMetrics(), FeedbackStore(100, 60.0, lambda: 0.0))
+    telemetry = Telemetry(RouterMetrics())
     telemetry.use_table(table)
     return telemetry
 
@@ -75,7 +74,6 @@ def test_flush_counts_requests_errors_predictions() -> None:
     assert m.errors.get(("stable", "connect")) == 1
     assert m.predictions.get(("stable", "cat")) == 1
     assert m.duration.count(("stable", "0")) + m.duration.count(("stable", "1")) == 3
-    assert len(t.store) == 1  # only the successful answer waits for feedback
     assert m.table_version.get(()) == 4
 
 

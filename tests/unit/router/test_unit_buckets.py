@@ -8,7 +8,6 @@ from scipy import stats as sps
 
 from controller.contract.metrics import MAX_UNIT_BUCKETS, UNIT_BUCKET_LABEL
 from controller.router.assign import bucket_of, split, unit_bucket_of
-from controller.router.feedback import FeedbackStore
 from controller.router.settings import build_parser, settings_from
 from controller.router.telemetry import RouterMetrics, Telemetry
 
@@ -45,7 +44,7 @@ def test_unit_buckets_flag_reaches_the_proxy_settings() -> None:
 
 
 def test_requests_and_latency_are_exported_per_unit_bucket() -> None:
-    telemetry = Telemetry(RouterMetrics(), FeedbackStore(10, 60.0, lambda: 0.0))
+    telemetry = Telemetry(RouterMetrics())
     telemetry.live += [("candidate", 200, 0.02, "", b"{}", "id1", 0.0, "3"),
                        ("candidate", 503, 0.02, "", b"{}", "id2", 0.0, "3")]
     telemetry.flush()

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from controller.router.comparator import is_missing, prediction_of
-from controller.router.proxy import parse_feedback
+from controller.router.feedback import FeedbackError, parse_feedback
 from controller.router.wire import json_too_deep
 
 pytestmark = pytest.mark.unit
@@ -26,9 +26,10 @@ def test_json_depth_is_counted_outside_strings(text: bytes, depth: int) -> None:
 def test_deep_json_is_refused_before_parsing() -> None:
     deep = b"[" * 100_000
     assert json_too_deep(deep, 64)
-    assert parse_feedback(deep) == "JSON nested deeper than 64 levels"
-    nested = {"predictionId": "p", "label": "cat", "context": [[[[{"x": 1}]]]]}
-    assert parse_feedback(json.dumps(nested).encode()) == ("p", "cat", None)
+    with pytest.raises(FeedbackError, match="JSON nested deeper than 64 levels"):
+        parse_feedback(deep, 64, 1e12)
+    nested = {"token": "p", "label": "cat", "context": [[[[{"x": 1}]]]]}
+    assert parse_feedback(json.dumps(nested).encode(), 64, 1e12) == ("p", "cat", None)
 
 
 def test_a_deeply_nested_backend_answer_is_no_prediction() -> None:

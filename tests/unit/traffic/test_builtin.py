@@ -25,7 +25,18 @@ def test_stable_only_table() -> None:
         "version": 3, "salt": "ml/fraud", "shadows": [],
         "stable": {"backends": ["fraud-stable.ml.svc:8080"], "model": "aaa",
                    "faults": {"fractionBp": 0, "addedLatencyMs": 0, "corruptPrediction": False}},
-        "sticky": {}, "overrides": {"segments": []}}
+        "sticky": {}, "overrides": {"segments": []}, "experiment": "ml/fraud", "window": ""}
+
+
+def test_each_release_draws_fresh_canary_users_unless_kept() -> None:
+    split = TrafficSplit("aaa", "bbb", 25, window="bbb/step-1")
+    table = routing_table(ROLLOUT, BuiltinRouter(), split, 1)
+    assert (table.salt, table.window) == ("ml/fraud/bbb", "bbb/step-1")
+    following = routing_table(ROLLOUT, BuiltinRouter(), TrafficSplit("bbb", "ccc", 25), 2)
+    assert following.salt == "ml/fraud/ccc"
+    kept = BuiltinRouter(keep_units_across_releases=True)
+    assert routing_table(ROLLOUT, kept, split, 1).salt == "ml/fraud"
+    assert routing_table(ROLLOUT, BuiltinRouter(salt="exp-7"), split, 1).salt == "exp-7"
 
 
 def test_candidate_weight_mirror_and_faults_in_basis_points() -> None:
@@ -110,3 +121,18 @@ def test_a_chaos_segment_the_router_does_not_know_is_a_table_error() -> None:
         fraction_basis_points=5000, error_status=500, segment="ghost"))
     with pytest.raises(TableError, match="segment"):
         routing_table(ROLLOUT, BuiltinRouter(), split, 1)
+
+
+def test_canary_steps_name_their_serving_window() -> None:
+    from controller.api.spec import ModelRolloutSpec
+    from controller.contract.table import serving_window
+    from controller.rollout.steps import canary_split
+
+    spec = ModelRolloutSpec.model_validate({
+        "template": {"spec": {"containers": [{"name": "server", "image": "model:2"}]}},
+        "port": 8080, "strategy": {"canary": {"steps": [{"setWeight": 20}, {"setWeight": 50}]}}})
+    first = canary_split(spec, "aaa", "bbb", 0, True, ())
+    second = canary_split(spec, "aaa", "bbb", 1, True, ())
+    assert (first.window, second.window) == ("bbb/step-0", "bbb/step-1")
+    assert second.window == serving_window("bbb", 1)  # what the analysis filters labels by
+    assert routing_table(ROLLOUT, BuiltinRouter(), second, 1).window == "bbb/step-1"
