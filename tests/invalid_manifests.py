@@ -124,7 +124,20 @@ _LONG = "m" * 70
 _JUDGED_MIRROR = {"mirror": {"percent": 50, "analysis": {"durationSeconds": 60}}}
 _BLUE_GREEN = {"blueGreen": {"prePromotionAnalysis": {"durationSeconds": 60}}}
 
+_DELAYED_LABELS = _both(_set(_spec, "trafficRouting", _PREDICTION), _metrics(
+    {"name": "errors", "template": "errorRate"},
+    {"name": "accuracy", "template": "feedbackAccuracy", "labelDelaySeconds": 3600}))
+
 CASES = [
+    InvalidCase("analysis-step-shorter-than-label-delay", _DELAYED_LABELS,
+                "spec.strategy.canary.steps", "labelDelaySeconds"),
+    InvalidCase("judged-mirror-shorter-than-label-delay",
+                _both(_DELAYED_LABELS, _step(1, _JUDGED_MIRROR)),
+                "spec.strategy.canary.steps", "labelDelaySeconds"),
+    InvalidCase("preview-shorter-than-label-delay",
+                _both(_DELAYED_LABELS, _set(_spec, "strategy", _BLUE_GREEN)),
+                "spec.strategy.blueGreen.prePromotionAnalysis.durationSeconds",
+                "labelDelaySeconds"),
     InvalidCase("label-delay-on-error-rate", _metrics(
         {"name": "errors", "template": "errorRate", "labelDelaySeconds": 60}),
         "spec.analysis.metrics[0].labelDelaySeconds", "feedbackAccuracy"),
@@ -407,8 +420,15 @@ VALID_CASES = [
     ValidCase("blue-green-preview-judged", _set(_spec, "strategy", _BLUE_GREEN)),
     ValidCase("feedback-accuracy-with-prediction", _both(
         _set(_spec, "trafficRouting", _PREDICTION),
+        _step(1, {"analysis": {"durationSeconds": 3600}}),
         _metrics({"name": "accuracy", "template": "feedbackAccuracy", "role": "Success",
                   "labelDelaySeconds": 3600}))),
+    ValidCase("label-delay-with-a-samples-only-step", _both(
+        _DELAYED_LABELS, _step(1, {"analysis": {"minSamples": 500}}))),
+    ValidCase("label-delay-within-every-timed-step", _both(
+        _DELAYED_LABELS, _step(1, {"analysis": {"durationSeconds": 7200}}),
+        lambda m: _steps(m).append({"mirror": {"percent": 10, "analysis": {
+            "durationSeconds": 3600}}}))),
     ValidCase("custom-queries-with-istio",
               _both(_set(_spec, "trafficRouting", _ISTIO), _metrics(_CUSTOM))),
     ValidCase("chaos-with-builtin-and-analysis", _step(1, _CHAOS)),

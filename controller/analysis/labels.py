@@ -12,7 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from controller.analysis.provider import Counts, CountsQuery, Window
-from controller.analysis.templates import MetricPlan, Shape, increase, selector
+from controller.analysis.templates import (
+    MetricPlan,
+    Shape,
+    feedback_counts,
+    increase,
+    selector,
+)
 from controller.api.spec import Metric
 from controller.api.status import LabelCoverage, VariantSamples
 from controller.contract.metrics import (
@@ -56,10 +62,7 @@ def labelled(plans: Sequence[MetricPlan], metrics: Sequence[Metric], scope: str,
         query, discordant = plan.query, plan.discordant_query
         window = _served(served)
         if plan.shape is Shape.RATE and served:
-            query = CountsQuery(
-                plan.name, increase(selector(FEEDBACK, scope, result="correct", **window)),
-                increase(selector(FEEDBACK, scope, result="~correct|incorrect", **window)),
-                empty_successes_are_zero=True)
+            query = feedback_counts(plan.name, scope, plan.unit_level, **window)
         elif plan.shape is Shape.PAIRED and served and discordant is not None:
             query = _paired(query.metric, scope, "incorrect", "correct", window)
             discordant = _paired(discordant.metric, scope, "correct", "incorrect", window)

@@ -117,11 +117,19 @@ def traffic_query(scope: str) -> CountsQuery:
     return CountsQuery("traffic", None, increase(selector(REQUESTS, scope)))
 
 
-def _router_counts(name: str, metric: str, scope: str, success: str, trial: str
-                   ) -> CountsQuery:
-    return CountsQuery(name, increase(selector(metric, scope, result=success)),
-                       increase(selector(metric, scope, result=trial)),
-                       empty_successes_are_zero=True)
+def _router_counts(name: str, metric: str, scope: str, success: str, trial: str,
+                   by_unit: bool = False, **labels: str) -> CountsQuery:
+    by = UNIT_BUCKET_LABEL if by_unit else ""
+    return CountsQuery(name, increase(selector(metric, scope, result=success, **labels), by=by),
+                       increase(selector(metric, scope, result=trial, **labels), by=by),
+                       empty_successes_are_zero=True, by_unit=by_unit)
+
+
+def feedback_counts(name: str, scope: str, by_unit: bool = False, **labels: str
+                    ) -> CountsQuery:
+    """Correct labels of all labels (feedbackAccuracy); by unit bucket when sticky."""
+    return _router_counts(name, FEEDBACK, scope, "correct", "~correct|incorrect", by_unit,
+                          **labels)
 
 
 def _error_rate(name: str, scope: str, by_unit: bool = False) -> CountsQuery:
@@ -255,8 +263,7 @@ def _template(metric: Metric, field: str, scope: str, unit_level: bool
             query = _router_counts(name, COMPARISONS, scope, "agree", "~agree|disagree")
             return Shape.AGREEMENT, query, None, (CANDIDATE,)
         case "feedbackAccuracy":
-            query = _router_counts(name, FEEDBACK, scope, "correct", "~correct|incorrect")
-            return Shape.RATE, query, None, BOTH
+            return Shape.RATE, feedback_counts(name, scope, unit_level), None, BOTH
     raise ConfigError(f"{field}.template", f"unknown template {metric.template!r}")
 
 
@@ -308,7 +315,7 @@ def plan_metric(metric: Metric, index: int, *, scope: str, step_seconds: int,
     candidate is judged as a shadow (a mirror step, the blue/green preview, a long-lived
     shadow): on the same requests as the stable, from the router's shadow series.
     ``unit_level``: assignment is sticky, so live router metrics that carry unit buckets are
-    judged with the variance across units (errorRate, latencyOver)."""
+    judged with the variance across units (errorRate, latencyOver, feedbackAccuracy)."""
     field = f"spec.analysis.metrics[{index}]"
     direction = _direction(metric, field)
     shadow = _shadow_template(metric, field, scope) if as_shadow and metric.template else None

@@ -17,6 +17,8 @@ from controller.api.base import (
     ApiModel,
     Name,
 )
+from controller.api.label_delay import RULES as LABEL_DELAY_RULES
+from controller.api.label_delay import label_delay_refusal
 from controller.api.routing import (
     BuiltinRouter,
     TrafficRouting,
@@ -181,7 +183,7 @@ class Metric(ApiModel):
         default=0, ge=0, le=2_592_000,
         description="feedbackAccuracy only: how long labels take to arrive. The metric counts "
         "labels of predictions served in the current step and is judged only once the step "
-        "is this old (a step shorter than this is never judged on labels).",
+        "is this old (so a timed analysis step's durationSeconds must be at least this).",
     )
 
 
@@ -393,6 +395,7 @@ class ModelRolloutSpec(ApiModel):
                     "to it: previewMirrorPercent must be above 0",
          "fieldPath": ".strategy.blueGreen.previewMirrorPercent"},
         *_SPEC_RULES,
+        *LABEL_DELAY_RULES,
     ]})
     replicas: int = Field(default=1, ge=0, le=1000, description="Pods of each revision.")
     template: PodTemplate = Field(description="The model server's core/v1 pod template; a change "
@@ -418,6 +421,16 @@ class ModelRolloutSpec(ApiModel):
                     "status.history keeps; the oldest beyond it are dropped. Deployments are "
                     "not kept by it: an old stable's is deleted after scaleDownDelaySeconds.",
     )
+
+    @model_validator(mode="after")
+    def _steps_outlast_label_delays(self) -> ModelRolloutSpec:
+        # CEL refuses it at admission; this names it for an object admitted before the rule.
+        if self.analysis is not None:
+            refused = label_delay_refusal(
+                self.strategy, [m.label_delay_seconds for m in self.analysis.metrics])
+            if refused is not None:
+                raise ValueError(refused)
+        return self
 
 
 def spec_from_dict(spec: dict[str, Any]) -> ModelRolloutSpec:

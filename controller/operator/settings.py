@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from controller.analysis.analyzer import DEFAULT_MIN_WINDOW_SECONDS, DEFAULT_SCOPE
 from controller.api.routing import RouterResources
+from controller.contract.metrics import DEFAULT_UNIT_BUCKETS, MAX_UNIT_BUCKETS
 from controller.providers.prometheus_policy import (
     ALLOWED_SETTING,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -46,6 +47,7 @@ ADDRESSES_ENV = "MODELROLLOUT_ADDRESSES"
 ROUTER_ADMIN_PEERS_ENV = "MODELROLLOUT_ROUTER_ADMIN_PEERS"
 ROUTER_VERIFY_INTERVAL_ENV = "MODELROLLOUT_ROUTER_VERIFY_INTERVAL_SECONDS"
 ROUTER_CATCH_UP_ENV = "MODELROLLOUT_ROUTER_CATCH_UP_SECONDS"
+ROUTER_UNIT_BUCKETS_ENV = "MODELROLLOUT_ROUTER_UNIT_BUCKETS"
 PROMETHEUS_SCOPE_ENV = "MODELROLLOUT_PROMETHEUS_SCOPE"
 MIN_WINDOW_ENV = "MODELROLLOUT_MIN_WINDOW_SECONDS"
 METRICS_ADDRESS_ENV = "MODELROLLOUT_METRICS_ADDRESS"
@@ -84,6 +86,9 @@ class BuiltinRouterSettings:
     # drifted (its watch, then two scrapes).
     verify_interval_seconds: int = 30
     catch_up_seconds: int = 60
+    # Hashed unit buckets per variant in each router's series (its --unit-buckets): the
+    # analysis's unit-level variance with sticky users; more buckets, more series.
+    unit_buckets: int = DEFAULT_UNIT_BUCKETS
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,8 @@ class OperatorSettings:
                     ROUTER_VERIFY_INTERVAL_ENV, environ.get(ROUTER_VERIFY_INTERVAL_ENV, ""), 30),
                 catch_up_seconds=_whole_seconds(
                     ROUTER_CATCH_UP_ENV, environ.get(ROUTER_CATCH_UP_ENV, ""), 60),
+                unit_buckets=_bounded(ROUTER_UNIT_BUCKETS_ENV, environ, DEFAULT_UNIT_BUCKETS,
+                                      2, MAX_UNIT_BUCKETS, "unit buckets"),
             ),
             prometheus_scope=environ.get(PROMETHEUS_SCOPE_ENV, DEFAULT_SCOPE),
             min_window_seconds=_whole_seconds(MIN_WINDOW_ENV, environ.get(MIN_WINDOW_ENV, ""),

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from controller.contract.metrics import DEFAULT_UNIT_BUCKETS
 from controller.router.comparator import label_text
 from controller.router.token import LabelResult
 from controller.router.wire import json_too_deep
@@ -171,6 +172,9 @@ class FeedbackSettings:
     max_feedback_bytes: int = 64 << 10  # a larger feedback body gets 413
     max_reward: float = 1e12
     clock_skew_s: float = 300.0  # a token issued this far in the future is still accepted
+    # Unit buckets of the label series (the router's --unit-buckets): a token's bucket is
+    # counted within 0..unit_buckets-1.
+    unit_buckets: int = DEFAULT_UNIT_BUCKETS
 
 
 def paired_outcomes(primary: str, results: dict[str, LabelResult]

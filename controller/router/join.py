@@ -43,25 +43,31 @@ TOKEN_HEADER = b"x-prediction-token"
 RENDERED_CODES = 4096
 REFUSAL_STATUS = {"malformed": 400, "unknown_key": 403, "bad_signature": 403,
                   "other_rollout": 403, "expired": 410, "not_yet_valid": 403,
-                  "replayed": 409, "replay_window": 410}
+                  "replayed": 409, "replay_window": 410, "bad_unit_bucket": 400}
+# Label values "0".."MAX_UNIT_BUCKETS-1", made once.
+_BUCKET_NAMES = tuple(str(i) for i in range(names.MAX_UNIT_BUCKETS))
 
 
 class JoinMetrics:
     def __init__(self, r: Registry) -> None:
+        # Per unit bucket (from the token): the analysis's unit-level variance of accuracy.
         self.feedback = r.add(Counter(names.FEEDBACK,
-                                      "Joined labels by variant (shadows included) and the "
-                                      "window the prediction was served in.",
+                                      "Joined labels by variant (shadows included), the "
+                                      "window the prediction was served in and unit bucket.",
                                       (names.VARIANT_LABEL, names.RESULT_LABEL,
-                                       names.SERVED_LABEL)))
+                                       names.SERVED_LABEL, names.UNIT_BUCKET_LABEL)))
         self.refused = r.add(Counter(names.FEEDBACK_REFUSED,
                                      "Feedback refused for its token: malformed, unknown_key, "
                                      "bad_signature, other_rollout, expired, not_yet_valid, "
-                                     "replayed, replay_window.", (names.REASON_LABEL,)))
+                                     "replayed, replay_window, bad_unit_bucket.",
+                                     (names.REASON_LABEL,)))
         self.rewards = r.add(Counter(names.REWARDS,
                                      "Sum of numeric rewards joined to the serving variant.",
-                                     (names.VARIANT_LABEL, names.SERVED_LABEL)))
+                                     (names.VARIANT_LABEL, names.SERVED_LABEL,
+                                      names.UNIT_BUCKET_LABEL)))
         self.reward_count = r.add(Counter(names.REWARD_COUNT, "Rewards joined.",
-                                          (names.VARIANT_LABEL, names.SERVED_LABEL)))
+                                          (names.VARIANT_LABEL, names.SERVED_LABEL,
+                                           names.UNIT_BUCKET_LABEL)))
         self.served = r.add(Counter(names.PREDICTIONS_SERVED,
                                     "Prediction tokens handed out (experiment traffic).",
                                     (names.VARIANT_LABEL, names.SERVED_LABEL)))
@@ -87,6 +93,8 @@ class LabelJoin:
 
     def __init__(self, registry: Registry, settings: FeedbackSettings, keys: SigningKeys,
                  late: LateShadows, wall_clock: Callable[[], float] = time.time) -> None:
+        if not 2 <= settings.unit_buckets <= names.MAX_UNIT_BUCKETS:
+            raise ValueError(f"unit_buckets must be in 2..{names.MAX_UNIT_BUCKETS}")
         self.metrics = JoinMetrics(registry)
         self.settings = settings
         self.keys = keys
@@ -145,17 +153,19 @@ class LabelJoin:
             return 413, {"error": f"body: larger than {self.settings.max_feedback_bytes} bytes"}
         try:
             token, label, reward = parse_feedback(body, max_depth, self.settings.max_reward)
-            claims = self._authentic(token)
+            claims, bucket = self._authentic(token)
         except FeedbackError as bad:
             return 400, {"error": str(bad)}
         except TokenError as refused:  # a name of its own: mypyc types each `as` variable
             self.metrics.refused.inc((refused.reason,))
             return REFUSAL_STATUS.get(refused.reason, 400), {"error": str(refused),
                                                              "reason": refused.reason}
-        return 200, self._count(claims, label, reward)
+        return 200, self._count(claims, bucket, label, reward)
 
-    def _authentic(self, token: str) -> Claims:
+    def _authentic(self, token: str) -> tuple[Claims, str]:
+        """The claims of a token to count now, and its unit bucket as a label value."""
         claims = verify(token, self.keys.accepted())
+        bucket = self.unit_bucket(claims.unit_bucket)
         now = self.wall_clock()
         age = now - claims.issued
         if age > self.settings.token_validity_s:
@@ -168,9 +178,19 @@ class LabelJoin:
         if refusal is not None:
             raise TokenError(refusal, "token already counted" if refusal == "replayed" else
                              "token older than this replica's replay filter remembers")
-        return claims
+        return claims, bucket
 
-    def _count(self, claims: Claims, label: str | None, reward: float | None
+    def unit_bucket(self, bucket: int) -> str:
+        """The label value of a token's unit bucket, within 0..K-1 whatever the token says
+        (signed, but checked all the same: the label's cardinality is Prometheus's). A bucket
+        of a router with more buckets (K lowered since) is folded onto ours, so one unit's
+        labels stay in one bucket; one no router issues is refused."""
+        if not 0 <= bucket < names.MAX_UNIT_BUCKETS:
+            top = names.MAX_UNIT_BUCKETS - 1
+            raise TokenError("bad_unit_bucket", f"token unit bucket {bucket} is outside 0..{top}")
+        return _BUCKET_NAMES[bucket % self.settings.unit_buckets]
+
+    def _count(self, claims: Claims, bucket: str, label: str | None, reward: float | None
                ) -> dict[str, object]:
         m = self.metrics
         results: dict[str, LabelResult] = {}
@@ -180,7 +200,7 @@ class LabelJoin:
             if verdict is not None:
                 results[claims.variant] = verdict
                 if experiment:
-                    m.feedback.inc((claims.variant, verdict, claims.window))
+                    m.feedback.inc((claims.variant, verdict, claims.window, bucket))
                 else:
                     m.override_feedback.inc((claims.variant, claims.assignment, verdict))
             for shadow, code in claims.shadows:
@@ -193,12 +213,12 @@ class LabelJoin:
                 verdict = judged(code, label)
                 if verdict is not None:
                     results[shadow] = verdict
-                    m.feedback.inc((shadow, verdict, claims.window))
+                    m.feedback.inc((shadow, verdict, claims.window, bucket))
             if experiment:
                 for shadow, ours, theirs in paired_outcomes(claims.variant, results):
                     m.paired.inc((shadow, ours, theirs, claims.window))
         if reward is not None and experiment and math.isfinite(reward):
-            m.rewards.inc((claims.variant, claims.window), reward)
-            m.reward_count.inc((claims.variant, claims.window))
+            m.rewards.inc((claims.variant, claims.window, bucket), reward)
+            m.reward_count.inc((claims.variant, claims.window, bucket))
         return {"tokenId": claims.token_id, "variant": claims.variant,
                 "assignment": claims.assignment, "served": claims.window, "results": results}

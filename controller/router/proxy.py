@@ -229,7 +229,8 @@ class Router:
         self._fault_header: bytes | None = None
         self.targets: dict[str, Target] = {}
         self.shadow_inflight = 0
-        self.join = join or LabelJoin(telemetry.metrics.registry, FeedbackSettings(),
+        self.join = join or LabelJoin(telemetry.metrics.registry,
+                                      FeedbackSettings(unit_buckets=settings.unit_buckets),
                                       SigningKeys(None), telemetry.late)
         self.rollout = ""
         self.window = ""

@@ -9,6 +9,7 @@ from kubernetes import client
 
 from controller.analysis.analyzer import DEFAULT_MIN_WINDOW_SECONDS, DEFAULT_SCOPE
 from controller.api.spec import PrometheusSource
+from controller.contract.metrics import DEFAULT_UNIT_BUCKETS
 from controller.operator.handlers import build_reconciler
 from controller.operator.settings import (
     DEFAULT_ROUTER_IMAGE,
@@ -33,6 +34,7 @@ def test_defaults_without_any_variable() -> None:
     assert settings.router.image == DEFAULT_ROUTER_IMAGE
     assert settings.router.service_account == ""  # a ServiceAccount per rollout
     assert settings.router.resources == DEFAULT_ROUTER_RESOURCES
+    assert settings.router.unit_buckets == DEFAULT_UNIT_BUCKETS == 16
     assert DEFAULT_ROUTER_RESOURCES.wire() == {"requests": {"cpu": "100m", "memory": "128Mi"},
                                                "limits": {"memory": "512Mi"}}
     assert (settings.prometheus_scope, settings.min_window_seconds) == (
@@ -54,8 +56,10 @@ def test_every_variable_reaches_its_setting() -> None:
         "MODELROLLOUT_PROMETHEUS_MAX_TIMEOUT_SECONDS": "10",
         "MODELROLLOUT_PROMETHEUS_MAX_RESPONSE_BYTES": "1048576",
         "MODELROLLOUT_PROMETHEUS_ALLOWED": "prometheus.monitoring:9090, 10.0.0.0/8",
-        "MODELROLLOUT_PROMETHEUS_DENIED": "169.254.0.0/16,10.96.0.1:443"})
+        "MODELROLLOUT_PROMETHEUS_DENIED": "169.254.0.0/16,10.96.0.1:443",
+        "MODELROLLOUT_ROUTER_UNIT_BUCKETS": "32"})
     assert settings.router.image == "r/router:2"
+    assert settings.router.unit_buckets == 32
     assert settings.router.resources.wire() == {"requests": {"cpu": "50m"},
                                                 "limits": {"cpu": "1"}}
     assert settings.router.service_account == "sa"
@@ -98,6 +102,10 @@ def test_every_variable_reaches_its_setting() -> None:
     ("MODELROLLOUT_PROMETHEUS_DENIED", "10.0.0.0/33"),
     ("MODELROLLOUT_PROMETHEUS_DENIED", "metadata server"),
     ("MODELROLLOUT_PROMETHEUS_DENIED", "[::1]"),
+    ("MODELROLLOUT_ROUTER_UNIT_BUCKETS", "1"),
+    ("MODELROLLOUT_ROUTER_UNIT_BUCKETS", "65"),
+    ("MODELROLLOUT_ROUTER_UNIT_BUCKETS", "16.0"),
+    ("MODELROLLOUT_ROUTER_UNIT_BUCKETS", "-4"),
 ])
 def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
     with pytest.raises(SettingsError, match=variable):
@@ -120,6 +128,9 @@ def test_a_bad_router_resources_value_says_which_field() -> None:
     ("MODELROLLOUT_PROMETHEUS_DENIED", "169.254.0.0/16,10.0.0.1/8",
      "MODELROLLOUT_PROMETHEUS_DENIED: '10.0.0.1/8' is not a CIDR: 10.0.0.1/8 has host bits "
      "set (comma-separated host, host:port, IP, ip:port or CIDR entries)"),
+    ("MODELROLLOUT_ROUTER_UNIT_BUCKETS", "100",
+     "MODELROLLOUT_ROUTER_UNIT_BUCKETS: must be a whole number of unit buckets from 2 to 64, "
+     "got '100'"),
 ])
 def test_a_bad_value_is_explained(variable: str, value: str, message: str) -> None:
     with pytest.raises(SettingsError) as raised:

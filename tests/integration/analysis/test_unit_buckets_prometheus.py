@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 import pytest
 
 from controller.analysis.analyzer import PrometheusAnalyzer
+from controller.analysis.labels import labelled
 from controller.analysis.provider import BucketCounts, Counts, CountsQuery, HistogramQuery, Window
 from controller.analysis.templates import plan_metric
 from controller.api.spec import Metric, ModelRolloutSpec
 from controller.api.status import ModelRolloutStatus, Traffic
 from controller.contract.metrics import LATENCY_BUCKETS, UNIT_BUCKET_LABEL
+from controller.contract.table import serving_window
 from controller.providers.prometheus import PrometheusProvider, prometheus_provider
 from controller.rollout.conditions import rfc3339
 from controller.rollout.model import Observation
@@ -31,10 +33,15 @@ ROLLOUT = RolloutRef("fraud", "models", "uid", 8080)
 REQUESTS = {"stable": ((2000, 10), (1500, 60), (2500, 5), (1800, 40)),
             "candidate": ((500, 3), (450, 20), (600, 2), (480, 12))}
 SLOW_SHARE = {"stable": (0.05, 0.2, 0.02, 0.1), "candidate": (0.06, 0.25, 0.02, 0.12)}
+# (correct, incorrect) labels per unit bucket, of predictions served in step 1 of r2.
+LABELS = {"stable": ((900, 100), (600, 300), (1200, 50), (700, 200)),
+          "candidate": ((230, 20), (150, 80), (300, 10), (180, 50))}
+SERVED = serving_window("r2", 1)
 METRICS = [{"name": "errors", "template": "errorRate"},
            {"name": "slow", "template": "latencyOver", "thresholdMilliseconds": 250},
            {"name": "p99", "template": "latencyQuantile", "quantile": 99,
-            "relativeToleranceBasisPoints": 2000}]
+            "relativeToleranceBasisPoints": 2000},
+           {"name": "accuracy", "template": "feedbackAccuracy"}]
 
 
 class UnitSeries(RouterSeries):
@@ -63,10 +70,18 @@ class UnitSeries(RouterSeries):
             self._set("modelrouter_request_duration_seconds_sum", total * 0.1, variant=variant,
                       **{UNIT_BUCKET_LABEL: str(bucket)})
 
+    def unit_feedback(self, variant: str, per_bucket: tuple[tuple[float, float], ...],
+                      scale: float) -> None:
+        for bucket, (correct, incorrect) in enumerate(per_bucket):
+            for result, value in (("correct", correct), ("incorrect", incorrect)):
+                self._set("modelrouter_feedback_total", value * scale, variant=variant,
+                          result=result, served=SERVED, **{UNIT_BUCKET_LABEL: str(bucket)})
+
     def set_all(self, scale: float) -> None:
         for variant, per_bucket in REQUESTS.items():
             self.unit_requests(variant, per_bucket, scale)
             self.unit_latency(variant, per_bucket, SLOW_SHARE[variant], scale)
+            self.unit_feedback(variant, LABELS[variant], scale)
 
 
 def _scraped(prometheus: Prometheus, series: UnitSeries, after: float, total: float) -> None:
@@ -126,13 +141,33 @@ def test_latency_buckets_per_unit_bucket(window: tuple[UnitSeries, Window],
     assert answer.count == pytest.approx(sum(b[-1][1] for b in answer.per_unit), rel=1e-9)
 
 
+def test_labels_count_per_unit_bucket_of_the_step(window: tuple[UnitSeries, Window],
+                                                 prometheus: Prometheus) -> None:
+    series, span = window
+    metric = Metric.model_validate(METRICS[3])
+    [plan] = labelled([plan_metric(metric, 3, scope=series.scope, step_seconds=1,
+                                   unit_level=True)], [metric], series.scope, SERVED)
+    assert isinstance(plan.query, CountsQuery)
+    provider = PrometheusProvider(prometheus.url, 5)
+    for variant, per_bucket in LABELS.items():
+        answer = provider.counts(plan.query, variant, span)
+        assert isinstance(answer, Counts), answer
+        assert answer.per_unit is not None
+        assert len(answer.per_unit) == len(per_bucket)
+        factor = answer.trials / sum(c + i for c, i in per_bucket)
+        for (correct, labels), (c, i) in zip(answer.per_unit, per_bucket, strict=True):
+            assert labels == pytest.approx((c + i) * factor, rel=1e-6)
+            assert correct == pytest.approx(c * factor, rel=1e-6)
+
+
 def test_sticky_rollout_is_judged_across_unit_buckets(window: tuple[UnitSeries, Window],
                                                       prometheus: Prometheus) -> None:
     series, span = window
     spec = ModelRolloutSpec.model_validate({
         "template": {"spec": {"containers": [{"name": "server", "image": "model:2"}]}},
         "port": 8080,
-        "trafficRouting": {"builtin": {"unit": {"header": "x-user"}}},
+        "trafficRouting": {"builtin": {"unit": {"header": "x-user"},
+                                       "prediction": {"path": "predictions[0].label"}}},
         "strategy": {"canary": {"steps": [{"setWeight": 20},
                                           {"analysis": {"minSamples": 2000}}]}},
         "analysis": {"prometheus": {"address": prometheus.url, "timeoutSeconds": 2},
@@ -146,7 +181,7 @@ def test_sticky_rollout_is_judged_across_unit_buckets(window: tuple[UnitSeries, 
                                                      now=span.end))
     assert outcome.status is not None
     by_name = {m.name: m for m in outcome.status.metrics}
-    for name in ("errors", "slow"):
+    for name in ("errors", "slow", "accuracy"):
         assert "across 4 unit buckets" in by_name[name].test, by_name[name]
         assert by_name[name].lift is not None
         assert by_name[name].lift_lower is not None

@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,11 @@ def test_join_counts_correct_and_incorrect_per_variant_including_shadows(
     m = harness.metric
     assert m("modelrouter_feedback_total", variant="stable", result="correct",
              served="v2/step-0") == 3
+    # Each label is counted in the unit bucket its token carries (unit-level accuracy).
+    buckets = Counter(str(claims(token)[7]) for token in tokens)
+    assert len(buckets) > 1  # requests without a unit id are spread over the buckets
+    for bucket, count in buckets.items():
+        assert m("modelrouter_feedback_total", variant="stable", unit_bucket=bucket) == count
     assert m("modelrouter_feedback_total", variant="stable", result="incorrect") == 1
     assert m("modelrouter_feedback_total", variant="shadow-a", result="correct") == 1
     assert m("modelrouter_feedback_total", variant="shadow-a", result="incorrect") == 3

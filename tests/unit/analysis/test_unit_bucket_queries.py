@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from controller.analysis.labels import labelled
 from controller.analysis.observations import Sizing, metric_config, to_observations
 from controller.analysis.provider import (
     BucketCounts,
@@ -60,9 +61,48 @@ def test_sticky_error_rate_groups_by_unit_bucket_and_random_splits_do_not() -> N
     assert counts_query(random).trials.startswith("sum(increase(")
     latency = plan(template="latencyOver", thresholdMilliseconds=250)
     assert histogram_query(latency).buckets.startswith("sum by (le, unit_bucket)(")
-    # Labels and quantiles stay request-level (their series carry no unit bucket).
-    assert not plan(template="feedbackAccuracy").unit_level
+    # Quantiles stay request-level (a quantile has no per-bucket rate to spread).
     assert not plan(template="latencyQuantile", quantile=99).unit_level
+
+
+def test_sticky_feedback_accuracy_counts_labels_by_unit_bucket() -> None:
+    sticky, random = plan(template="feedbackAccuracy"), plan(False, template="feedbackAccuracy")
+    assert sticky.unit_level
+    assert not random.unit_level
+    query = counts_query(sticky)
+    assert query.by_unit
+    assert rendered(query.successes) == (
+        'sum by (unit_bucket)(increase(modelrouter_feedback_total{variant="stable",'
+        'result="correct",namespace="ns"}[90s]))')
+    assert rendered(query.trials) == (
+        'sum by (unit_bucket)(increase(modelrouter_feedback_total{variant="stable",'
+        'result=~"correct|incorrect",namespace="ns"}[90s]))')
+    assert rendered(counts_query(random).trials).startswith("sum(increase(")
+    # The step's own labels (served window): still by unit bucket; coverage is one total.
+    [windowed] = labelled([sticky], [Metric.model_validate(
+        {"name": "m", "template": "feedbackAccuracy", "labelDelaySeconds": 60})],
+        'namespace="ns"', "v2/step-1")
+    assert windowed.unit_level
+    assert counts_query(windowed).by_unit
+    assert rendered(counts_query(windowed).successes) == (
+        'sum by (unit_bucket)(increase(modelrouter_feedback_total{variant="stable",'
+        'result="correct",served="v2/step-1",namespace="ns"}[90s]))')
+    assert windowed.coverage is not None
+    assert not windowed.coverage.by_unit
+    # A random split's labels stay request-level within the window too.
+    [plain] = labelled([random], [Metric.model_validate(
+        {"name": "m", "template": "feedbackAccuracy"})], 'namespace="ns"', "v2/step-1")
+    assert not counts_query(plain).by_unit
+    assert rendered(counts_query(plain).trials).startswith("sum(increase(")
+
+
+def test_labels_per_unit_bucket_become_bucketed_observations() -> None:
+    p = plan(template="feedbackAccuracy")
+    answers = {STABLE: Counts(150.0, 200.0, ((90.0, 100.0), (60.0, 100.0))),
+               CANDIDATE: Counts(70.0, 100.0, ((45.0, 50.0), (25.0, 50.0)))}
+    base, cand = to_observations(p, answers)
+    assert base == Units((90.0, 60.0), (100.0, 100.0))
+    assert cand == Units((45.0, 25.0), (50.0, 50.0))
 
 
 def test_unit_buckets_become_bucketed_observations() -> None:

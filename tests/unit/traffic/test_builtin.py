@@ -7,10 +7,12 @@ import json
 import pytest
 
 from controller.api.routing import BuiltinRouter
+from controller.contract.metrics import DEFAULT_UNIT_BUCKETS
 from controller.contract.table import TableError, parse_table, table_json
 from controller.operator.settings import BuiltinRouterSettings
 from controller.rollout.ref import RolloutRef
 from controller.rollout.split import Faults, Mirror, TrafficSplit
+from controller.router.settings import build_parser
 from controller.traffic.builtin import routing_table
 from controller.traffic.builtin_children import admin_secret, router_manifests
 
@@ -89,6 +91,18 @@ def test_clients_reach_only_the_serving_port() -> None:
     assert admin_rule["from"] == [{"ipBlock": {"cidr": "10.0.0.0/8"}}]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert "--admin-token-file" in container["args"]
+
+
+@pytest.mark.parametrize("buckets", [None, 2, 64])
+def test_the_router_gets_the_operators_unit_bucket_count(buckets: int | None) -> None:
+    settings = BuiltinRouterSettings() if buckets is None else BuiltinRouterSettings(
+        unit_buckets=buckets)
+    deployment = router_manifests(ROLLOUT, BuiltinRouter(), settings)[0]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    value = args[args.index("--unit-buckets") + 1]
+    assert value == str(buckets or DEFAULT_UNIT_BUCKETS)
+    # the router reads it as the operator wrote it
+    assert build_parser().parse_args(args).unit_buckets == int(value)
 
 
 def test_each_admin_secret_has_its_own_random_token() -> None:
