@@ -3,7 +3,6 @@ real control plane, operator, model router, Prometheus, model servers and delaye
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from kubernetes import client
 
 from controller.api import GROUP, PLURAL, VERSION
 from examples.demo.stack import NAME, NAMESPACE
+from tests.e2e.demo_reset import reset_demo_rollout
 from tests.helpers import eventually
 from tests.integration.rollouts import TableRecorder
 
@@ -25,15 +25,8 @@ def test_worse_model_rolled_back_better_model_promoted(
     kubeconfig: Path, api: client.ApiClient, tmp_path: Path
 ) -> None:
     core = client.CoreV1Api(api)
-    # A reused cluster may have run the demo before: start from no rollout and no table.
-    with contextlib.suppress(client.ApiException):
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
-    with contextlib.suppress(client.ApiException):
-        client.CustomObjectsApi(api).delete_namespaced_custom_object(
-            GROUP, VERSION, NAMESPACE, PLURAL, NAME)
-    eventually(lambda: not core.list_namespaced_config_map(
-        NAMESPACE, field_selector=f"metadata.name={NAME}-routing").items or None,
-        "no routing table left from an earlier run", timeout=120)
+    # A reused cluster, or an earlier e2e test, may have run the demo's rollout.
+    reset_demo_rollout(api)
     recorder = TableRecorder(api, NAMESPACE, NAME)
     try:
         result = subprocess.run(

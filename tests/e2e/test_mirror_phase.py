@@ -17,6 +17,7 @@ from kubernetes import client
 from controller.api import GROUP, PLURAL, VERSION
 from examples.demo.stack import NAME, NAMESPACE, Stack, template
 from examples.demo.traffic import TrafficGenerator
+from tests.e2e.demo_reset import reset_demo_rollout
 from tests.helpers import eventually
 from tests.integration.rollouts import TableRecorder
 
@@ -53,15 +54,8 @@ def judged_mirror(prometheus_url: str) -> dict[str, Any]:
 
 @pytest.fixture
 def stack(kubeconfig: Path, api: client.ApiClient, tmp_path: Path) -> Iterator[Stack]:
-    core = client.CoreV1Api(api)
     objects = client.CustomObjectsApi(api)
-    with contextlib.suppress(client.ApiException):
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
-    with contextlib.suppress(client.ApiException):
-        objects.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, NAME)
-    eventually(lambda: not core.list_namespaced_config_map(
-        NAMESPACE, field_selector=f"metadata.name={NAME}-routing").items or None,
-        "no routing table left from an earlier run", timeout=120)
+    reset_demo_rollout(api)
     built = Stack(workdir=tmp_path / "stack", kubeconfig=kubeconfig)
     try:
         built.start_models(built.train())
