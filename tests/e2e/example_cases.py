@@ -132,7 +132,9 @@ class Case:
     model: str  # which model server answers for the candidate: v3, v2, or dead
     documented: str  # the outcome the example or README promises, in words
     outcome: tuple[str, str]  # status.history[-1] (outcome, reason)
-    weights: list[int | None]  # the candidate's live weight per write; None: no candidate
+    # The candidate's live weight per write; None: no candidate. A first step that sets a
+    # weight follows a 0 (make-before-break: the candidate is a backend before it is Ready).
+    weights: list[int | None]
     people: tuple[PersonStep, ...] = ()
     events: tuple[str, ...] = ()  # Event reasons the rollout must have emitted
     timer_seconds: int = 8
@@ -141,6 +143,11 @@ class Case:
     @property
     def id(self) -> str:
         return f"{self.example}-{self.candidate}"
+
+    def shadow_revisions(self) -> list[str]:
+        """The revisions of the example's long-lived shadows (spec.shadows)."""
+        return [pod_template_revision(PodTemplate.model_validate(s["template"]))
+                for s in load(self.example)["spec"].get("shadows", [])]
 
     def manifest(self, prometheus_url: str) -> tuple[JSON, JSON]:
         """(stable, candidate) manifests, transformed for the test."""
@@ -172,14 +179,14 @@ CASES = [
          people=(PersonStep("AnalysisInconclusive", "abort"),)),
     Case("ab-sticky", "good", "v3",
          "promoted once accuracy and conversion are shown better at 50/50",
-         ("Promoted", "StepsCompleted"), [None, 50, None]),
+         ("Promoted", "StepsCompleted"), [None, 0, 50, None]),
     Case("ab-sticky", "bad", "v2",
          "rolled back: not shown better when the test's time is up (onInconclusive: Rollback)",
-         ("RolledBack", "AnalysisInconclusive"), [None, 50, None]),
+         ("RolledBack", "AnalysisInconclusive"), [None, 0, 50, None]),
     Case("istio", "good", "v3", "promoted: no more 5xx than stable at 10%, then 100%",
-         ("Promoted", "StepsCompleted"), [None, 10, 100, None]),
+         ("Promoted", "StepsCompleted"), [None, 0, 10, 100, None]),
     Case("istio", "bad", "dead", "rolled back by its errors query at 10%",
-         ("RolledBack", "AnalysisFailed"), [None, 10, None]),
+         ("RolledBack", "AnalysisFailed"), [None, 0, 10, None]),
     Case("gateway-api", "good", "v3", "promoted when its timed steps are done (no analysis)",
          ("Promoted", "StepsCompleted"), [None, 0, 10, 50, None]),
     Case("gateway-api", "bad", "v2",
@@ -190,7 +197,9 @@ CASES = [
          ("Promoted", "StepsCompleted"), [None, 0, None], pending=MIRROR_PENDING),
     Case("blue-green", "bad", "dead", "rolled back by the preview analysis",
          ("RolledBack", "AnalysisFailed"), [None, 0, None], pending=MIRROR_PENDING),
-    Case("shadow", "good", "v3",
+    # A good shadow answers as stable does (shadowAgreement measures against 100%): the
+    # baseline model again, e.g. in a new serving runtime.
+    Case("shadow", "good", "v1",
          "judged as a shadow only, then held for a person at the last pause (promote)",
          ("Promoted", "StepsCompleted"), [None, 0, None],
          people=(PersonStep("WaitingForPromotion", "promote"),), pending=MIRROR_PENDING),

@@ -51,6 +51,8 @@ def stack(kubeconfig: Path, api: client.ApiClient,
             addresses[revision(stable)] = shared.model_address("v1")
             addresses[revision(candidate)] = (shared.dead_address if case.model == "dead"
                                               else shared.model_address(case.model))
+            for shadow in case.shadow_revisions():  # shadow.yaml's challenger: the better model
+                addresses[shadow] = shared.model_address("v3")
         shared.start_operator(addresses)
         yield shared
     finally:
