@@ -7,7 +7,8 @@ that makes it fit a test's minutes, and what each candidate must end as.
 - `spec.analysis.intervalSeconds` -> INTERVAL_SECONDS (looks every few seconds);
 - timers (mirror, pause, chaos `durationSeconds`; blue/green `autoPromotionSeconds`,
   `scaleDownDelaySeconds`) -> the case's `timer_seconds` (chaos: CHAOS_SECONDS);
-- analysis `durationSeconds` -> ANALYSIS_SECONDS, `minSamples` (step) -> at most STEP_SAMPLES,
+- analysis `durationSeconds` (analysis steps, a mirror step's `analysis`, blue/green
+  `prePromotionAnalysis`) -> ANALYSIS_SECONDS, their `minSamples` -> at most STEP_SAMPLES,
   `spec.analysis.minSamples` -> at most GUARDRAIL_SAMPLES: the same tests on smaller samples;
 - the candidate: the first container's MODEL_URI names another model file (a new revision).
 Weights, steps, metrics, tolerances, goals and policies are the example's.
@@ -74,6 +75,8 @@ def _shrink_step(step: JSON, timer_seconds: int) -> None:
     for kind in ("mirror", "pause"):
         if step.get(kind) and "durationSeconds" in step[kind]:
             step[kind]["durationSeconds"] = timer_seconds
+    if (step.get("mirror") or {}).get("analysis") is not None:  # a judged mirror step
+        _shrink_analysis(step["mirror"]["analysis"])
     if step.get("chaos"):
         step["chaos"]["durationSeconds"] = CHAOS_SECONDS
     if step.get("analysis") is not None:
@@ -157,26 +160,24 @@ class Case:
         return stable, candidate
 
 
-MIRROR_PENDING = "mirror and preview judging: #13 part 4 (m13)"
-
 CASES = [
     Case("canary-analysis", "good", "v3",
-         "promoted after the shadow phase and both analyses, held once at the pause for a "
+         "promoted after the timed shadow phase and both analyses, held once at the pause for a "
          "person (promote)", ("Promoted", "StepsCompleted"), [None, 0, 5, 25, 50, None],
          people=(PersonStep("WaitingForPromotion", "promote"),)),
     Case("canary-analysis", "bad", "dead",
          "rolled back by the errors guardrail at the first analysis", ("RolledBack",
          "AnalysisFailed"), [None, 0, 5, None]),
     Case("readme", "good", "v3",
-         "promoted: held at the pause (promote), the chaos fault is caught "
+         "promoted: judged as a shadow, held at the pause (promote), the chaos fault is caught "
          "(MonitoringDetectedFault), the last analysis shows it better",
          ("Promoted", "StepsCompleted"), [None, 0, 5, 25, None],
          people=(PersonStep("WaitingForPromotion", "promote"),),
          events=("MonitoringDetectedFault",)),
     Case("readme", "bad", "v2",
-         "less accurate: not shown better by the end of the first analysis, held for a person "
-         "(AnalysisInconclusive), who aborts", ("Aborted", "Aborted"), [None, 0, 5, None],
-         people=(PersonStep("AnalysisInconclusive", "abort"),)),
+         "less accurate: not shown better by the end of the judged mirror step, held for a "
+         "person (AnalysisInconclusive) with 0% live, who aborts", ("Aborted", "Aborted"),
+         [None, 0, None], people=(PersonStep("AnalysisInconclusive", "abort"),)),
     Case("ab-sticky", "good", "v3",
          "promoted once accuracy and conversion are shown better at 50/50",
          ("Promoted", "StepsCompleted"), [None, 0, 50, None]),
@@ -193,18 +194,20 @@ CASES = [
          "no analysis to catch it: a person aborts during a timed pause",
          ("Aborted", "Aborted"), [None, 0, 10, None],
          people=(PersonStep("", "abort"),), timer_seconds=20),
-    Case("blue-green", "good", "v3", "promoted after the preview analysis and the wait",
-         ("Promoted", "StepsCompleted"), [None, 0, None], pending=MIRROR_PENDING),
-    Case("blue-green", "bad", "dead", "rolled back by the preview analysis",
-         ("RolledBack", "AnalysisFailed"), [None, 0, None], pending=MIRROR_PENDING),
-    # A good shadow answers as stable does (shadowAgreement measures against 100%): the
-    # baseline model again, e.g. in a new serving runtime.
+    # shadowAgreement measures against 100%: a good preview or shadow answers as stable does
+    # (the baseline model again, e.g. in a new serving image); the bad one is less accurate.
+    Case("blue-green", "good", "v1",
+         "judged as a shadow of live traffic in preview, then switched to",
+         ("Promoted", "AutoPromoted"), [None, 0, None]),
+    Case("blue-green", "bad", "v2",
+         "rolled back by the preview analysis (disagrees with stable) before the switch",
+         ("RolledBack", "AnalysisFailed"), [None, 0, None]),
     Case("shadow", "good", "v1",
-         "judged as a shadow only, then held for a person at the last pause (promote)",
-         ("Promoted", "StepsCompleted"), [None, 0, None],
-         people=(PersonStep("WaitingForPromotion", "promote"),), pending=MIRROR_PENDING),
-    Case("shadow", "bad", "v2", "rolled back as a shadow that disagrees with stable",
-         ("RolledBack", "AnalysisFailed"), [None, 0, None], pending=MIRROR_PENDING),
+         "judged as a shadow, then live at 10% with analysis, then all traffic",
+         ("Promoted", "StepsCompleted"), [None, 0, 10, 100, None]),
+    Case("shadow", "bad", "v2",
+         "rolled back as a shadow that disagrees with stable, 0% live throughout",
+         ("RolledBack", "AnalysisFailed"), [None, 0, None]),
 ]
 
 
