@@ -5,8 +5,9 @@ that makes it fit a test's minutes, and what each candidate must end as.
 
 - `spec.analysis.prometheus.address` -> the test's Prometheus;
 - `spec.analysis.intervalSeconds` -> INTERVAL_SECONDS (looks every few seconds);
-- timers (mirror, pause, chaos `durationSeconds`; blue/green `autoPromotionSeconds`,
-  `scaleDownDelaySeconds`) -> the case's `timer_seconds` (chaos: CHAOS_SECONDS);
+- timers (mirror, pause `durationSeconds`; blue/green `autoPromotionSeconds`,
+  `scaleDownDelaySeconds`) -> the case's `timer_seconds` (a chaos step keeps its own: it
+  must be long enough for the analysis to catch the fault, and ends when it does);
 - analysis `durationSeconds` (analysis steps, a mirror step's `analysis`, blue/green
   `prePromotionAnalysis`) -> ANALYSIS_SECONDS, their `minSamples` -> at most STEP_SAMPLES,
   `spec.analysis.minSamples` -> at most GUARDRAIL_SAMPLES: the same tests on smaller samples;
@@ -33,7 +34,6 @@ README_MARKER = "<!-- example: api-sample"  # README.md: the next ```yaml block
 
 INTERVAL_SECONDS = 3
 ANALYSIS_SECONDS = 45
-CHAOS_SECONDS = 40
 STEP_SAMPLES = 200
 GUARDRAIL_SAMPLES = 40
 
@@ -77,8 +77,6 @@ def _shrink_step(step: JSON, timer_seconds: int) -> None:
             step[kind]["durationSeconds"] = timer_seconds
     if (step.get("mirror") or {}).get("analysis") is not None:  # a judged mirror step
         _shrink_analysis(step["mirror"]["analysis"])
-    if step.get("chaos"):
-        step["chaos"]["durationSeconds"] = CHAOS_SECONDS
     if step.get("analysis") is not None:
         _shrink_analysis(step["analysis"])
 
