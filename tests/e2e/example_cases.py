@@ -3,7 +3,8 @@ that makes it fit a test's minutes, and what each candidate must end as.
 
 `for_test` is the only change made to a manifest, and it touches no verdict logic:
 
-- `spec.analysis.prometheus.address` -> the test's Prometheus;
+- `spec.analysis.prometheus.address` -> the test's Prometheus (plain http on loopback, so its
+  https-only `caBundle` / `insecureSkipVerify` go);
 - `spec.analysis.intervalSeconds` -> INTERVAL_SECONDS (looks every few seconds);
 - timers (mirror, pause `durationSeconds`; blue/green `autoPromotionSeconds`,
   `scaleDownDelaySeconds`) -> the case's `timer_seconds` (a chaos step keeps its own: it
@@ -95,6 +96,8 @@ def for_test(manifest: JSON, prometheus_url: str, timer_seconds: int) -> JSON:
     analysis = spec.get("analysis")
     if analysis is not None:
         analysis["prometheus"]["address"] = prometheus_url
+        for https_only in ("caBundle", "insecureSkipVerify"):
+            analysis["prometheus"].pop(https_only, None)
         analysis["intervalSeconds"] = INTERVAL_SECONDS
         analysis["minSamples"] = min(analysis.get("minSamples", 100), GUARDRAIL_SAMPLES)
     canary = spec["strategy"].get("canary")
