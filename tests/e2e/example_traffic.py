@@ -3,7 +3,7 @@ metrics of the systems around the model that some examples' queries read.
 
 - `RouterUsers` call the model router (builtin examples): each request carries a sticky unit
   (header or cookie) from a large pool, so the split is by request in effect; the answer's
-  `x-prediction-id` gets its label posted to `/feedback` after a delay. With a `shop`, each
+  `x-prediction-token` gets its label posted to `/feedback` after a delay. With a `shop`, each
   answer is a session and a right answer a conversion, exported per variant as
   `shop_sessions_total` / `shop_conversions_total` (ab-sticky's custom queries).
 - `MeshUsers` stand in for a mesh data plane that this test machine does not have (no Envoy,
@@ -113,7 +113,7 @@ class RouterUsers(_Loop):
                     self.counts["broken"] += 1
                 return
             variant = response.getheader("x-model-variant") or "none"
-            prediction_id = response.getheader("x-prediction-id")
+            prediction_id = response.getheader("x-prediction-token")
             label = int(self.labels[index])
             with self.lock:
                 self.counts[f"{variant}:{response.status // 100}xx"] += 1
@@ -143,7 +143,7 @@ class RouterUsers(_Loop):
                 due = [p for p in self.pending if p[0] <= now]
                 self.pending = [p for p in self.pending if p[0] > now]
             for _, prediction_id, label in due:
-                body = json.dumps({"predictionId": prediction_id, "label": label})
+                body = json.dumps({"token": prediction_id, "label": label})
                 try:
                     connection.request("POST", "/feedback", body,
                                        {"content-type": "application/json"})
