@@ -226,6 +226,10 @@ def _shadow_template(metric: Metric, field: str, scope: str) -> MetricPlan | Non
         case "latencyShift":
             return _with(plan, shape=Shape.LATENCY_SHIFT, query=_latency(name, scope),
                          candidate_query=_shadow_latency(name, scope))
+        case "latencyQuantile":
+            quantile = metric.quantile / 100 if metric.quantile is not None else None
+            return _with(plan, shape=Shape.LATENCY_QUANTILE, query=_latency(name, scope),
+                         candidate_query=_shadow_latency(name, scope), quantile=quantile)
         case "feedbackAccuracy":
             return _with(plan, shape=Shape.PAIRED, variants=(CANDIDATE,),
                          query=_paired(name, scope, "incorrect", "correct"),

@@ -110,7 +110,7 @@ def routing_table(rollout: RolloutRef, config: BuiltinRouter, split: TrafficSpli
                             mirror_bp=m.percent * _PERCENT)
                      for m in split.mirrors if m.variant != CANDIDATE],
             sticky=Sticky.model_validate(_wire(config.unit)),
-            overrides=Overrides.model_validate(_wire(config.overrides)),
+            overrides=Overrides.model_validate(_overrides(config, candidate is not None)),
         )
     except ValidationError as error:
         raise table_error(error) from None
@@ -126,6 +126,15 @@ def rollout_salt(rollout: RolloutRef, config: BuiltinRouter, split: TrafficSplit
     if config.keep_units_across_releases or split.candidate_revision is None:
         return base
     return f"{base}/{split.candidate_revision}"
+
+
+def _overrides(config: BuiltinRouter, has_candidate: bool) -> dict[str, Any]:
+    """The overrides as the router takes them. A segment pinned to the candidate applies
+    only while there is one: without it, its units are split like everyone else (stable)."""
+    wired = _wire(config.overrides)
+    if not has_candidate and wired.get("segments"):
+        wired["segments"] = [s for s in wired["segments"] if s["variant"] != CANDIDATE]
+    return wired
 
 
 def _wire(section: Any) -> dict[str, Any]:

@@ -77,6 +77,13 @@ def test_examples_parse(path: Path) -> None:
     assert spec.template.spec.containers
 
 
+def test_readme_api_sample_parses() -> None:
+    from tests.e2e.example_cases import readme_sample
+
+    spec = ModelRolloutSpec.model_validate(readme_sample()["spec"])
+    assert spec.strategy.canary is not None
+
+
 def test_defaults() -> None:
     spec = ModelRolloutSpec.model_validate(valid_manifest()["spec"])
     assert spec.traffic_routing.kind == "builtin"

@@ -173,6 +173,12 @@ def test_as_a_shadow_templates_read_the_shadow_series_for_the_candidate() -> Non
                           scope="", step_seconds=15, as_shadow=True)
     assert isinstance(latency.candidate_query, HistogramQuery)
     assert SHADOW_DURATION in latency.candidate_query.buckets
+    p99 = plan_metric(metric(template="latencyQuantile", quantile=99,
+                             relativeToleranceBasisPoints=1000), 0, scope="", step_seconds=15,
+                      as_shadow=True)  # the README's sample judges p99 in its mirror step
+    assert (p99.shape, p99.quantile) == (Shape.LATENCY_QUANTILE, 0.99)
+    assert isinstance(p99.candidate_query, HistogramQuery)
+    assert SHADOW_DURATION in p99.candidate_query.buckets
     accuracy = plan_metric(metric(template="feedbackAccuracy"), 0, scope="", step_seconds=15,
                            as_shadow=True)
     assert accuracy.shape is Shape.PAIRED

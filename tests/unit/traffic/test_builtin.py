@@ -73,6 +73,18 @@ def test_shadows_sticky_overrides_and_prediction_reach_the_router() -> None:
     assert parse_table(table).version == 1  # the router accepts what the operator writes
 
 
+def test_a_segment_pinned_to_the_candidate_waits_for_one() -> None:
+    config = BuiltinRouter.model_validate({"overrides": {"segments": [
+        {"name": "beta", "variant": "candidate", "units": ["u1"]},
+        {"name": "qa", "variant": "stable", "units": ["u2"]}]}})
+    alone = json.loads(table_json(routing_table(ROLLOUT, config, TrafficSplit("aaa"), 1)))
+    assert [s["name"] for s in alone["overrides"]["segments"]] == ["qa"]
+    assert parse_table(alone).version == 1  # the router takes it: ab-sticky.yaml's first table
+    rolling = json.loads(table_json(routing_table(ROLLOUT, config,
+                                                  TrafficSplit("aaa", "bbb", 50), 2)))
+    assert [s["name"] for s in rolling["overrides"]["segments"]] == ["beta", "qa"]
+
+
 def test_a_table_the_router_would_refuse_fails_at_the_operator() -> None:
     config = BuiltinRouter.model_validate({"overrides": {"segments": [
         {"name": "beta", "variant": "nobody", "units": ["u1"]}]}})
