@@ -204,7 +204,13 @@ class BuiltinTrafficRouter:
 
     def apply(self, rollout: RolloutRef, split: TrafficSplit) -> None:
         key = _key("RoutingTable", rollout)
-        wanted = routing_table(rollout, self.config, split, 0, self.settings)
+        try:
+            wanted = routing_table(rollout, self.config, split, 0, self.settings)
+        except TableError as error:
+            # What admission could not see (the router would refuse this table): a
+            # condition and an Event naming the field, never a retry loop without a status.
+            raise RouterError(f"the routing table for spec.trafficRouting.builtin is "
+                              f"invalid: {error}") from None
         content = f"{rollout.uid} {table_json(wanted)}"  # a new owner is a new table
         if self.kube.applied.fresh(key, content):
             return  # this process wrote exactly this table moments ago: skip the read

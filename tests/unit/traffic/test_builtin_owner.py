@@ -14,6 +14,7 @@ from controller.operator.kube import AppliedCache, Kube
 from controller.operator.settings import BuiltinRouterSettings
 from controller.rollout.ref import RolloutRef
 from controller.rollout.split import TrafficSplit
+from controller.traffic.base import RouterError
 from controller.traffic.builtin import BuiltinTrafficRouter, RecentVerdicts
 
 pytestmark = pytest.mark.unit
@@ -79,3 +80,15 @@ def test_an_owned_identical_table_is_not_written_but_watched() -> None:
                          verdicts=RecentVerdicts()).apply(NEW, SPLIT)
     assert table_version(kube) == 1
     assert kube.applied.witness(("ConfigMap", "ml", "fraud-routing")) == "1"
+
+
+def test_a_table_the_router_would_refuse_is_a_router_error_naming_the_field() -> None:
+    # A RouterError becomes the TrafficRoutingFailed condition and Event; anything else
+    # would retry without a status (a silent hold).
+    kube = OwnedKube()
+    config = BuiltinRouter.model_validate({"overrides": {"segments": [
+        {"name": "beta", "variant": "nobody", "units": ["u1"]}]}})
+    router = BuiltinTrafficRouter(kube, config, BuiltinRouterSettings(), RecentVerdicts())
+    with pytest.raises(RouterError, match=r"spec\.trafficRouting\.builtin.*unknown variant"):
+        router.apply(NEW, SPLIT)
+    assert kube.config_maps == {}  # nothing written
