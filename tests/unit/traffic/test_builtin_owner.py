@@ -88,7 +88,7 @@ def test_a_table_the_router_would_refuse_is_a_router_error_naming_the_field() ->
     kube = OwnedKube()
     config = BuiltinRouter.model_validate({"overrides": {"segments": [
         {"name": "beta", "variant": "nobody", "units": ["u1"]}]}})
-    router = BuiltinTrafficRouter(kube, config, BuiltinRouterSettings(), RecentVerdicts())
+    router = BuiltinTrafficRouter(kube, config, BuiltinRouterSettings(), verdicts=RecentVerdicts())
     with pytest.raises(RouterError, match=r"spec\.trafficRouting\.builtin.*unknown variant"):
         router.apply(NEW, SPLIT)
     assert kube.config_maps == {}  # nothing written
