@@ -45,7 +45,7 @@ from controller.analysis.templates import (
     traffic_query,
 )
 from controller.analysis.types import MetricObservations
-from controller.api.spec import Analysis, PrometheusSource
+from controller.api.analysis import Analysis, PrometheusSource
 from controller.api.status import (
     AnalysisStatus,
     LabelCoverage,

@@ -19,7 +19,7 @@ from controller.analysis.templates import (
     increase,
     selector,
 )
-from controller.api.spec import Metric
+from controller.api.analysis import Metric
 from controller.api.status import LabelCoverage, VariantSamples
 from controller.contract.metrics import (
     FEEDBACK,

@@ -30,7 +30,7 @@ from controller.analysis.types import (
     Role,
     SplitObservation,
 )
-from controller.api.spec import Analysis, FailurePolicy
+from controller.api.analysis import Analysis, FailurePolicy
 from controller.api.status import (
     AnalysisStatus,
     LabelCoverage,

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from controller.analysis.provider import VARIANT, WINDOW, CountsQuery, HistogramQuery, SummaryQuery
 from controller.analysis.types import Direction, Goal, Role
-from controller.api.spec import Metric
+from controller.api.analysis import Metric
 from controller.contract.metrics import (
     COMPARISONS,
     DURATION,

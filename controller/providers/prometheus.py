@@ -33,7 +33,7 @@ from controller.analysis.provider import (
     render_query,
     summarise,
 )
-from controller.api.spec import PrometheusSource
+from controller.api.analysis import PrometheusSource
 from controller.contract.metrics import MAX_UNIT_BUCKETS, UNIT_BUCKET_LABEL
 from controller.providers.bounded_http import SYSTEM_TRUST, HttpQueryClient, tls_context
 from controller.providers.prometheus_policy import PrometheusPolicy, provider_error

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from kubernetes import client
 
-from controller.api.spec import PrometheusSource
+from controller.api.analysis import PrometheusSource
 from controller.operator.settings import OperatorSettings
 from controller.rollout.ref import RolloutRef
 from controller.rollout.served import Verification

@@ -20,8 +20,9 @@ from pydantic import ValidationError
 
 from controller.analysis.analyzer import render_scope
 from controller.analysis.provider import ProviderError
+from controller.api.analysis import PrometheusSource
 from controller.api.routing import BuiltinRouter
-from controller.api.spec import ModelRolloutSpec, PrometheusSource
+from controller.api.spec import ModelRolloutSpec
 from controller.contract.metrics import DIGEST_LABEL, TABLE_INFO, VERSION_LABEL
 from controller.contract.table import (
     BASIS_POINTS,

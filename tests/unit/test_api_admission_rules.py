@@ -13,11 +13,12 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from controller.api.analysis import PrometheusSource
 from controller.api.base import LABEL_KEY
 from controller.api.crd import custom_resource_definition, spec_schema, status_schema
 from controller.api.docs import DOCS_PATH, field_rows, render
 from controller.api.schema import one_line
-from controller.api.spec import ModelRolloutSpec, PrometheusSource
+from controller.api.spec import ModelRolloutSpec
 from controller.contract.jsonpath import PATH_PATTERN, parse_path
 from controller.operator.kube import template_refusal
 from controller.rollout.failures import describe_validation_error

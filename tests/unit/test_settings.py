@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client
 
 from controller.analysis.analyzer import DEFAULT_MIN_WINDOW_SECONDS, DEFAULT_SCOPE
-from controller.api.spec import PrometheusSource
+from controller.api.analysis import PrometheusSource
 from controller.contract.metrics import DEFAULT_UNIT_BUCKETS
 from controller.operator.handlers import build_reconciler
 from controller.operator.settings import (

@@ -15,7 +15,8 @@ import pytest
 from controller.analysis.analyzer import PrometheusAnalyzer
 from controller.analysis.provider import BucketCounts, Counts, CountsQuery, Empty, ProviderError
 from controller.analysis.templates import MetricPlan, plan_metric, traffic_query
-from controller.api.spec import Metric, ModelRolloutSpec
+from controller.api.analysis import Metric
+from controller.api.spec import ModelRolloutSpec
 from controller.api.status import ModelRolloutStatus, Traffic
 from controller.providers.prometheus import PrometheusProvider, prometheus_provider
 from controller.rollout.conditions import rfc3339

@@ -13,7 +13,8 @@ import pytest
 from kubernetes import client
 
 from controller.analysis.provider import ProviderError
-from controller.api.spec import ModelRolloutSpec, PrometheusSource
+from controller.api.analysis import PrometheusSource
+from controller.api.spec import ModelRolloutSpec
 from controller.operator.kube import Kube
 from controller.operator.trust import with_trusted_prometheus
 from controller.providers.prometheus import TrustedSource, prometheus_provider

@@ -13,7 +13,8 @@ from controller.analysis.analyzer import PrometheusAnalyzer
 from controller.analysis.labels import labelled
 from controller.analysis.provider import BucketCounts, Counts, CountsQuery, HistogramQuery, Window
 from controller.analysis.templates import plan_metric
-from controller.api.spec import Metric, ModelRolloutSpec
+from controller.api.analysis import Metric
+from controller.api.spec import ModelRolloutSpec
 from controller.api.status import ModelRolloutStatus, Traffic
 from controller.contract.metrics import LATENCY_BUCKETS, UNIT_BUCKET_LABEL
 from controller.contract.table import serving_window

@@ -30,7 +30,7 @@ from controller.analysis.types import (
     SplitObservation,
     VariantObservation,
 )
-from controller.api.spec import Metric
+from controller.api.analysis import Metric
 from controller.contract.metrics import (
     LATENCY_BUCKETS,
     PAIRED_FEEDBACK,

@@ -21,7 +21,7 @@ from controller.analysis.provider import BucketCounts, Counts, ProviderError, su
 from controller.analysis.stats import mann_whitney_counts_z, summary_from_sums
 from controller.analysis.templates import plan_metric
 from controller.analysis.types import Goal, MeanObservation, ProportionObservation, Role
-from controller.api.spec import Metric
+from controller.api.analysis import Metric
 from controller.contract.metrics import LATENCY_BUCKETS
 
 pytestmark = pytest.mark.unit

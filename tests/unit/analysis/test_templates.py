@@ -24,7 +24,7 @@ from controller.analysis.templates import (
     traffic_query,
 )
 from controller.analysis.types import Direction, Role
-from controller.api.spec import Metric
+from controller.api.analysis import Metric
 from controller.contract.table import CANDIDATE
 from controller.rollout.ref import RolloutRef
 

@@ -22,7 +22,7 @@ from controller.analysis.provider import (
 from controller.analysis.templates import MetricPlan, Shape, plan_metric
 from controller.analysis.types import HistogramObservation, ProportionObservation
 from controller.analysis.types import UnitBucketedObservation as Units
-from controller.api.spec import Metric
+from controller.api.analysis import Metric
 from controller.contract.metrics import MAX_UNIT_BUCKETS
 from controller.contract.table import CANDIDATE, STABLE
 from controller.providers.prometheus import PrometheusProvider

@@ -10,8 +10,8 @@ import pytest
 from kubernetes import client
 
 from controller.analysis.provider import ProviderError
+from controller.api.analysis import PrometheusSource
 from controller.api.routing import BuiltinRouter
-from controller.api.spec import PrometheusSource
 from controller.contract.table import TABLE_KEY, parse_table, table_digest
 from controller.operator.kube import AppliedCache, Kube
 from controller.operator.settings import BuiltinRouterSettings
