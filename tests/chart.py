@@ -65,3 +65,10 @@ def one(docs: list[dict[str, Any]], kind: str, name_suffix: str = "") -> dict[st
     found = [d for d in by_kind(docs, kind) if d["metadata"]["name"].endswith(name_suffix)]
     assert len(found) == 1, f"expected one {kind} named *{name_suffix}, got {len(found)}"
     return found[0]
+
+
+def env_of(helm: Path, values: dict[str, Any]) -> dict[str, str]:
+    """The operator container's environment as the chart renders it with `values`."""
+    container = one(documents(render(helm, values)), "Deployment")["spec"]["template"][
+        "spec"]["containers"][0]
+    return {e["name"]: e["value"] for e in container["env"]}
