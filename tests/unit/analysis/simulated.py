@@ -99,3 +99,17 @@ def events(world: World, reason: str) -> list[str]:
 def condition(world: World, type_: str) -> tuple[str, str, str]:
     found = next(c for c in world.status.conditions if c.type == type_)
     return found.status, found.reason, found.message
+
+
+def live_weights(world: World) -> list[int]:
+    return [split.candidate_weight for split in world.applied if split.candidate_revision]
+
+
+def rolled_back(world: World) -> tuple[str, str]:
+    entry = world.status.history[-1]
+    assert entry.outcome == "RolledBack", entry
+    return entry.reason or "", entry.message or ""
+
+
+def promoted(world: World) -> bool:
+    return any(h.outcome == "Promoted" for h in world.status.history)

@@ -17,6 +17,7 @@ from tests.unit.analysis.simulated import (
     errors_at,
     events,
     paired_at,
+    promoted,
     rollout,
     ticks,
 )
@@ -40,10 +41,6 @@ def sparse(steps: list[dict[str, Any]] | None = None, **analysis: Any) -> World:
 
 def at_step(world: World, index: int) -> None:
     world.run_until(lambda w: w.status.current_step_index == index)
-
-
-def promoted(world: World) -> bool:
-    return any(h.outcome == "Promoted" for h in world.status.history)
 
 
 def test_an_inconclusive_end_of_duration_holds_for_a_person_and_says_what_is_missing() -> None:
