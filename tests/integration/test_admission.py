@@ -14,7 +14,9 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.api import GROUP, PLURAL, VERSION
 from tests.cluster.build import ensure_binaries
-from tests.invalid_manifests import CASES, VALID_CASES, InvalidCase, ValidCase, valid_manifest
+from tests.invalid_manifests import CASES, InvalidCase
+from tests.manifest_edits import valid_manifest
+from tests.valid_manifests import VALID_CASES, ValidCase
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from tests.cluster.build import ensure_binaries
 from tests.full_pod import FULL_POD_SPEC
 from tests.helpers import eventually
 from tests.integration.conftest import OperatorProcess
-from tests.invalid_manifests import valid_manifest
+from tests.manifest_edits import valid_manifest
 
 pytestmark = pytest.mark.integration
 

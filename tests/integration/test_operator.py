@@ -14,7 +14,7 @@ from controller.api import GROUP, PLURAL, VERSION
 from tests.cluster.processes import free_port
 from tests.helpers import eventually
 from tests.integration.conftest import OperatorProcess
-from tests.invalid_manifests import valid_manifest
+from tests.manifest_edits import valid_manifest
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from controller.api.crd import CRD_PATH, custom_resource_definition, render, spe
 from controller.api.schema import JsonDict, walk
 from controller.api.spec import ModelRolloutSpec
 from controller.rollout.failures import describe_validation_error
-from tests.invalid_manifests import valid_manifest
+from tests.manifest_edits import valid_manifest
 
 pytestmark = pytest.mark.unit
 

@@ -23,7 +23,7 @@ from controller.contract.jsonpath import PATH_PATTERN, parse_path
 from controller.operator.kube import template_refusal
 from controller.rollout.failures import describe_validation_error
 from controller.rollout.pruned import LAST_APPLIED, pruned_fields
-from tests.invalid_manifests import valid_manifest
+from tests.manifest_edits import valid_manifest
 
 pytestmark = pytest.mark.unit
 

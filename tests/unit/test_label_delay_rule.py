@@ -13,7 +13,8 @@ from controller.api.crd import spec_schema
 from controller.api.label_delay import BLUE_GREEN_RULE, CANARY_RULE
 from controller.api.spec import ModelRolloutSpec
 from controller.rollout.failures import describe_validation_error, invalid_spec_status
-from tests.invalid_manifests import CASES, VALID_CASES, ValidCase
+from tests.invalid_manifests import CASES
+from tests.valid_manifests import VALID_CASES, ValidCase
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ from controller.api.spec import ModelRolloutSpec
 from controller.rollout.conditions import set_condition
 from controller.rollout.failures import invalid_spec_status
 from controller.rollout.revision import template_revision
-from tests.invalid_manifests import valid_manifest
+from tests.manifest_edits import valid_manifest
 
 pytestmark = pytest.mark.unit
 

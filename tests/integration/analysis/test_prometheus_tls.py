@@ -21,7 +21,7 @@ from controller.providers.prometheus import TrustedSource, prometheus_provider
 from tests.cluster.certificates import ServerCertificate, issue
 from tests.cluster.metrics_endpoint import MetricsEndpoint
 from tests.cluster.prometheus import Prometheus, start_prometheus
-from tests.invalid_manifests import valid_manifest
+from tests.manifest_edits import valid_manifest
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from tests.helpers import eventually
 from tests.integration.conftest import REPO, OperatorProcess
 from tests.integration.plugin.conftest import Plugin, Result, write_kubeconfig
 from tests.integration.rollouts import Rollouts
-from tests.invalid_manifests import valid_manifest
+from tests.manifest_edits import valid_manifest
 
 pytestmark = pytest.mark.integration
 

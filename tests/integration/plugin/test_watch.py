@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 
 from tests.integration.rollouts import Rollouts
-from tests.invalid_manifests import valid_manifest
+from tests.manifest_edits import valid_manifest
 
 pytestmark = pytest.mark.integration
 
