@@ -36,13 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from controller.contract.keyring import new_keyring  # noqa: E402
-from tests.integration.router.harness import (  # noqa: E402
-    LoopThread,
-    ModelBackend,
-    label_backend,
-    table,
-    wait_for,
-)
+from tests.integration.router.backends import ModelBackend, label_backend  # noqa: E402
+from tests.integration.router.harness import LoopThread, table, wait_for  # noqa: E402
 
 DAY = 86_400.0
 

@@ -7,7 +7,8 @@ import json
 import pytest
 from scipy.stats import binomtest
 
-from tests.integration.router.harness import Harness, label_backend, table
+from tests.integration.router.backends import label_backend
+from tests.integration.router.harness import Harness, table
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,8 @@ import pytest
 
 from controller.contract.keyring import new_keyring, rotated_keyring
 from controller.router.feedback import FeedbackSettings
-from tests.integration.router.harness import Harness, label_backend, table, wait_for
+from tests.integration.router.backends import label_backend
+from tests.integration.router.harness import Harness, table, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from tests.integration.router.harness import Harness, label_backend, table, wait_for
+from tests.integration.router.backends import label_backend
+from tests.integration.router.harness import Harness, table, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from controller.router.proxy import ProxySettings
 from controller.router.server import Limits
-from tests.integration.router.harness import Harness, label_backend, table
+from tests.integration.router.backends import label_backend
+from tests.integration.router.harness import Harness, table
 
 pytestmark = pytest.mark.integration
 

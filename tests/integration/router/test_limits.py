@@ -16,14 +16,8 @@ from pathlib import Path
 import pytest
 
 from controller.router.server import Limits
-from tests.integration.router.harness import (
-    ADMIN_TOKEN,
-    Harness,
-    RouterProcess,
-    label_backend,
-    table,
-    wait_for,
-)
+from tests.integration.router.backends import label_backend
+from tests.integration.router.harness import ADMIN_TOKEN, Harness, RouterProcess, table, wait_for
 
 pytestmark = pytest.mark.integration
 MiB = 1 << 20

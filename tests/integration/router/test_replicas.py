@@ -19,15 +19,8 @@ from typing import Any
 import pytest
 
 from controller.contract.keyring import new_keyring, rotated_keyring
-from tests.integration.router.harness import (
-    LoopbackServer,
-    LoopThread,
-    ModelBackend,
-    RouterProcess,
-    label_backend,
-    table,
-    wait_for,
-)
+from tests.integration.router.backends import LoopbackServer, ModelBackend, label_backend
+from tests.integration.router.harness import LoopThread, RouterProcess, table, wait_for
 
 pytestmark = pytest.mark.integration
 LABELS = 240

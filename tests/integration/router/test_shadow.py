@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from controller.router.proxy import ProxySettings
-from tests.integration.router.harness import Harness, label_backend, table, wait_for
+from tests.integration.router.backends import label_backend
+from tests.integration.router.harness import Harness, table, wait_for
 
 pytestmark = pytest.mark.integration
 RULE = {"path": "predictions[0].label"}

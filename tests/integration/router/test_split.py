@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from scipy.stats import chisquare
 
-from tests.integration.router.harness import Harness, label_backend, table
+from tests.integration.router.backends import label_backend
+from tests.integration.router.harness import Harness, table
 
 pytestmark = pytest.mark.integration
 

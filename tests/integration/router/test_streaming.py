@@ -14,14 +14,8 @@ import time
 import pytest
 
 from controller.router.proxy import ProxySettings
-from tests.integration.router.harness import (
-    BulkBackend,
-    Harness,
-    RouterProcess,
-    label_backend,
-    table,
-    wait_for,
-)
+from tests.integration.router.backends import BulkBackend, label_backend
+from tests.integration.router.harness import Harness, RouterProcess, table, wait_for
 
 pytestmark = pytest.mark.integration
 MiB = 1 << 20

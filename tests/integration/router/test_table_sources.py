@@ -11,7 +11,8 @@ import pytest
 from controller.router.service import RouterService
 from controller.router.settings import RouterSettings
 from controller.router.source import FileTableSource
-from tests.integration.router.harness import Harness, LoopThread, label_backend, table, wait_for
+from tests.integration.router.backends import label_backend
+from tests.integration.router.harness import Harness, LoopThread, table, wait_for
 
 pytestmark = pytest.mark.integration
 
