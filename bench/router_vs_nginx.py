@@ -49,61 +49,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from nginx_conf import WEIGHT_PERCENT, backends_conf, proxy_conf  # noqa: E402
+from wrk_load import BODY, LUA, memory, run_wrk, run_wrk_measured  # noqa: E402
+
 from controller.contract.keyring import new_keyring  # noqa: E402
 from tests import compiled_router  # noqa: E402
 
 # The shipped router (mypyc-compiled request path, as in the image) and the same sources run by
 # the interpreter; the throughput_ratio keys without a suffix are the shipped one's.
 ROUTERS = ("router", "router_interpreted")
-BODY = '{"instances":[[1.0,2.0,3.0,4.0]]}'
-WEIGHT_PERCENT = 10
-
-LUA = r"""
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-int clock_gettime(int clk_id, bench_timespec *tp);
-]]
-local ts = ffi.new("bench_timespec")
-local function now_ms()
-  ffi.C.clock_gettime(1, ts)
-  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
-end
-local interval_ms = 0
-local next_at = nil
-local headers = {["content-type"] = "application/json"}
-local body = '__BODY__'
-
-function init(args)
-  interval_ms = tonumber(args[1] or "0")
-  math.randomseed(tonumber(args[2] or "1"))
-end
-
-function request()
-  headers["x-user-id"] = "u" .. math.random(1, 1000000)
-  return wrk.format("POST", "/v1/models/m:predict", headers, body)
-end
-
-if true then
-  function delay()
-    if interval_ms <= 0 then return 0 end
-    local t = now_ms()
-    if next_at == nil or next_at < t then next_at = t end
-    local wait = next_at - t
-    next_at = next_at + interval_ms
-    return math.floor(wait)
-  end
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCHJSON {"requests":%d,"duration_us":%d,"errors":%d,"p50_us":%d,"p99_us":%d}\n',
-    summary.requests, summary.duration,
-    e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
-""".replace("__BODY__", BODY)
 
 
 def free_port() -> int:
@@ -120,53 +74,6 @@ def wait_port(port: int, timeout_s: float = 15.0) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"port {port} did not open")
-
-
-def nginx_common(work: Path, name: str) -> str:
-    return (
-        f"worker_processes 1;\npid {work}/{name}.pid;\nerror_log {work}/{name}.err warn;\n"
-        "events { worker_connections 4096; }\n"
-    )
-
-
-def backends_conf(work: Path, ports: dict[str, int]) -> str:
-    servers = []
-    answer = '{{"predictions":[{{"label":"{}","score":0.75}}]}}'
-    for label, port in (("cat", ports["stable"]), ("dog", ports["candidate"]),
-                        ("cat", ports["shadow"])):
-        servers.append(
-            f"  server {{ listen 127.0.0.1:{port} reuseport; keepalive_requests 1000000;\n"
-            f"    location / {{ default_type application/json;\n"
-            f"      return 200 '{answer.format(label)}'; }} }}"
-        )
-    return (
-        nginx_common(work, "backends")
-        + f"http {{ access_log off; client_body_temp_path {work}/bb;\n"
-        + "\n".join(servers) + "\n}\n"
-    )
-
-
-def proxy_conf(work: Path, ports: dict[str, int]) -> str:
-    def upstream(name: str) -> str:
-        return (f"  upstream {name} {{ server 127.0.0.1:{ports[name]}; keepalive 128;"
-                " keepalive_requests 1000000; }\n")
-
-    proxy = ("proxy_http_version 1.1; proxy_set_header Connection \"\"; "
-             "proxy_pass http://$variant;")
-    return (
-        nginx_common(work, "proxy")
-        + f"http {{ access_log off; client_body_temp_path {work}/pb;"
-        + f" proxy_temp_path {work}/pt; keepalive_requests 1000000;\n"
-        + '  split_clients "bench-salt${http_x_user_id}" $variant {'
-        + f" {WEIGHT_PERCENT}% candidate; * stable; }}\n"
-        + upstream("stable") + upstream("candidate") + upstream("shadow")
-        + f"  server {{ listen 127.0.0.1:{ports['nginx']}; location / {{ {proxy} }} }}\n"
-        + f"  server {{ listen 127.0.0.1:{ports['nginx_mirror']};\n"
-        + f"    location / {{ mirror /__mirror; mirror_request_body on; {proxy} }}\n"
-        + "    location = /__mirror { internal; proxy_http_version 1.1;"
-        + ' proxy_set_header Connection ""; proxy_pass http://shadow$request_uri; } }\n'
-        + "}\n"
-    )
 
 
 def router_table(ports: dict[str, int], version: int, mirror: bool) -> dict[str, Any]:
@@ -203,47 +110,7 @@ def process(args: list[str], log: Path, env: dict[str, str] | None = None
                 proc.wait()
 
 
-def run_wrk(script: Path, port: int, seconds: int, connections: int,
-            interval_ms: float = 0.0) -> dict[str, float]:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s",
-           str(script), f"http://127.0.0.1:{port}/", "--", str(interval_ms), "7"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
-    for line in out.stdout.splitlines():
-        if line.startswith("BENCHJSON "):
-            stats = json.loads(line.removeprefix("BENCHJSON "))
-            stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
-            return {k: float(v) for k, v in stats.items()}
-    raise RuntimeError(f"wrk printed no result: {out.stdout}\n{out.stderr}")
-
-
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds of a process so far (/proc/<pid>/stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / ticks, int(fields[12]) / ticks
-
-
-def run_wrk_measured(script: Path, port: int, seconds: int, connections: int,
-                     pid: int | None) -> dict[str, float]:
-    """run_wrk at saturation, plus the proxy's CPU per request if its pid is known."""
-    before = cpu_seconds(pid) if pid is not None else (0.0, 0.0)
-    stats = run_wrk(script, port, seconds, connections)
-    if pid is not None:
-        after = cpu_seconds(pid)
-        stats["user_us_per_request"] = 1e6 * (after[0] - before[0]) / stats["requests"]
-        stats["sys_us_per_request"] = 1e6 * (after[1] - before[1]) / stats["requests"]
-    return stats
-
-
 ADMIN_TOKEN = "bench-admin-token-" + "b" * 32
-
-
-def memory(pid: int, key: str) -> int:
-    """VmRSS or VmHWM of a process, bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(key)
 
 
 def stream_unterminated_header(port: int, limit: int, deadline: float) -> int:
