@@ -14,41 +14,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Protocol, cast
 
 import httptools
 
-from controller.router.wire import NO_HOP, Request, json_response, valid_host
+from controller.router.chunked import ChunkFraming
+from controller.router.limits import OVERLOADED, Limits, RequestRejectedError
+from controller.router.wire import NO_HOP, Request, json_response, named_hop_headers, valid_host
 
 _MAX_QUEUED = 16  # pipelined requests buffered before we stop reading
-_LF = 10
 SHED_LINGER_S = 1.0  # a shed connection waits this long for the client to close first
-# The answer to a connection over --max-connections (before reading anything from it).
-OVERLOADED = json_response(503, {"error": "too many connections, retry later"}, False,
-                           b"retry-after: 1\r\n")
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    max_body_bytes: int = 1 << 20
-    max_headers: int = 100
-    max_header_bytes: int = 16 << 10
-    idle_timeout_s: float = 75.0
-    read_timeout_s: float = 30.0
-    header_timeout_s: float = 10.0  # from the first byte of a message to its complete head
-    max_connections: int = 4096  # per listening port; more are shed with 503
-
-
-# Never dropped because a Connection header names them: the router needs them itself.
-_KEEP = frozenset({b"host", b"content-length", b"transfer-encoding", b"close", b"keep-alive",
-                   b""})
-
-
-def _named_hop_headers(connection: bytes) -> frozenset[bytes]:
-    """Header names listed in Connection: hop-by-hop, not forwarded (RFC 9110 7.6.1)."""
-    names = frozenset(token.strip().lower() for token in connection.split(b",")) - _KEEP
-    return names or NO_HOP
 
 
 class Flow(Protocol):
@@ -66,13 +41,6 @@ class App(Protocol):
     def handle(self, conn: HttpConnection, req: Request) -> None: ...
 
     def rejected(self, reason: str) -> None: ...
-
-
-class RequestRejectedError(Exception):
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
 
 
 class HttpConnection(asyncio.Protocol):
@@ -107,14 +75,7 @@ class HttpConnection(asyncio.Protocol):
         self.sections = 0
         # When the first byte of the open head arrived (CRLFs before a request line count).
         self.head_started: float | None = None
-        # Chunked bodies: httptools does not report chunk sizes, so the size line of a chunk
-        # is read back from the bytes just fed (see _check_chunk).
-        self.chunked = False  # the current message has a chunked body
-        self.chunk_mark = 0  # body bytes before the current chunk
-        self.chunk_fresh = False  # a chunk size line was parsed in the current read
-        self.chunk_open = False  # inside a chunk's data (or the trailers, after the last)
-        self.size_pending = False  # between chunks: the next bytes are a size line
-        self.size_prefix = b""  # the start of a size line that began in an earlier read
+        self.chunks: ChunkFraming | None = None  # the current message's chunked body, if any
         self.valid_host: bytes | None = None  # the last Host value found valid
         self._reset_message()
 
@@ -126,10 +87,7 @@ class HttpConnection(asyncio.Protocol):
         self.hop = NO_HOP
         self.body: list[bytes] = []
         self.body_size = 0
-        if self.chunked:
-            self.chunked = self.chunk_fresh = self.chunk_open = self.size_pending = False
-            self.chunk_mark = 0
-            self.size_prefix = b""
+        self.chunks = None
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -239,57 +197,23 @@ class HttpConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             self.fail(RequestRejectedError(400, "malformed", "malformed HTTP request"))
             return False
-        if self.chunk_fresh or self.size_pending:
-            self._chunk_bookkeeping(data if isinstance(data, bytes) else bytes(data))
+        chunks = self.chunks
+        if chunks is not None and chunks.pending():
+            chunks.after_read(data if isinstance(data, bytes) else bytes(data), self.body_size,
+                              self.limits.max_body_bytes, self)
         return not (self.closed or self.close_after)
 
-    def _chunk_bookkeeping(self, data: bytes) -> None:
-        if self.chunk_fresh:
-            self.chunk_fresh = False
-            if self.chunk_open:
-                self._check_chunk(data)
-        if self.size_pending:
-            # A size line follows the last LF (chunk data ends with CRLF, a size line has no
-            # LF): keep what arrived of it, 64 bytes are plenty for its hex digits.
-            lf = data.rfind(b"\n")
-            start = data[lf + 1:] if lf >= 0 else self.size_prefix + data
-            self.size_prefix = start[:64]
-
-    def _check_chunk(self, data: bytes) -> None:
-        """A chunk size line was parsed in `data` and its chunk is still open: its size.
-
-        After that line the read holds `delivered` bytes of the chunk's data (on_body), then
-        possibly the CR of the CRLF that ends a complete chunk; after the line of the last
-        chunk (size 0) come trailer bytes instead.  So the line ends `delivered` bytes before
-        the end, and starts after the LF before it, or began in the previous read."""
-        delivered = self.body_size - self.chunk_mark
-        end = len(data) - delivered
-        if end <= 0:
-            return
-        if data[end - 1] != _LF:
-            if not delivered:
-                self._trailers(0)  # the last chunk, then the start of a trailer line
-            return  # all of the chunk arrived, and the CR after it: nothing is pending
-        lf = data.rfind(b"\n", 0, end - 1)
-        line = data[lf + 1:end] if lf >= 0 else self.size_prefix + data[:end]
-        digits = len(line) - len(line.lstrip(b"0123456789abcdefABCDEF"))
-        if not digits or line[digits:digits + 1] not in (b";", b"\r"):
-            if not delivered:
-                self._trailers(0)  # a complete trailer line, not a size line
-            return
-        size = 1 << 64 if digits > 16 else int(line[:digits], 16)
-        if not size:
-            self._trailers(len(data) - end)
-        elif self.chunk_mark + size > self.limits.max_body_bytes:
-            self.fail(RequestRejectedError(413, "body", "request body too large"))
-
-    def _trailers(self, received: int) -> None:
+    # -- ChunkedBodyOwner --------------------------------------------------------------------
+    def trailers_began(self, received: int) -> None:
         """The trailer section of a chunked body began: count it like a head.  `received`:
         its bytes in the current read, when known (else at most one read goes uncounted)."""
         self.head_open = True
         self.raw_head_bytes = received
         if received > self.limits.max_header_bytes:
             self.fail(RequestRejectedError(431, "headers", "request trailers too large"))
+
+    def body_too_large(self) -> None:
+        self.fail(RequestRejectedError(413, "body", "request body too large"))
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_url(self, url: bytes) -> None:
@@ -338,7 +262,7 @@ class HttpConnection(asyncio.Protocol):
             elif name == b"transfer-encoding":
                 chunked = True  # httptools refuses a request coding that does not end chunked
         if chunked:
-            self.chunked = self.size_pending = True
+            self.chunks = ChunkFraming()
         if not hosts:
             # RFC 9112 section 3.2: HTTP/1.1 requires Host.  HTTP/1.0 predates it and is
             # accepted without (simple probes and tools still send it so); the request goes
@@ -347,7 +271,7 @@ class HttpConnection(asyncio.Protocol):
                 raise RequestRejectedError(400, "host", "missing Host header")
             self.headers.append((b"host", b""))
         if connection is not None:
-            self.hop = _named_hop_headers(connection)
+            self.hop = named_hop_headers(connection)
         if expect is not None:
             self._expect(expect)
 
@@ -365,15 +289,12 @@ class HttpConnection(asyncio.Protocol):
             transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_chunk_header(self) -> None:
-        self.chunk_mark = self.body_size
-        self.chunk_fresh = True
-        self.chunk_open = True
-        self.size_pending = False
+        if self.chunks is not None:  # set: httptools reports chunks of a chunked body only
+            self.chunks.chunk_started(self.body_size)
 
     def on_chunk_complete(self) -> None:
-        self.chunk_open = False
-        self.size_pending = True
-        self.size_prefix = b""
+        if self.chunks is not None:
+            self.chunks.chunk_ended()
 
     def on_body(self, body: bytes) -> None:
         self.body_size += len(body)

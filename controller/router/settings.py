@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from controller.contract.metrics import DEFAULT_UNIT_BUCKETS, MAX_UNIT_BUCKETS
 from controller.router.feedback import FeedbackSettings
+from controller.router.limits import Limits
 from controller.router.proxy import ProxySettings
-from controller.router.server import Limits
 from controller.router.source import FileTableSource, TableSource
 
 

@@ -32,6 +32,17 @@ NO_HOP: frozenset[bytes] = frozenset()
 BODYLESS_METHODS = frozenset({b"GET", b"HEAD", b"DELETE", b"OPTIONS", b"TRACE"})
 
 
+# Never dropped because a Connection header names them: the router needs them itself.
+_KEEP = frozenset({b"host", b"content-length", b"transfer-encoding", b"close", b"keep-alive",
+                   b""})
+
+
+def named_hop_headers(connection: bytes) -> frozenset[bytes]:
+    """Header names listed in Connection: hop-by-hop, not forwarded (RFC 9110 7.6.1)."""
+    names = frozenset(token.strip().lower() for token in connection.split(b",")) - _KEEP
+    return names or NO_HOP
+
+
 @dataclass(slots=True)
 class Request:
     method: bytes

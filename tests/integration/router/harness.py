@@ -27,8 +27,8 @@ import uvloop
 
 import controller
 from controller.router.feedback import FeedbackSettings
+from controller.router.limits import Limits
 from controller.router.proxy import ProxySettings
-from controller.router.server import Limits
 from controller.router.service import RouterService
 from controller.router.settings import RouterSettings
 from tests.integration.router.backends import Behaviour, BulkBackend, ModelBackend

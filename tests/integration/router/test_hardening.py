@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from controller.router.limits import Limits
 from controller.router.proxy import ProxySettings
-from controller.router.server import Limits
 from tests.integration.router.backends import label_backend
 from tests.integration.router.harness import Harness, table
 

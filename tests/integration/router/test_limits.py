@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.router.server import Limits
+from controller.router.limits import Limits
 from tests.integration.router.backends import label_backend
 from tests.integration.router.harness import ADMIN_TOKEN, Harness, RouterProcess, table, wait_for
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from controller.router.server import HttpConnection, Limits
+from controller.router.limits import Limits
+from controller.router.server import HttpConnection
 from controller.router.wire import Request, json_response
 
 STATUS_RE = re.compile(rb"HTTP/1\.1 (\d{3}) ")

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.router.server import HttpConnection, Limits
+from controller.router.limits import Limits
+from controller.router.server import HttpConnection
 from controller.router.wire import Request, request_head, response_bytes
 from tests.unit.router.fake_connection import EchoApp, FakeTransport, connect, statuses
 

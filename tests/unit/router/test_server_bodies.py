@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.router.server import Limits
+from controller.router.limits import Limits
 from tests.unit.router.fake_connection import connect, statuses
 
 pytestmark = pytest.mark.unit

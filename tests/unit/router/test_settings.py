@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from controller.router.limits import Limits
 from controller.router.proxy import ProxySettings
-from controller.router.server import Limits
 from controller.router.settings import build_parser, settings_from
 
 pytestmark = pytest.mark.unit
