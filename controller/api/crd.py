@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import yaml
 
 from controller.api import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
 from controller.api.base import DNS_LABEL
+from controller.api.generated_file import write_or_check
 from controller.api.schema import JsonDict, to_structural
 from controller.api.spec import ModelRolloutSpec
 from controller.api.status import ModelRolloutStatus
@@ -84,20 +84,8 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail if the committed CRD is stale")
-    parser.add_argument("--output", type=Path, default=CRD_PATH)
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if not args.output.is_file() or args.output.read_text() != text:
-            print(f"{args.output} is stale: run `make crds`", file=sys.stderr)
-            return 1
-        return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print(f"wrote {args.output}")
-    return 0
+    return write_or_check(argv, description=__doc__, default_output=CRD_PATH,
+                          check_help="fail if the committed CRD is stale", render=render)
 
 
 if __name__ == "__main__":

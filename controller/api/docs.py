@@ -3,12 +3,12 @@ the same schema as the CRD (`make crds`; `--check` verifies it is in sync)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from controller.api.crd import spec_schema, status_schema
+from controller.api.generated_file import write_or_check
 from controller.api.schema import JsonDict, walk
 
 DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "api.md"
@@ -66,19 +66,8 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail if docs/api.md is stale")
-    parser.add_argument("--output", type=Path, default=DOCS_PATH)
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if not args.output.is_file() or args.output.read_text() != text:
-            print(f"{args.output} is stale: run `make crds`", file=sys.stderr)
-            return 1
-        return 0
-    args.output.write_text(text)
-    print(f"wrote {args.output}")
-    return 0
+    return write_or_check(argv, description=__doc__, default_output=DOCS_PATH,
+                          check_help="fail if docs/api.md is stale", render=render)
 
 
 if __name__ == "__main__":
