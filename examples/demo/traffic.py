@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 
@@ -27,6 +27,43 @@ class TrafficStats:
     def snapshot(self) -> dict[str, int]:
         with self.lock:
             return {**self.requests, "errors": self.errors, "feedback": self.feedback_sent}
+
+
+class DelayedLabels:
+    """True labels of served predictions, each posted to the router's /feedback once due (as
+    labels from the real world arrive, later), over one keep-alive connection."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._pending: list[tuple[float, str, int]] = []  # (due, prediction token, label)
+        self._lock = threading.Lock()
+
+    def add(self, due: float, prediction_id: str, label: int) -> None:
+        with self._lock:
+            self._pending.append((due, prediction_id, label))
+
+    def send_until(self, stop: threading.Event, sent: Callable[[], None] = lambda: None) -> None:
+        """Post the labels that are due, every 0.2 s until `stop`; `sent` after each one."""
+        connection = self._connection()
+        while not stop.is_set():
+            now = time.monotonic()
+            with self._lock:
+                due = [p for p in self._pending if p[0] <= now]
+                self._pending = [p for p in self._pending if p[0] > now]
+            for _, prediction_id, label in due:
+                body = json.dumps({"token": prediction_id, "label": label})
+                try:
+                    connection.request("POST", "/feedback", body,
+                                       {"content-type": "application/json"})
+                    connection.getresponse().read()
+                    sent()
+                except (OSError, http.client.HTTPException):  # reconnect on any broken exchange
+                    connection.close()
+                    connection = self._connection()
+            stop.wait(0.2)
+
+    def _connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=10)
 
 
 class TrafficGenerator:
@@ -44,8 +81,7 @@ class TrafficGenerator:
         self.stats = TrafficStats()
         self.first_error_at: float | None = None  # the first 5xx any user saw
         self._stop = threading.Event()
-        self._pending: list[tuple[float, str, int]] = []
-        self._pending_lock = threading.Lock()
+        self._labels = DelayedLabels(self.host, self.port)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -89,8 +125,7 @@ class TrafficGenerator:
                         self.first_error_at = time.monotonic()
                 if prediction_id and response.status < 500:
                     due = time.monotonic() + self.feedback_delay
-                    with self._pending_lock:
-                        self._pending.append((due, prediction_id, int(self.labels[index])))
+                    self._labels.add(due, prediction_id, int(self.labels[index]))
             except (OSError, http.client.HTTPException):  # reconnect on any broken exchange
                 with self.stats.lock:
                     self.stats.errors += 1
@@ -100,21 +135,8 @@ class TrafficGenerator:
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
     def _feedback_loop(self) -> None:
-        connection = self._connection()
-        while not self._stop.is_set():
-            now = time.monotonic()
-            with self._pending_lock:
-                due = [p for p in self._pending if p[0] <= now]
-                self._pending = [p for p in self._pending if p[0] > now]
-            for _, prediction_id, label in due:
-                body = json.dumps({"token": prediction_id, "label": label})
-                try:
-                    connection.request("POST", "/feedback", body,
-                                       {"content-type": "application/json"})
-                    connection.getresponse().read()
-                    with self.stats.lock:
-                        self.stats.feedback_sent += 1
-                except (OSError, http.client.HTTPException):  # reconnect on any broken exchange
-                    connection.close()
-                    connection = self._connection()
-            self._stop.wait(0.2)
+        self._labels.send_until(self._stop, self._count_feedback)
+
+    def _count_feedback(self) -> None:
+        with self.stats.lock:
+            self.stats.feedback_sent += 1

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from examples.demo.traffic import DelayedLabels
 from tests.cluster.metrics_endpoint import MetricsEndpoint
 
 PREDICT = "/v1/models/model:predict"
@@ -76,7 +77,7 @@ class RouterUsers(_Loop):
         self.port = int(port)
         self.rows, self.labels, self.unit = rows, labels, unit
         self.feedback_delay, self.shop = feedback_delay, shop
-        self.pending: list[tuple[float, str, int]] = []
+        self.labels_later = DelayedLabels(self.host, self.port)
         self.sessions: Counter[str] = Counter()
         self.conversions: Counter[str] = Counter()
 
@@ -119,9 +120,9 @@ class RouterUsers(_Loop):
                 self.counts[f"{variant}:{response.status // 100}xx"] += 1
                 if response.status < 500:
                     self._shop_session(variant, _label(answer) == label)
-                if prediction_id and response.status < 500:
-                    self.pending.append((time.monotonic() + self.feedback_delay,
-                                         prediction_id, label))
+            if prediction_id and response.status < 500:
+                self.labels_later.add(time.monotonic() + self.feedback_delay, prediction_id,
+                                      label)
 
         return send
 
@@ -136,22 +137,7 @@ class RouterUsers(_Loop):
                       self.conversions[variant])
 
     def _feedback_loop(self) -> None:
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
-        while not self.stopping.is_set():
-            now = time.monotonic()
-            with self.lock:
-                due = [p for p in self.pending if p[0] <= now]
-                self.pending = [p for p in self.pending if p[0] > now]
-            for _, prediction_id, label in due:
-                body = json.dumps({"token": prediction_id, "label": label})
-                try:
-                    connection.request("POST", "/feedback", body,
-                                       {"content-type": "application/json"})
-                    connection.getresponse().read()
-                except (OSError, http.client.HTTPException):
-                    connection.close()
-                    connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
-            self.stopping.wait(0.2)
+        self.labels_later.send_until(self.stopping)
 
 
 class MeshUsers(_Loop):
