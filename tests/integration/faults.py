@@ -18,6 +18,7 @@ from kubernetes import client, config, watch
 
 from tests.cluster.controlplane import ControlPlane, install_crds
 from tests.integration.conftest import REPO, RESTRICTED
+from tests.integration.rollouts import candidate_weight_changes
 
 KCM, APISERVER = "kube-controller-manager", "kube-apiserver"
 
@@ -86,13 +87,7 @@ class ReconnectingTableRecorder:
 
     def candidate_weights(self) -> list[int | None]:
         with self._lock:
-            weights: list[int | None] = []
-            for table in self.tables:
-                candidate = table.get("candidate")
-                weight = None if candidate is None else candidate["weightBp"] // 100
-                if not weights or weights[-1] != weight:
-                    weights.append(weight)
-            return weights
+            return candidate_weight_changes(self.tables)
 
     def versions(self) -> list[int]:
         with self._lock:

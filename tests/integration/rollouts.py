@@ -94,6 +94,18 @@ class Rollouts:
         return [e.reason or "" for e in self.events(name)]
 
 
+def candidate_weight_changes(tables: list[dict[str, Any]]) -> list[int | None]:
+    """The candidate's live weight (percent) table after table, each change once; None: no
+    candidate in the table."""
+    weights: list[int | None] = []
+    for table in tables:
+        candidate = table.get("candidate")
+        weight = None if candidate is None else candidate["weightBp"] // 100
+        if not weights or weights[-1] != weight:
+            weights.append(weight)
+    return weights
+
+
 class TableRecorder:
     """Watches `<name>-routing` and keeps every routing table version the operator wrote."""
 
@@ -138,15 +150,8 @@ class TableRecorder:
             return [t["version"] for t in self.tables]
 
     def candidate_weights(self) -> list[int | None]:
-        """The candidate's live weight (percent) per table; None: no candidate in the table."""
         with self._lock:
-            weights: list[int | None] = []
-            for table in self.tables:
-                candidate = table.get("candidate")
-                weight = None if candidate is None else candidate["weightBp"] // 100
-                if not weights or weights[-1] != weight:
-                    weights.append(weight)
-            return weights
+            return candidate_weight_changes(self.tables)
 
     def last(self) -> dict[str, Any]:
         with self._lock:
