@@ -21,7 +21,7 @@ from kubernetes import client, config
 
 from controller.api import GROUP, PLURAL, VERSION
 from examples.demo.report import render
-from examples.demo.stack import NAME, NAMESPACE, Stack, template
+from examples.demo.stack import NAME, NAMESPACE, Stack, demo_rollout, template
 from examples.demo.traffic import TrafficGenerator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,31 +29,16 @@ ACT_TIMEOUT = 600.0
 
 
 def rollout(prometheus_url: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelRollout",
-        "metadata": {"name": NAME, "namespace": NAMESPACE},
-        "spec": {
-            "replicas": 1, "port": 8080, "template": template("v1"),
-            "trafficRouting": {"builtin": {"unit": {"header": "x-user-id"},
-                                           "prediction": {"path": "predictions[0].label"}}},
-            "strategy": {"canary": {"scaleDownDelaySeconds": 5, "steps": [
-                {"mirror": {"percent": 100, "durationSeconds": 15}},
-                {"setWeight": 20},
-                {"analysis": {"minSamples": 300}},
-                {"setWeight": 50},
-                {"analysis": {"minSamples": 600}},
-            ]}},
-            "analysis": {
-                "intervalSeconds": 5, "minSamples": 100,
-                "prometheus": {"address": prometheus_url, "timeoutSeconds": 5},
-                "metrics": [
-                    {"name": "accuracy", "template": "feedbackAccuracy",
-                     "toleranceBasisPoints": 200},
-                    {"name": "errors", "template": "errorRate", "toleranceBasisPoints": 50},
-                ],
-            },
-        },
-    }
+    return demo_rollout(prometheus_url, steps=[
+        {"mirror": {"percent": 100, "durationSeconds": 15}},
+        {"setWeight": 20},
+        {"analysis": {"minSamples": 300}},
+        {"setWeight": 50},
+        {"analysis": {"minSamples": 600}},
+    ], metrics=[
+        {"name": "accuracy", "template": "feedbackAccuracy", "toleranceBasisPoints": 200},
+        {"name": "errors", "template": "errorRate", "toleranceBasisPoints": 50},
+    ])
 
 
 class Demo:

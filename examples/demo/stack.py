@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.api import GROUP, VERSION
 from controller.api.template import PodTemplate
 from controller.rollout.revision import pod_template_revision
 from tests.cluster.processes import Service, free_port, spawn, stop, wait_until
@@ -34,6 +35,27 @@ def template(version: str) -> dict[str, Any]:
                 "args": ["modelserver"],
                 "env": [{"name": "MODEL_URI", "value": f"file:///models/{version}.joblib"}],
                 "ports": [{"containerPort": 8080}]}]}}
+
+
+def demo_rollout(prometheus_url: str, steps: list[dict[str, Any]],
+                 metrics: list[dict[str, Any]]) -> dict[str, Any]:
+    """The demo's ModelRollout at version v1: the builtin router, sticky on x-user-id and
+    reading each answer's label, releasing by the canary `steps`, judged by `metrics`."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelRollout",
+        "metadata": {"name": NAME, "namespace": NAMESPACE},
+        "spec": {
+            "replicas": 1, "port": 8080, "template": template("v1"),
+            "trafficRouting": {"builtin": {"unit": {"header": "x-user-id"},
+                                           "prediction": {"path": "predictions[0].label"}}},
+            "strategy": {"canary": {"scaleDownDelaySeconds": 5, "steps": steps}},
+            "analysis": {
+                "intervalSeconds": 5, "minSamples": 100,
+                "prometheus": {"address": prometheus_url, "timeoutSeconds": 5},
+                "metrics": metrics,
+            },
+        },
+    }
 
 
 def revision(version: str) -> str:

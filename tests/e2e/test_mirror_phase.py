@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client
 
 from controller.api import GROUP, PLURAL, VERSION
-from examples.demo.stack import NAME, NAMESPACE, Stack, template
+from examples.demo.stack import NAME, NAMESPACE, Stack, demo_rollout, template
 from examples.demo.traffic import TrafficGenerator
 from tests.e2e.demo_reset import reset_demo_rollout
 from tests.helpers import eventually
@@ -25,31 +25,15 @@ pytestmark = pytest.mark.e2e
 
 
 def judged_mirror(prometheus_url: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelRollout",
-        "metadata": {"name": NAME, "namespace": NAMESPACE},
-        "spec": {
-            "replicas": 1, "port": 8080, "template": template("v1"),
-            "trafficRouting": {"builtin": {"unit": {"header": "x-user-id"},
-                                           "prediction": {"path": "predictions[0].label"}}},
-            "strategy": {"canary": {"scaleDownDelaySeconds": 5, "steps": [
-                {"mirror": {"percent": 100, "analysis": {"durationSeconds": 240,
-                                                         "minSamples": 300}}},
-                {"setWeight": 20},
-                {"analysis": {"minSamples": 300}},
-            ]}},
-            "analysis": {
-                "intervalSeconds": 5, "minSamples": 100,
-                "prometheus": {"address": prometheus_url, "timeoutSeconds": 5},
-                "metrics": [
-                    # At least 90% of the candidate's answers must match the primary's.
-                    {"name": "agreement", "template": "shadowAgreement",
-                     "toleranceBasisPoints": 1000},
-                    {"name": "errors", "template": "errorRate", "toleranceBasisPoints": 50},
-                ],
-            },
-        },
-    }
+    return demo_rollout(prometheus_url, steps=[
+        {"mirror": {"percent": 100, "analysis": {"durationSeconds": 240, "minSamples": 300}}},
+        {"setWeight": 20},
+        {"analysis": {"minSamples": 300}},
+    ], metrics=[
+        # At least 90% of the candidate's answers must match the primary's.
+        {"name": "agreement", "template": "shadowAgreement", "toleranceBasisPoints": 1000},
+        {"name": "errors", "template": "errorRate", "toleranceBasisPoints": 50},
+    ])
 
 
 @pytest.fixture
