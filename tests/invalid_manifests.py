@@ -16,6 +16,7 @@ from tests.manifest_edits import (
     Manifest,
     all_of,
     drop_field,
+    edited_manifest,
     first_container,
     first_metric,
     pod_metadata,
@@ -26,7 +27,6 @@ from tests.manifest_edits import (
     set_prometheus,
     spec_of,
     steps_of,
-    valid_manifest,
 )
 
 
@@ -38,9 +38,7 @@ class InvalidCase:
     words: str = ""  # and, where it helps, a word of the reason
 
     def manifest(self) -> Manifest:
-        manifest = valid_manifest(name=self.id)
-        self.mutate(manifest)
-        return manifest
+        return edited_manifest(self.id, self.mutate)
 
 
 _ROUTER = {"builtin": {}, "istio": {"virtualService": "vs"}}

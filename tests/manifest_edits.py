@@ -29,6 +29,13 @@ def valid_manifest(name: str = "valid") -> Manifest:
     }
 
 
+def edited_manifest(name: str, edit: Callable[[Manifest], None]) -> Manifest:
+    """The valid manifest named `name`, changed by `edit`."""
+    manifest = valid_manifest(name=name)
+    edit(manifest)
+    return manifest
+
+
 def spec_of(manifest: Manifest) -> dict[str, Any]:
     spec: dict[str, Any] = manifest["spec"]
     return spec

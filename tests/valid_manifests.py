@@ -18,13 +18,13 @@ from tests.manifest_edits import (
     SEGMENTS,
     Manifest,
     all_of,
+    edited_manifest,
     replace_step,
     set_field,
     set_metrics,
     set_prometheus,
     spec_of,
     steps_of,
-    valid_manifest,
 )
 
 
@@ -36,9 +36,7 @@ class ValidCase:
     mutate: Callable[[Manifest], None]
 
     def manifest(self) -> Manifest:
-        manifest = valid_manifest(name=self.id)
-        self.mutate(manifest)
-        return manifest
+        return edited_manifest(self.id, self.mutate)
 
 
 VALID_CASES = [

@@ -68,5 +68,15 @@ def connect(limits: Limits | None = None) -> tuple[HttpConnection, FakeTransport
     return conn, transport, app
 
 
+def feed_endless_value(conn: HttpConnection, transport: FakeTransport, start: bytes) -> None:
+    """`start`, then a header value that never ends, 1000 bytes a read, until the connection
+    closes (10 reads at the most)."""
+    conn.data_received(start)
+    for _ in range(10):
+        conn.data_received(b"v" * 1000)
+        if transport.closing:
+            break
+
+
 def statuses(transport: FakeTransport) -> list[int]:
     return [int(s) for s in STATUS_RE.findall(bytes(transport.out))]

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from controller.router.limits import Limits
 from controller.router.server import HttpConnection
 from controller.router.wire import Request, request_head, response_bytes
-from tests.unit.router.fake_connection import EchoApp, FakeTransport, connect, statuses
+from tests.unit.router.fake_connection import (
+    EchoApp,
+    FakeTransport,
+    connect,
+    feed_endless_value,
+    statuses,
+)
 
 pytestmark = pytest.mark.unit
 def test_pipelined_requests_answer_in_order() -> None:
@@ -58,11 +64,7 @@ def test_bad_input_gets_an_error_and_close(data: bytes, status: int, reason: str
 def test_an_unterminated_header_is_refused_by_bytes_received() -> None:
     """httptools holds an unfinished header line itself: the limit counts received bytes."""
     conn, transport, app = connect(Limits(max_header_bytes=2048))
-    conn.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nX-Endless: ")
-    for _ in range(10):
-        conn.data_received(b"v" * 1000)
-        if transport.closing:
-            break
+    feed_endless_value(conn, transport, b"GET / HTTP/1.1\r\nHost: x\r\nX-Endless: ")
     assert statuses(transport) == [431]
     assert app.rejections == ["headers"]
     assert conn.raw_head_bytes <= 2048
