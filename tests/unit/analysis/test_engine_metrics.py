@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from controller.analysis.analyzer import PrometheusAnalyzer
 from controller.analysis.provider import (
     BucketCounts,
     Counts,
@@ -20,10 +19,11 @@ from controller.analysis.provider import (
     Window,
 )
 from controller.contract.metrics import LATENCY_BUCKETS
-from controller.rollout.model import AnalysisOutcome, Observation
+from controller.rollout.model import AnalysisOutcome
 from tests.doubles import FakeProvider
-from tests.unit.analysis.looks import ROLLOUT, look, spec, status
-from tests.unit.rollout.world import World, base_spec, settled, with_image
+from tests.unit.analysis.looks import look, spec, status
+from tests.unit.analysis.simulated import rollout
+from tests.unit.rollout.world import World, settled
 
 pytestmark = pytest.mark.unit
 
@@ -139,22 +139,8 @@ def router(error_rates: dict[str, float]) -> FakeProvider:
 
 
 def world_with(fake: FakeProvider, **analysis: Any) -> World:
-    spec_ = base_spec(
-        analysis={"prometheus": {"address": "http://prometheus:9090"}, "intervalSeconds": 15,
-                  "metrics": [{"name": "errors", "template": "errorRate"}], **analysis},
-        strategy={"canary": {"steps": [{"setWeight": 20},
-                                       {"analysis": {"durationSeconds": 900}},
-                                       {"setWeight": 100}]}})
-    world = World(spec_)
-    world.run_until(lambda w: w.condition("Healthy")[0] == "True")
-    analyzer = PrometheusAnalyzer(lambda _source: fake, scope="")
-
-    def evaluate(observation: Observation) -> AnalysisOutcome:
-        return analyzer.evaluate(ROLLOUT, observation)
-
-    world.analyzer = evaluate
-    world.edit(with_image(world.spec, "model:2"))
-    return world
+    """A 20% canary with a 900 s analysis step, judged on errors with `fake`."""
+    return rollout(fake, **analysis)
 
 
 def test_a_regression_is_rolled_back_within_a_few_intervals() -> None:
