@@ -8,7 +8,11 @@ import math
 from dataclasses import dataclass
 
 from controller.analysis.clustered import bucketed_ratio, welch_df
-from controller.analysis.effects import quantile_standard_error
+from controller.analysis.effects import (
+    MIN_TAIL_OBSERVATIONS,
+    quantile_min_samples,
+    quantile_standard_error,
+)
 from controller.analysis.histogram import cumulative_to_counts, share_slower_than
 from controller.analysis.sequential import proportion_variance
 from controller.analysis.stats import chi_square_homogeneity, summary_from_sums
@@ -42,6 +46,7 @@ class Comparison:
     var_level_b: float = 0.0
     df: float | None = None  # of the variance, when estimated across unit buckets
     unit_buckets: int | None = None
+    why_not_estimated: str = ""  # why the comparison carries no information yet, in words
 
 
 def _rate_variance(successes: int, trials: int) -> float:
@@ -87,12 +92,18 @@ def _compare_slow_share(config: MetricConfig, a: HistogramObservation,
 def _compare_quantiles(config: MetricConfig, a: HistogramObservation,
                        b: HistogramObservation) -> Comparison:
     """Q_B - Q_A in seconds with Woodruff standard errors; no information (variance 0)
-    until both quantiles and their errors are defined."""
+    until each variant has quantile_min_samples requests and both errors are defined."""
     q = float(config.quantile) if config.quantile is not None else math.nan
     qa, se_a, n_a = quantile_standard_error(a.buckets, q)
     qb, se_b, n_b = quantile_standard_error(b.buckets, q)
     shift = chi_square_homogeneity(cumulative_to_counts(a.buckets),
                                    cumulative_to_counts(b.buckets)).p_value
+    floor = quantile_min_samples(q)
+    if min(n_a, n_b) < floor:
+        why = (f"not estimated yet (a p{100 * q:g} needs {floor} requests per variant, "
+               f"{MIN_TAIL_OBSERVATIONS} beyond it; baseline {n_a:.0f}, candidate {n_b:.0f})")
+        return Comparison(0.0, 0.0, n_a, n_b, 0.0, 0.0, shift_p_value=shift,
+                          why_not_estimated=why)
     if not all(math.isfinite(x) for x in (qa, qb, se_a, se_b)):
         return Comparison(0.0, 0.0, n_a, n_b, 0.0, 0.0, shift_p_value=shift)
     var_a, var_b = se_a**2, se_b**2

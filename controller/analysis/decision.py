@@ -265,10 +265,12 @@ def _judge_metric(config: MetricConfig, observations: MetricObservations | None,
     level = 1 - 2 * config.alpha if res.ci_low is not None else None
     lift, lift_low, lift_high = _lift(comparison, multiplier) if res.ci_low is not None else (
         None, None, None)
+    estimate = None if comparison.why_not_estimated else res.estimate
     result = MetricJudgement(config.name, config.role, MetricVerdict.INCONCLUSIVE, comparison.n_a,
-                          comparison.n_b, res.estimate, res.ci_low, res.ci_high, res.p_value,
-                          None, 0.0, "", comparison.shift_p_value, level, lift, lift_low,
-                          lift_high, comparison.unit_buckets)
+                          comparison.n_b, estimate, res.ci_low, res.ci_high, res.p_value,
+                          None, 0.0, comparison.why_not_estimated, comparison.shift_p_value, level,
+                          lift, lift_low, lift_high, comparison.unit_buckets,
+                          bool(comparison.why_not_estimated))
     return _Judged(result, False, res.p_value), res, required
 
 
@@ -295,6 +297,8 @@ def _verdict(config: MetricConfig, draft: MetricJudgement, res: StatResult, adju
     reason = (f"{config.name}: candidate - baseline {_signed(res.estimate)} "
               f"({_interval(judged)}{_lift_text(judged)}) — "
               f"{verdict_words(config, judged, _signed)}")
+    if draft.reason:  # no estimate yet, and why (report.metric_reason shows this reason)
+        reason = f"{config.name}: {draft.reason} — {verdict_words(config, judged, _signed)}"
     return replace(judged, reason=reason)
 
 

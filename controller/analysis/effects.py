@@ -7,7 +7,12 @@ A quantile from classic buckets (Woodruff 1952): the q-quantile's rank among n o
 has standard deviation sqrt(n q (1 - q)); the (1 - a) interval of ranks n q -/+ z sqrt(n q
 (1 - q)) mapped through the same linear interpolation as histogram_quantile gives an
 interval for the quantile, and half its width over z its standard error (the density
-averaged over that neighbourhood, which is what bucket counts can tell).
+averaged over that neighbourhood, which is what bucket counts can tell). That normal
+approximation needs observations on both sides of the quantile: with fewer than
+MIN_TAIL_OBSERVATIONS beyond it, a p99 is the few slowest requests and its "standard error"
+is an artefact of where the bucket bounds lie (an A/A p99 guardrail with no tolerance,
+near a bound, 7 candidate requests a look, failed 10% of runs at alpha 5%), so the quantile
+is not estimated.
 """
 
 from __future__ import annotations
@@ -24,6 +29,15 @@ Pairs = Sequence[tuple[float, float]]
 # Woodruff's neighbourhood: the ranks of a 95% interval (a standard choice; the rollout
 # test itself is the always-valid one, this only measures the local density).
 WOODRUFF_Z = float(sps.norm.isf(0.025))
+
+# Observations each variant needs beyond (and before) its q-quantile before it is estimated:
+# the usual floor for a normal approximation of a binomial count (n p >= 10).
+MIN_TAIL_OBSERVATIONS = 10
+
+
+def quantile_min_samples(q: float) -> int:
+    """Requests a variant needs before its q-quantile is estimated: p99 1,000, p50 20."""
+    return math.ceil(MIN_TAIL_OBSERVATIONS / min(q, 1 - q) - 1e-9)
 
 
 def relative_lift(level_a: float, var_a: float, level_b: float, var_b: float

@@ -172,7 +172,7 @@ def _metric_status(plan: MetricPlan, config: MetricConfig, decision: Decision, i
                    fetched: Fetched) -> MetricResult:
     result = decision.metrics[index]
     observations = fetched.observations[plan.name]
-    compared = result.estimate is not None
+    compared = result.estimate is not None or result.not_estimated
     srm = decision.verdict is OverallVerdict.SRM
     reason = (fetched.errors.get(plan.name) or fetched.missing.get(plan.name)
               or metric_reason(plan, config, result, observations,

@@ -296,6 +296,9 @@ class MetricJudgement:
     lift_low: float | None = None
     lift_high: float | None = None
     unit_buckets: int | None = None  # variance from this many unit buckets (None: requests)
+    # Compared, but too few observations for an estimate (a quantile below its floor): no
+    # estimate, yet not missing data either.
+    not_estimated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
