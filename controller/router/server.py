@@ -19,8 +19,9 @@ from typing import Protocol, cast
 import httptools
 
 from controller.router.chunked import ChunkFraming
+from controller.router.head import scan_head
 from controller.router.limits import OVERLOADED, Limits, RequestRejectedError
-from controller.router.wire import NO_HOP, Request, json_response, named_hop_headers, valid_host
+from controller.router.wire import NO_HOP, Request, json_response, named_hop_headers
 
 _MAX_QUEUED = 16  # pipelined requests buffered before we stop reading
 SHED_LINGER_S = 1.0  # a shed connection waits this long for the client to close first
@@ -240,40 +241,22 @@ class HttpConnection(asyncio.Protocol):
         self.sections += 1
         if self.parser.should_upgrade():
             raise RequestRejectedError(501, "upgrade", "protocol upgrade is not supported")
-        connection = expect = None
-        hosts = 0
-        chunked = False
-        for name, value in self.headers:
-            if name == b"content-length" and value.strip().isdigit():
-                if int(value) > self.limits.max_body_bytes:
-                    raise RequestRejectedError(413, "body", "request body too large")
-            elif name == b"host":
-                hosts += 1
-                if hosts > 1:
-                    raise RequestRejectedError(400, "host", "more than one Host header")
-                if value != self.valid_host:  # a keep-alive client repeats its Host
-                    if not valid_host(value):
-                        raise RequestRejectedError(400, "host", "invalid Host header")
-                    self.valid_host = value
-            elif name == b"expect":
-                expect = value
-            elif name == b"connection":
-                connection = value if connection is None else connection + b"," + value
-            elif name == b"transfer-encoding":
-                chunked = True  # httptools refuses a request coding that does not end chunked
-        if chunked:
+        facts = scan_head(self.headers, self.limits.max_body_bytes, self.valid_host)
+        if facts.chunked:
             self.chunks = ChunkFraming()
-        if not hosts:
+        if facts.host is not None:
+            self.valid_host = facts.host
+        else:
             # RFC 9112 section 3.2: HTTP/1.1 requires Host.  HTTP/1.0 predates it and is
             # accepted without (simple probes and tools still send it so); the request goes
             # on as HTTP/1.1, so it gets the empty Host that a target without authority has.
             if self.parser.get_http_version() != "1.0":
                 raise RequestRejectedError(400, "host", "missing Host header")
             self.headers.append((b"host", b""))
-        if connection is not None:
-            self.hop = named_hop_headers(connection)
-        if expect is not None:
-            self._expect(expect)
+        if facts.connection is not None:
+            self.hop = named_hop_headers(facts.connection)
+        if facts.expect is not None:
+            self._expect(facts.expect)
 
     def _expect(self, expect: bytes) -> None:
         """Answer an expectation, only once every other check of the head has passed."""

@@ -49,6 +49,22 @@ def test_an_unterminated_trailer_is_refused_by_bytes_received() -> None:
     assert app.rejections == ["headers"]
 
 
+@pytest.mark.parametrize("first", [
+    b"0\r\nX-A: 1\r\n",  # the read ends with the last chunk and a complete trailer line
+    b"0\r\nX-A",  # ... with the last chunk and the start of a trailer line
+])
+def test_an_endless_trailer_is_refused_however_the_trailer_section_begins(first: bytes
+                                                                        ) -> None:
+    """Complete trailer lines are counted as headers when parsed; a value that never ends is
+    counted by bytes received, from the read in which the trailer section began."""
+    conn, transport, app = connect(Limits(max_header_bytes=2048))
+    conn.data_received(CHUNKED_HEAD + b"3\r\nabc\r\n")
+    conn.data_received(first)  # a read of its own: the section began in it
+    feed_endless_value(conn, transport, b"X-Endless: " if first.endswith(b"\n") else b": ")
+    assert statuses(transport) == [431]
+    assert app.rejections == ["headers"]
+
+
 def test_expect_continue_is_acknowledged() -> None:
     conn, transport, app = connect()
     conn.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
