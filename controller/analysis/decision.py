@@ -294,11 +294,10 @@ def _verdict(config: MetricConfig, draft: MetricJudgement, res: StatResult, adju
         needed = max(needed, more_samples_needed(n_b, config.planned_samples))
     judged = replace(draft, verdict=verdict, n_baseline=res.n_a, n_candidate=n_b,
                      p_value=p, adjusted_p_value=adjusted, samples_needed=needed)
-    reason = (f"{config.name}: candidate - baseline {_signed(res.estimate)} "
-              f"({_interval(judged)}{_lift_text(judged)}) — "
-              f"{verdict_words(config, judged, _signed)}")
-    if draft.reason:  # no estimate yet, and why (report.metric_reason shows this reason)
-        reason = f"{config.name}: {draft.reason} — {verdict_words(config, judged, _signed)}"
+    # A draft's reason says why there is no estimate yet (report.metric_reason shows it).
+    measured = draft.reason or (f"candidate - baseline {_signed(res.estimate)} "
+                                f"({_interval(judged)}{_lift_text(judged)})")
+    reason = f"{config.name}: {measured} — {verdict_words(config, judged, _signed)}"
     return replace(judged, reason=reason)
 
 
